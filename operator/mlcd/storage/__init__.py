@@ -1,0 +1,22 @@
+"""Object-store access for mlcd: datasets, the model registry and its champion.
+
+Every ``s3://`` URI is reached through the ``minio`` client with credentials taken from the environment
+only (see :mod:`mlcd.storage.s3`); ``file://`` works the same way on a laptop.
+"""
+
+from mlcd.storage.datasets import BUILTIN_DATASETS, fingerprint, read_dataset
+from mlcd.storage.errors import StorageError
+from mlcd.storage.fingerprints import Fingerprint
+from mlcd.storage.registry import RegisteredVersion, Registry, open_registry, resolve_model_dir
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "Fingerprint",
+    "RegisteredVersion",
+    "Registry",
+    "StorageError",
+    "fingerprint",
+    "open_registry",
+    "read_dataset",
+    "resolve_model_dir",
+]

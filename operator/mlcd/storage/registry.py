@@ -1,0 +1,168 @@
+"""The model registry of DESIGN.md: URI/vN/model.joblib, URI/vN/metadata.json, URI/champion.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+
+from mlcd.storage.errors import StorageError
+from mlcd.storage.filestore import FileStore
+from mlcd.storage.fingerprints import sha256_file
+from mlcd.storage.store import ObjectStore
+from mlcd.storage.uri import join, parse_uri, split_version_uri
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+CHAMPION_FILE = "champion.json"
+
+_VERSION_NAME = re.compile(r"^v([1-9][0-9]*)$")
+_VERSION_FILE = re.compile(r"^v([1-9][0-9]*)/(model\.joblib|metadata\.json)$")
+_MAX_ALLOCATION_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    version: int
+    uri: str
+    metadata: dict
+
+
+class Registry:
+    def __init__(self, uri: str, store: ObjectStore):
+        self.uri = uri.rstrip("/")
+        self._store = store
+
+    def __repr__(self) -> str:
+        return f"Registry({self.uri!r})"
+
+    def version_uri(self, version: int) -> str:
+        return join(self.uri, f"v{version}")
+
+    def versions(self) -> list[int]:
+        """Complete versions only: a version whose metadata.json (written last) is not there yet, or
+        whose registration died half-way, is not one."""
+        found: dict[int, set[str]] = {}
+        for key in self._store.keys():
+            if match := _VERSION_FILE.match(key):
+                found.setdefault(int(match[1]), set()).add(match[2])
+        return sorted(version for version, files in found.items() if files == {MODEL_FILE, METADATA_FILE})
+
+    def register(self, model_path: str | os.PathLike, metadata: dict) -> RegisteredVersion:
+        _to_json(metadata)  # refuse metadata that cannot be stored before a version number is spent on it
+        digest = _sha256_of_model(model_path)
+        version = self._allocate()
+        uri = self.version_uri(version)
+        record = {
+            **metadata,
+            "version": version,
+            "uri": uri,
+            "registeredAt": _now(),
+            "model": {**metadata.get("model", {}), "sha256": digest, "file": MODEL_FILE},
+        }
+        self._store.upload_file(f"v{version}/{MODEL_FILE}", model_path)
+        self._store.write_bytes(f"v{version}/{METADATA_FILE}", _to_json(record))
+        log.info("model registered registry=%s version=%d sha256=%s", self.uri, version, digest)
+        return RegisteredVersion(version, uri, record)
+
+    def metadata(self, version: int) -> dict:
+        data = self._store.read_bytes(f"v{version}/{METADATA_FILE}")
+        if data is None or version not in self.versions():
+            raise StorageError(self.version_uri(version), "no such model version (absent or incomplete)")
+        return _from_json(data, join(self.version_uri(version), METADATA_FILE))
+
+    def load_model(self, version: int):
+        """Unpickle a model only after its bytes match the sha256 recorded at registration: unpickling
+        runs arbitrary code, so a tampered or truncated file must never reach joblib.load."""
+        expected = self.metadata(version).get("model", {}).get("sha256")
+        model_uri = join(self.version_uri(version), MODEL_FILE)
+        if not expected:
+            raise StorageError(model_uri, "metadata.json records no sha256 for it; refusing to load it")
+        with tempfile.TemporaryDirectory(prefix="mlcd-model-") as scratch:
+            local = Path(scratch) / MODEL_FILE
+            self._store.download_file(f"v{version}/{MODEL_FILE}", local)
+            actual = sha256_file(local)
+            if actual != expected:
+                log.error("model sha256 mismatch uri=%s expected=%s actual=%s", model_uri, expected, actual)
+                raise StorageError(
+                    model_uri, f"sha256 mismatch (expected {expected}, found {actual}); refusing to load it"
+                )
+            return joblib.load(local)
+
+    def champion(self) -> dict | None:
+        data = self._store.read_bytes(CHAMPION_FILE)
+        return None if data is None else _from_json(data, join(self.uri, CHAMPION_FILE))
+
+    def set_champion(self, version: int, reason: str) -> dict:
+        if version not in self.versions():
+            raise StorageError(self.version_uri(version), "cannot promote: no such complete model version")
+        uri = self.version_uri(version)
+        record = {"version": version, "uri": uri, "promotedAt": _now(), "reason": reason}
+        self._store.write_bytes(CHAMPION_FILE, _to_json(record))
+        log.info("champion set registry=%s version=%d reason=%s", self.uri, version, reason)
+        return record
+
+    def _allocate(self) -> int:
+        """The next version number, taken through the store's claim so that concurrent registrations,
+        in any process, never share one. A number once claimed is never handed out again, even when
+        its claimant died: that is what keeps versions from ever being overwritten."""
+        for _ in range(_MAX_ALLOCATION_ATTEMPTS):
+            taken = {int(m[1]) for name in self._store.claims() if (m := _VERSION_NAME.match(name))}
+            taken |= {int(m[1]) for key in self._store.keys() if (m := _VERSION_FILE.match(key))}
+            candidate = max(taken, default=0) + 1
+            if self._store.claim(f"v{candidate}"):
+                return candidate
+            log.debug("version taken concurrently registry=%s version=%d", self.uri, candidate)
+        raise StorageError(self.uri, f"could not allocate a version in {_MAX_ALLOCATION_ATTEMPTS} attempts")
+
+
+def open_registry(uri: str) -> Registry:
+    location = parse_uri(uri)
+    if location.scheme == "file":
+        return Registry(uri, FileStore(uri, location.path))
+    raise StorageError(uri, "a registry lives at file:///PATH or s3://BUCKET/PREFIX")
+
+
+def resolve_model_dir(uri: str) -> tuple[Registry, int]:
+    """``s3://models/iris/v3`` -> (the registry at s3://models/iris, 3)."""
+    registry_uri, version = split_version_uri(uri)
+    return open_registry(registry_uri), version
+
+
+def _sha256_of_model(path: str | os.PathLike) -> str:
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        uri = Path(path).absolute().as_uri()
+        raise StorageError(uri, f"cannot read the model file: {exc.strerror}") from exc
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _to_json(document: dict) -> bytes:
+    return json.dumps(document, indent=2, sort_keys=True, default=_plain).encode()
+
+
+def _plain(value):
+    """numpy scalars and arrays (metrics, statistics) become the plain numbers and lists they hold."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"metadata value of type {type(value).__name__} cannot be stored as JSON")
+
+
+def _from_json(data: bytes, uri: str) -> dict:
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise StorageError(uri, f"not valid JSON: {exc}") from exc
