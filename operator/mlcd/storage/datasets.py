@@ -13,6 +13,7 @@ import pyarrow
 
 from mlcd.storage.errors import StorageError
 from mlcd.storage.fingerprints import Fingerprint, sha256_file
+from mlcd.storage.s3store import read_object, stat_fingerprint
 from mlcd.storage.uri import Location, parse_uri
 
 log = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ def read_dataset(uri: str, fmt: str | None = None) -> tuple[pd.DataFrame, Finger
     if location.scheme == "builtin":
         frame, print_ = _load_builtin(location), fingerprint(uri)
     else:
-        fmt = data_format(location, fmt)
-        data, print_ = _read_file(location)
+        fmt = data_format(_object_location(location), fmt)
+        data, print_ = _read_bytes(location)
         frame = _parse(data, fmt, uri)
     log.info(
         "dataset read uri=%s rows=%d columns=%d fingerprint=%s", uri, len(frame), frame.shape[1], print_.value
@@ -43,10 +44,18 @@ def fingerprint(uri: str) -> Fingerprint:
     if location.scheme == "builtin":
         _check_builtin(location)
         return Fingerprint("builtin", f"{location.path}@scikit-learn-{installed_version('scikit-learn')}")
+    if location.scheme == "s3":
+        return stat_fingerprint(_object_location(location))
     try:
         return Fingerprint("sha256", sha256_file(location.path))
     except OSError as exc:
         raise _file_error(uri, exc) from exc
+
+
+def _object_location(location: Location) -> Location:
+    if location.scheme == "s3" and not location.path:
+        raise StorageError(location.uri, "names a bucket, not an object; expected s3://BUCKET/KEY")
+    return location
 
 
 def data_format(location: Location, fmt: str | None) -> str:
@@ -77,6 +86,12 @@ def _load_builtin(location: Location) -> pd.DataFrame:
     from sklearn import datasets
 
     return getattr(datasets, f"load_{location.path}")(as_frame=True).frame
+
+
+def _read_bytes(location: Location) -> tuple[bytes, Fingerprint]:
+    if location.scheme == "s3":
+        return read_object(location)
+    return _read_file(location)
 
 
 def _read_file(location: Location) -> tuple[bytes, Fingerprint]:

@@ -16,6 +16,7 @@ import joblib
 from mlcd.storage.errors import StorageError
 from mlcd.storage.filestore import FileStore
 from mlcd.storage.fingerprints import sha256_file
+from mlcd.storage.s3store import S3Store
 from mlcd.storage.store import ObjectStore
 from mlcd.storage.uri import join, parse_uri, split_version_uri
 
@@ -129,6 +130,8 @@ def open_registry(uri: str) -> Registry:
     location = parse_uri(uri)
     if location.scheme == "file":
         return Registry(uri, FileStore(uri, location.path))
+    if location.scheme == "s3":
+        return Registry(uri, S3Store.from_location(location))
     raise StorageError(uri, "a registry lives at file:///PATH or s3://BUCKET/PREFIX")
 
 
