@@ -1,0 +1,63 @@
+"""check-data: the data must be fit to train on before anything is trained; then split it."""
+
+import json
+
+from mlcd_components.progress import StepError
+
+
+def select_features(columns: list[str], target: str, features: list[str]) -> list[str]:
+    if target not in columns:
+        raise StepError(f"spec.data.target: column {target!r} is not in the data; columns are {columns}")
+    missing = [f for f in features if f not in columns]
+    if missing:
+        raise StepError(f"spec.data.features: {missing} not in the data; columns are {columns}")
+    return list(features) or [c for c in columns if c != target]
+
+
+def check(frame, target: str, features: list[str], checks: dict) -> list[str]:
+    """Return lines of a report; raise StepError on the first rule the data breaks."""
+    rows = len(frame)
+    min_rows = int(checks.get("minRows", 10))
+    if rows < min_rows:
+        raise StepError(f"spec.data.checks.minRows: the data has {rows} rows, fewer than {min_rows}")
+    limit = float(checks.get("maxMissingFraction", 0.0))
+    missing = frame[[*features, target]].isna().mean()
+    worst = missing.idxmax()
+    if missing[worst] > limit:
+        raise StepError(
+            f"spec.data.checks.maxMissingFraction: column {worst!r} has {missing[worst]:.1%} missing values,"
+            f" above {limit:.1%}"
+        )
+    if frame[target].nunique() < 2:
+        raise StepError(f"spec.data.target: column {target!r} has a single value; there is nothing to learn")
+    return [
+        f"| rows | {rows} |",
+        f"| features | {len(features)} |",
+        f"| most missing | {worst} ({missing[worst]:.1%}) |",
+    ]
+
+
+def run(dataset_path: str, target: str, features: list[str], checks: dict, test_fraction: float,
+        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str) -> str:
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    frame = pd.read_parquet(dataset_path)
+    chosen = select_features([str(c) for c in frame.columns], target, features)
+    lines = check(frame, target, chosen, checks)
+    labels = frame[target] if stratify and frame[target].value_counts().min() >= 2 else None
+    try:
+        train, test = train_test_split(frame[[*chosen, target]], test_size=test_fraction,
+                                       random_state=seed, stratify=labels)
+    except ValueError as exc:
+        raise StepError(f"spec.data.testFraction: cannot split {len(frame)} rows: {exc}") from None
+    train.to_parquet(train_path, index=False)
+    test.to_parquet(test_path, index=False)
+    with open(report_path, "w") as fh:
+        fh.write("## Data check\n\n| check | value |\n|---|---|\n" + "\n".join(lines))
+        fh.write(f"\n| train / test rows | {len(train)} / {len(test)} |\n")
+    return json.dumps(signature(frame, chosen))
+
+
+def signature(frame, features: list[str]) -> dict:
+    return {"features": [{"name": f, "dtype": str(frame[f].dtype)} for f in features]}

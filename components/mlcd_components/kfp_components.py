@@ -1,0 +1,111 @@
+"""The steps as KFP lightweight components.
+
+KFP embeds each function's source in the pipeline, so a body only imports the step's
+module from the component image (where mlcd is installed) and calls it; the logic lives
+in the step modules. `install_kfp_package=False`: the image already has kfp, and the local
+runner would otherwise pip-install kfp into the user's environment at every task.
+"""
+
+from types import SimpleNamespace
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
+
+
+def ingest(source: str, data_format: str, dataset: Output[Dataset]) -> str:
+    from mlcd_components import ingest as impl
+    from mlcd_components.progress import run_step
+
+    return run_step("ingest", impl.run, source, data_format, dataset.path)
+
+
+def check_data(dataset: Input[Dataset], target: str, features: list, checks: dict, test_fraction: float,
+               seed: int, kind: str, train_set: Output[Dataset], test_set: Output[Dataset],
+               report: Output[Markdown]) -> str:
+    from mlcd_components import check_data as impl
+    from mlcd_components.progress import run_step
+
+    return run_step("check-data", impl.run, dataset.path, target, features, checks, test_fraction, seed,
+                    kind == "classifier", train_set.path, test_set.path, report.path)
+
+
+def train(train_set: Input[Dataset], target: str, estimator: str, params_json: str, preprocessing: dict,
+          seed: int, model: Output[Model]):
+    import json
+
+    from mlcd_components import train as impl
+    from mlcd_components.progress import step
+
+    with step("train"):
+        params = json.loads(params_json)
+        info = impl.run(train_set.path, target, estimator, params, preprocessing, seed, model.path)
+        model.metadata.update(info)
+
+
+def evaluate(model: Input[Model], test_set: Input[Dataset], target: str, kind: str, metrics: Output[Metrics],
+             classification: Output[ClassificationMetrics]) -> str:
+    import json
+
+    from mlcd_components import evaluate as impl
+    from mlcd_components.progress import step
+
+    with step("evaluate"):
+        scores, pictures = impl.run(model.path, test_set.path, target, kind)
+        impl.log_artifacts(metrics, classification, scores, pictures)
+    return json.dumps(scores, sort_keys=True)
+
+
+def gate(metrics_json: str, gates: list, registry_uri: str, summary: Output[Markdown]) -> NamedTuple(
+        "GateOutputs", passed=bool, results=str):
+    import json
+
+    from mlcd_components import gate as impl
+    from mlcd_components.progress import step
+
+    with step("gate"):
+        metrics = json.loads(metrics_json)
+        champion, name = impl.champion_metrics(registry_uri) if registry_uri else (None, "")
+        results = impl.judge(metrics, gates, champion, name)
+        with open(summary.path, "w") as fh:
+            fh.write(impl.summary(metrics, results))
+    passed = all(r["passed"] for r in results)
+    return NamedTuple("GateOutputs", passed=bool, results=str)(passed, json.dumps(results))
+
+
+def register(model: Input[Model], registry_uri: str, metrics_json: str, gate_results: str, data_json: str,
+             signature_json: str, estimator: str, params_json: str, preprocessing: dict, run_namespace: str,
+             run_name: str, run_generation: int, run_trigger: str, run_id: str,
+             promote: bool) -> NamedTuple("Registered", model_uri=str, version=int):
+    import json
+
+    from mlcd_components import register as impl
+    from mlcd_components.progress import step
+
+    with step("register"):
+        meta = impl.metadata(
+            metrics=json.loads(metrics_json), gates=json.loads(gate_results), params=json.loads(params_json),
+            estimator=estimator, preprocessing=preprocessing, data=json.loads(data_json),
+            signature=json.loads(signature_json),
+            run={"namespace": run_namespace, "name": run_name, "generation": run_generation,
+                 "trigger": run_trigger, "id": run_id},
+        )
+        uri, version = impl.run(model.path, registry_uri, meta, promote)
+    return NamedTuple("Registered", model_uri=str, version=int)(uri, version)
+
+
+def reject(gate_results: str) -> NamedTuple("Registered", model_uri=str, version=int):
+    from mlcd_components.progress import emit
+
+    emit("rejected", "gate", message=gate_results)
+    return NamedTuple("Registered", model_uri=str, version=int)("", 0)
+
+
+STEPS = (ingest, check_data, train, evaluate, gate, register, reject)
+
+
+def build(image: str) -> SimpleNamespace:
+    """The components, each running in `image`."""
+    return SimpleNamespace(**{
+        f.__name__: dsl.component(f, base_image=image, install_kfp_package=False) for f in STEPS
+    })

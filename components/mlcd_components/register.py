@@ -1,0 +1,38 @@
+"""register: a new version in the registry, with everything needed to trust and reproduce it."""
+
+import platform
+
+from mlcd_components.progress import StepError
+
+
+def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, preprocessing: dict, data: dict,
+             signature: dict, run: dict) -> dict:
+    import sklearn
+
+    import mlcd
+
+    return {
+        "estimator": estimator,
+        "params": params,
+        "preprocessing": preprocessing,
+        "metrics": metrics,
+        "gates": gates,
+        "data": data,
+        "signature": signature,
+        "run": run,
+        "versions": {"python": platform.python_version(), "sklearn": sklearn.__version__,
+                     "mlcd": mlcd.__version__},
+    }
+
+
+def run(model_path: str, registry_uri: str, meta: dict, promote: bool) -> tuple[str, int]:
+    from mlcd.storage import StorageError, open_registry
+
+    try:
+        registry = open_registry(registry_uri)
+        version = registry.register(model_path, meta)
+        if promote:
+            registry.set_champion(version.version, reason="passed every gate (no ModelDeployment to roll out)")
+    except StorageError as exc:
+        raise StepError(f"spec.registry.uri: {exc}") from None
+    return version.uri, version.version

@@ -1,0 +1,52 @@
+"""train: one scikit-learn Pipeline of preprocessing and estimator, so the saved model takes raw features."""
+
+import inspect
+
+from mlcd_components.progress import StepError
+
+
+def build_pipeline(estimator: str, params: dict, preprocessing: dict, features: list[str], seed: int):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from mlcd.catalog import estimator_class
+
+    try:
+        cls = estimator_class(estimator)
+    except KeyError as exc:
+        raise StepError(f"spec.model.estimator: {exc.args[0]}") from None
+    kwargs = dict(params)
+    if "random_state" in inspect.signature(cls).parameters and "random_state" not in kwargs:
+        kwargs["random_state"] = seed
+    one_hot = [c for c in preprocessing.get("oneHot", []) if c in features]
+    numeric = [c for c in features if c not in one_hot]
+    numeric_steps = []
+    if preprocessing.get("impute", "none") != "none":
+        numeric_steps.append(("impute", SimpleImputer(strategy=preprocessing["impute"])))
+    if preprocessing.get("scale"):
+        numeric_steps.append(("scale", StandardScaler()))
+    transformers = []
+    if numeric:
+        transformers.append(("numeric", Pipeline(numeric_steps) if numeric_steps else "passthrough", numeric))
+    if one_hot:
+        transformers.append(("categorical", OneHotEncoder(handle_unknown="ignore"), one_hot))
+    columns = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    return Pipeline([("preprocess", columns), ("estimator", cls(**kwargs))])
+
+
+def run(train_path: str, target: str, estimator: str, params: dict, preprocessing: dict, seed: int,
+        model_path: str) -> dict:
+    import joblib
+    import pandas as pd
+
+    frame = pd.read_parquet(train_path)
+    features = [c for c in frame.columns if c != target]
+    pipeline = build_pipeline(estimator, params, preprocessing, features, seed)
+    try:
+        pipeline.fit(frame[features], frame[target])
+    except (ValueError, TypeError) as exc:
+        raise StepError(f"spec.model: {estimator} could not be trained on this data: {exc}") from None
+    joblib.dump(pipeline, model_path)
+    return {"estimator": estimator, "features": features, "rows": len(frame)}

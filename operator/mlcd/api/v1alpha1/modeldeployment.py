@@ -1,0 +1,85 @@
+"""ModelDeployment: a registered model served by KServe, rolled out as a canary."""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from mlcd.api.v1alpha1.base import SpecModel, StatusModel
+from mlcd.api.v1alpha1.conditions import Condition
+from mlcd.api.v1alpha1.fields import K8sName, ModelURI
+from mlcd.api.v1alpha1.trainingrun import ObjectMeta
+
+DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Failed"]
+DeploymentMode = Literal["Serverless", "Knative", "RawDeployment", "Standard"]
+
+
+class ModelSource(SpecModel):
+    uri: ModelURI = Field(description="The model version's folder, e.g. s3://models/iris/v3 (holds model.joblib).")
+    format: Literal["sklearn"] = "sklearn"
+
+
+class Resources(SpecModel):
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class Serving(SpecModel):
+    protocol_version: Literal["v1", "v2"] = Field(default="v2", description="KServe's v1 or Open Inference (v2).")
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=3, ge=1)
+    service_account_name: K8sName | None = Field(
+        default=None, description="ServiceAccount whose Secret carries the S3 credentials, the KServe way."
+    )
+    deployment_mode: DeploymentMode = Field(
+        default="Serverless", description="KServe deployment mode; canaries need Serverless (Knative)."
+    )
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
+        )
+    )
+
+    @model_validator(mode="after")
+    def _replicas(self):
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"minReplicas {self.min_replicas} is above maxReplicas {self.max_replicas}")
+        return self
+
+
+class Rollout(SpecModel):
+    canary_traffic_percent: int = Field(default=10, ge=0, le=100, description="Traffic share of a new model first.")
+    rollback_on_failure: bool = Field(default=True, description="Roll a canary back that is not Ready in time.")
+    progress_deadline_seconds: int = Field(default=600, ge=1)
+    stable_seconds: int = Field(default=60, ge=0, description="How long a Ready canary is watched before promotion.")
+
+
+class ModelDeploymentSpec(SpecModel):
+    model: ModelSource
+    serving: Serving = Field(default_factory=Serving)
+    rollout: Rollout = Field(default_factory=Rollout)
+
+
+class Traffic(StatusModel):
+    active: int = 100
+    canary: int = 0
+
+
+class ModelDeploymentStatus(StatusModel):
+    observed_generation: int | None = None
+    phase: DeploymentPhase | None = None
+    message: str | None = None
+    url: str | None = None
+    active_model: str | None = None
+    canary_model: str | None = None
+    traffic: Traffic | None = None
+    canary_since: str | None = None
+    canary_ready_since: str | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class ModelDeployment(SpecModel):
+    api_version: Literal["mlcd.io/v1alpha1"]
+    kind: Literal["ModelDeployment"]
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: ModelDeploymentSpec
+    status: ModelDeploymentStatus | None = Field(default=None, exclude=True)

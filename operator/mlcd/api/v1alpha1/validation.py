@@ -1,0 +1,147 @@
+"""Every problem of a resource document at once, each with the path of its field.
+
+Pydantic checks types, ranges, URIs and cron strings; the checks that need scikit-learn
+(estimator names, parameter names and values, metrics that fit the estimator) run on the
+raw document as well, so one pass reports all of them rather than the first failure only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mlcd import catalog
+from mlcd.api.v1alpha1.modeldeployment import ModelDeployment
+from mlcd.api.v1alpha1.trainingrun import TrainingRun
+
+KINDS: dict[str, type[BaseModel]] = {"TrainingRun": TrainingRun, "ModelDeployment": ModelDeployment}
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Validated:
+    resource: BaseModel | None
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _loc(loc: tuple) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required field is missing"
+    msg = error["msg"]
+    return msg.removeprefix("Value error, ")
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+        problems.append(Problem(_loc(loc) or "(document)", _message(error)))
+    return problems
+
+
+def validate_document(doc: Any) -> Validated:
+    """Validate one parsed YAML document as a TrainingRun or ModelDeployment."""
+    if not isinstance(doc, dict):
+        return Validated(None, [Problem("(document)", "expected a mapping with apiVersion, kind and spec")])
+    kind = doc.get("kind")
+    model = KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        expected = " or ".join(KINDS)
+        return Validated(None, [Problem("kind", f"{kind!r} is not an mlcd resource; expected {expected}")])
+    problems: list[Problem] = []
+    resource = None
+    try:
+        resource = model.model_validate(doc)
+    except ValidationError as exc:
+        problems += _pydantic_problems(exc)
+    if kind == "TrainingRun":
+        problems += trainingrun_problems(doc.get("spec"))
+    problems = sorted(set(problems))
+    return Validated(resource if not problems else None, problems)
+
+
+def trainingrun_problems(spec: Any) -> list[Problem]:
+    """The scikit-learn-aware checks, on the raw spec so they run even when other fields fail."""
+    if not isinstance(spec, dict):
+        return []
+    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    name = model.get("estimator")
+    if not isinstance(name, str) or not name:
+        return []
+    problems = estimator_problems(name, model.get("params"))
+    kind = catalog.estimator_kind(name)
+    if kind is not None:
+        problems += gate_problems(spec.get("gates"), kind)
+    return problems
+
+
+def estimator_problems(name: str, params: Any) -> list[Problem]:
+    path = "spec.model.estimator"
+    if not name.isidentifier():
+        return [Problem(path, f"{name!r} is not a class name; give the name of a scikit-learn classifier or "
+                              "regressor (e.g. RandomForestClassifier), never an import path")]
+    if catalog.estimator_kind(name) is None:
+        hint = catalog.suggest(name, catalog.estimator_catalog())
+        return [Problem(path, f"{name!r} is not a scikit-learn classifier or regressor{hint}")]
+    if not isinstance(params, dict):
+        return []
+    return param_problems(name, params)
+
+
+def param_problems(name: str, params: dict) -> list[Problem]:
+    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+    cls = catalog.estimator_class(name)
+    known = cls().get_params(deep=False)
+    constraints = getattr(cls, "_parameter_constraints", {})
+    problems = []
+    for key, value in params.items():
+        path = f"spec.model.params.{key}"
+        if key not in known:
+            problems.append(Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}"))
+            continue
+        if key not in constraints:
+            continue
+        try:
+            validate_parameter_constraints({key: constraints[key]}, {key: value}, caller_name=name)
+        except InvalidParameterError as exc:
+            problems.append(Problem(path, str(exc)))
+    return problems
+
+
+def gate_problems(gates: Any, kind: str) -> list[Problem]:
+    if not isinstance(gates, list):
+        return []
+    allowed = catalog.metrics_for(kind)
+    problems = []
+    for i, gate in enumerate(gates):
+        metric = gate.get("metric") if isinstance(gate, dict) else None
+        if isinstance(metric, str) and metric not in allowed:
+            problems.append(Problem(
+                f"spec.gates[{i}].metric",
+                f"{metric!r} does not apply to a {kind}; expected one of {', '.join(allowed)}",
+            ))
+    return problems

@@ -1,0 +1,138 @@
+"""Run a compiled pipeline with KFP's local runner, every file kept under $MLCD_HOME."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from mlcd.backends.result import RunResult, StepRecord, decide
+from mlcd_components.progress import parse
+
+log = logging.getLogger(__name__)
+
+
+def mlcd_home() -> Path:
+    return Path(os.environ.get("MLCD_HOME") or Path.home() / ".mlcd").expanduser().resolve()
+
+
+class _EventStream(io.TextIOBase):
+    """Stands in for stdout while kfp.local runs: turns step markers into progress, keeps the rest."""
+
+    def __init__(self, on_event: Callable[[dict], None]):
+        self._buffer = ""
+        self._on_event = on_event
+        self.lines: list[str] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        *complete, self._buffer = self._buffer.split("\n")
+        for line in complete:
+            event = parse(line)
+            if event:
+                self._on_event(event)
+            elif line.strip():
+                self.lines.append(line)
+        return len(text)
+
+
+class Progress:
+    """Collects step events; prints a line as each step starts and ends."""
+
+    def __init__(self, out=None):
+        self.out = out
+        self.steps: dict[str, StepRecord] = {}
+        self.failure = ""
+        self._started: dict[str, float] = {}
+
+    def __call__(self, event: dict) -> None:
+        name, kind = event.get("step", "?"), event.get("event")
+        if kind == "start":
+            self._started[name] = time.perf_counter()
+            self.steps[name] = StepRecord(name)
+            self._print(f"  ▶ {name}")
+        elif kind in ("end", "failed"):
+            record = self.steps.setdefault(name, StepRecord(name))
+            record.seconds = round(time.perf_counter() - self._started.get(name, time.perf_counter()), 3)
+            record.status = "succeeded" if kind == "end" else "failed"
+            record.message = event.get("message", "")
+            mark = "✔" if kind == "end" else "✘"
+            self._print(f"  {mark} {name} {record.seconds:.2f}s" + (f": {record.message}" if record.message else ""))
+            if kind == "failed" and not self.failure:
+                self.failure = f"{name}: {record.message}"
+
+    def _print(self, line: str) -> None:
+        if self.out is not None:
+            print(line, file=self.out, flush=True)
+
+
+def _pipeline_spec(ir: dict):
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    return json_format.ParseDict(ir, pipeline_spec_pb2.PipelineSpec())
+
+
+@contextlib.contextmanager
+def _scratch(tmp: Path):
+    """Tasks inherit TMPDIR; kfp.local and its tasks would otherwise leave files in /tmp."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(tmp), str(tmp)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+
+
+def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progress_out=None,
+                 run_name: str | None = None) -> RunResult:
+    """Run the IR with the subprocess runner in this Python environment (no per-task pip install)."""
+    from kfp import local
+    from kfp.local import pipeline_orchestrator
+
+    home = home or mlcd_home()
+    run_name = run_name or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    progress = Progress(progress_out)
+    stream = _EventStream(progress)
+    started = time.perf_counter()
+    outputs: dict = {}
+    error = ""
+    with _scratch(home / "tmp"), warnings.catch_warnings():
+        # The runner warns when an image name lacks "python": mlcd's own image is a Python image.
+        warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(home / "pipeline-root" / run_name),
+                   workspace_root=str(home / "workspace" / run_name), raise_on_error=False)
+        try:
+            with contextlib.redirect_stdout(stream):
+                outputs = pipeline_orchestrator.run_local_pipeline(_pipeline_spec(ir), arguments) or {}
+        except Exception as exc:  # kfp.local raises plain exceptions for malformed IR or executor trouble
+            error = f"the local runner failed: {exc}"
+    result = decide(outputs, progress.failure or error or ("" if outputs else _last_error(stream.lines)))
+    result.steps = list(progress.steps.values())
+    result.seconds = time.perf_counter() - started
+    result.run_id = run_name
+    log.info("local run finished run=%s phase=%s seconds=%.2f", run_name, result.phase, result.seconds)
+    return result
+
+
+def _last_error(lines: list[str]) -> str:
+    for line in reversed(lines):
+        if "Error" in line or "error" in line:
+            return line.strip()
+    return "the pipeline failed; see the step logs above"

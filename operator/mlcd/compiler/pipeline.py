@@ -1,0 +1,66 @@
+"""The pipeline's structure. It depends only on the shape of a spec; every value is a parameter."""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from kfp import dsl
+
+from mlcd_components import kfp_components
+
+PIPELINE_NAME = "mlcd-training"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What decides which steps exist. Two specs of one shape share one compiled structure."""
+
+    image: str
+
+
+def build(shape: Shape):
+    c = kfp_components.build(shape.image)
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="mlcd: ingest, check, train, evaluate, gate and register a model")
+    def training(
+        data_source: str, data_format: str, target: str, features: list, test_fraction: float, seed: int,
+        checks: dict, estimator: str, kind: str, params_json: str, preprocessing: dict, gates: list,
+        registry_uri: str, promote: bool, run_namespace: str, run_name: str, run_generation: int,
+        run_trigger: str,
+    ) -> NamedTuple("Outputs", metrics=str, gates=str, model_uri=str, version=int):
+        ingest = c.ingest(source=data_source, data_format=data_format).set_display_name("ingest")
+        checked = c.check_data(
+            dataset=ingest.outputs["dataset"], target=target, features=features, checks=checks,
+            test_fraction=test_fraction, seed=seed, kind=kind,
+        ).set_display_name("check-data")
+        trained = c.train(
+            train_set=checked.outputs["train_set"], target=target, estimator=estimator, params_json=params_json,
+            preprocessing=preprocessing, seed=seed,
+        ).set_display_name("train")
+        evaluated = c.evaluate(
+            model=trained.outputs["model"], test_set=checked.outputs["test_set"], target=target, kind=kind,
+        ).set_display_name("evaluate")
+        gated = c.gate(metrics_json=evaluated.outputs["Output"], gates=gates, registry_uri=registry_uri)
+        gated.set_display_name("gate")
+        with dsl.If(gated.outputs["passed"] == True, name="gates-passed"):  # noqa: E712 (a KFP condition)
+            registered = c.register(
+                model=trained.outputs["model"], registry_uri=registry_uri, metrics_json=evaluated.outputs["Output"],
+                gate_results=gated.outputs["results"], data_json=ingest.outputs["Output"],
+                signature_json=checked.outputs["Output"], estimator=estimator, params_json=params_json,
+                preprocessing=preprocessing, run_namespace=run_namespace, run_name=run_name,
+                run_generation=run_generation, run_trigger=run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                promote=promote,
+            ).set_display_name("register")
+        with dsl.Else(name="gates-failed"):
+            rejected = c.reject(gate_results=gated.outputs["results"]).set_display_name("rejected")
+        for task in (ingest, checked, trained, evaluated, gated, registered, rejected):
+            # Data behind a URI changes, and gate and register depend on the registry:
+            # a cached step would silently reuse a stale answer.
+            task.set_caching_options(False)
+        outputs = NamedTuple("Outputs", metrics=str, gates=str, model_uri=str, version=int)
+        return outputs(
+            evaluated.outputs["Output"], gated.outputs["results"],
+            dsl.OneOf(registered.outputs["model_uri"], rejected.outputs["model_uri"]),
+            dsl.OneOf(registered.outputs["version"], rejected.outputs["version"]),
+        )
+
+    return training
