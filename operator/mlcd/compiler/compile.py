@@ -41,8 +41,13 @@ def _structure(shape: Shape) -> dict:
     return json_format.MessageToDict(spec)
 
 
-def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: str | None = None) -> dict:
-    """The values of one TrainingRun, named as the pipeline's parameters."""
+def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: str | None = None,
+                       promote: bool | None = None) -> dict:
+    """The values of one TrainingRun, named as the pipeline's parameters.
+
+    promote: make a registered version the champion at once. By default only when no
+    ModelDeployment takes the hand-off (a rollout then decides when it is promoted).
+    """
     spec = tr.spec
     wire = spec.to_wire()
     return {
@@ -61,7 +66,7 @@ def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: s
         "preprocessing": wire["model"]["preprocessing"],
         "gates": wire.get("gates", []),
         "registry_uri": registry_uri or spec.registry.uri or "",
-        "promote": spec.deploy.model_deployment is None,
+        "promote": spec.deploy.model_deployment is None if promote is None else promote,
         "run_namespace": tr.metadata.namespace,
         "run_name": tr.metadata.name,
         "run_generation": tr.metadata.generation or 0,
@@ -95,7 +100,7 @@ def _compile_cached(arguments_json: str, image: str) -> CompiledPipeline:
 
 
 def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_uri: str | None = None,
-                        image: str | None = None) -> CompiledPipeline:
+                        image: str | None = None, promote: bool | None = None) -> CompiledPipeline:
     """The same TrainingRun gives the same bytes; a repeat is a dictionary lookup."""
-    arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri)
+    arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri, promote=promote)
     return _compile_cached(json.dumps(arguments, sort_keys=True), image or component_image())

@@ -1,0 +1,5 @@
+"""python -m mlcd is the mlcd command."""
+
+from mlcd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,159 @@
+"""The mlcd command: validate, compile, run, serve, crds, drift and operator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_REJECTED, EXIT_DRIFT = 0, 1, 2, 3, 4
+PHASE_EXIT = {"Succeeded": EXIT_OK, "Rejected": EXIT_REJECTED, "Failed": EXIT_FAILED, "Invalid": EXIT_INVALID}
+
+DESCRIPTION = """\
+mlcd: continuous delivery for scikit-learn models on Kubernetes.
+
+A TrainingRun (data, estimator, gates, registry) is compiled into a Kubeflow Pipelines v2
+pipeline: ingest -> check-data -> train -> evaluate -> gate -> register. The operator runs it
+in a cluster; `mlcd run` runs the very same pipeline here with KFP's local runner.
+"""
+
+EPILOG = """\
+examples:
+  mlcd validate manifests/samples/*.yaml      check resources, every problem at once
+  mlcd run manifests/samples/iris-trainingrun.yaml
+                                              train, gate and register locally
+  mlcd compile iris.yaml -o iris.ir.yaml      the KFP IR the operator would submit
+  mlcd crds | kubectl apply -f -              install the CustomResourceDefinitions
+
+Local state lives in $MLCD_HOME (default ~/.mlcd): registry/NAME/vN, pipeline-root, runs.
+"""
+
+
+def _load_one(path: str, kind: str):
+    from mlcd.documents import load_file
+
+    loaded = [d for d in load_file(path)]
+    problems = [p for d in loaded for p in d.problems()]
+    if problems:
+        return None, problems
+    matching = [d.validated.resource for d in loaded if type(d.validated.resource).__name__ == kind]
+    if not matching:
+        return None, [f"{path}: kind: expected a {kind}"]
+    return matching[0], []
+
+
+def cmd_validate(args) -> int:
+    from mlcd.documents import load_file
+
+    bad = 0
+    for path in args.files:
+        problems = [p for doc in load_file(path) for p in doc.problems()]
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            bad += 1
+        elif not args.quiet:
+            print(f"{path}: valid")
+    return EXIT_INVALID if bad else EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    from mlcd.compiler import compile_trainingrun
+
+    tr, problems = _load_one(args.file, "TrainingRun")
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return EXIT_INVALID
+    compiled = compile_trainingrun(tr, image=args.image)
+    if args.output in (None, "-"):
+        sys.stdout.write(compiled.yaml)
+    else:
+        Path(args.output).write_text(compiled.yaml)
+        print(f"{args.output}: {compiled.spec_hash}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from mlcd.local import run_trainingrun
+
+    tr, problems = _load_one(args.file, "TrainingRun")
+    if problems:
+        if args.json:
+            print(json.dumps({"phase": "Invalid", "metrics": {}, "gates": [], "model": None,
+                              "message": "; ".join(problems)}))
+        print("\n".join(problems), file=sys.stderr)
+        return EXIT_INVALID
+    out = sys.stderr if args.json else sys.stdout
+    result = run_trainingrun(tr, progress_out=None if args.quiet else out)
+    if args.json:
+        print(json.dumps(result.to_json(), sort_keys=True))
+    else:
+        print_result(result, out)
+    return PHASE_EXIT.get(result.phase, EXIT_FAILED)
+
+
+def print_result(result, out) -> None:
+    print(f"phase: {result.phase}  ({result.seconds:.1f}s)", file=out)
+    for name, value in result.metrics.items():
+        print(f"  {name:<16} {value:.4f}", file=out)
+    for gate in result.gates:
+        print(f"  gate {'pass' if gate['passed'] else 'FAIL'}: {gate['message']}", file=out)
+    if result.model:
+        print(f"model: {result.model['uri']} (version {result.model['version']})", file=out)
+    elif result.message:
+        print(f"message: {result.message}", file=out)
+
+
+def cmd_crds(args) -> int:
+    from mlcd.api.crd import all_crds, dump
+
+    sys.stdout.write("---\n".join(dump(crd) for crd in all_crds()))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlcd", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check TrainingRun / ModelDeployment files; exit 2 when invalid",
+                       description="Check resource files. Every problem is printed as FILE: spec.path: message, "
+                                   "all of them, not the first only. Exit 0 valid, 2 invalid.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("compile", help="write the KFP IR YAML the operator would submit",
+                       description="Compile a TrainingRun into Kubeflow Pipelines v2 IR YAML. The same input "
+                                   "gives the same bytes. Exit 0, or 2 when the file is invalid.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("-o", "--output", help="where to write the IR (default: standard output)")
+    p.add_argument("--image", help="component image (default: $MLCD_COMPONENT_IMAGE or mlcd's own, versioned)")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run", help="compile and run a TrainingRun here with KFP's local runner",
+                       description="Compile a TrainingRun exactly as the operator does and run it with KFP's "
+                                   "local runner. The registry is file://$MLCD_HOME/registry/NAME unless "
+                                   "spec.registry.uri says otherwise. Exit 0 Succeeded, 3 Rejected (a gate "
+                                   "failed), 1 Failed, 2 Invalid.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (phase, metrics, gates, model, message); progress goes to stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("crds", help="print the CustomResourceDefinitions generated from the spec models",
+                       description="Print the CRDs (apiextensions.k8s.io/v1) generated from mlcd's models, "
+                                   "ready for `kubectl apply -f -`.")
+    p.set_defaults(func=cmd_crds)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return args.func(args)
