@@ -76,6 +76,14 @@ def cmd_compile(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from mlcd.backends.local import Zygote, mlcd_home
+
+    # The steps' fork server imports scikit-learn on the other core while this one validates.
+    with Zygote(mlcd_home()) as zygote:
+        return _run(args, zygote)
+
+
+def _run(args, zygote) -> int:
     from mlcd.local import run_trainingrun
 
     tr, problems = _load_one(args.file, "TrainingRun")
@@ -86,7 +94,7 @@ def cmd_run(args) -> int:
         print("\n".join(problems), file=sys.stderr)
         return EXIT_INVALID
     out = sys.stderr if args.json else sys.stdout
-    result = run_trainingrun(tr, progress_out=None if args.quiet else out)
+    result = run_trainingrun(tr, progress_out=None if args.quiet else out, zygote=zygote)
     if args.json:
         print(json.dumps(result.to_json(), sort_keys=True))
     else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mlcd.api.v1alpha1 import TrainingRun
-from mlcd.backends.local import mlcd_home, run_pipeline
+from mlcd.backends.local import Zygote, mlcd_home, run_pipeline
 from mlcd.backends.result import RunResult
 from mlcd.compiler import compile_trainingrun
 
@@ -12,10 +12,11 @@ def local_registry_uri(tr: TrainingRun) -> str:
     return tr.spec.registry.uri or (mlcd_home() / "registry" / tr.metadata.name).as_uri()
 
 
-def run_trainingrun(tr: TrainingRun, *, progress_out=None, trigger: str = "manual") -> RunResult:
+def run_trainingrun(tr: TrainingRun, *, progress_out=None, trigger: str = "manual",
+                    zygote: Zygote | None = None) -> RunResult:
     # Nothing rolls a model out on a laptop: a version that passed every gate is the champion at once.
     compiled = compile_trainingrun(tr, trigger=trigger, registry_uri=local_registry_uri(tr), promote=True)
     if progress_out is not None:
         print(f"run {tr.metadata.name}: {tr.spec.model.estimator} on {tr.spec.data.source} "
               f"({compiled.spec_hash[:19]})", file=progress_out, flush=True)
-    return run_pipeline(compiled.ir, compiled.arguments, progress_out=progress_out)
+    return run_pipeline(compiled.ir, compiled.arguments, progress_out=progress_out, zygote=zygote)

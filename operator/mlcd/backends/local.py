@@ -86,13 +86,19 @@ def _pipeline_spec(ir: dict):
 
 @contextlib.contextmanager
 def _scratch(tmp: Path):
-    """Tasks inherit TMPDIR; kfp.local and its tasks would otherwise leave files in /tmp."""
+    """Tasks inherit TMPDIR; kfp.local and its tasks would otherwise leave files in /tmp.
+
+    Each step's `mktemp -d` leaves a folder behind, so the run's scratch goes when it ends.
+    """
+    import shutil
+
     tmp.mkdir(parents=True, exist_ok=True)
     saved_env, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"], tempfile.tempdir = str(tmp), str(tmp)
     try:
         yield
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)
         tempfile.tempdir = saved_tempdir
         if saved_env is None:
             os.environ.pop("TMPDIR", None)
@@ -100,9 +106,89 @@ def _scratch(tmp: Path):
             os.environ["TMPDIR"] = saved_env
 
 
+class Zygote:
+    """Steps fork from a process that imported their libraries once (see zygote.py).
+
+    The runner runs steps with `sys.executable`; pointing it at the launcher for the length
+    of a run is the one seam kfp.local offers. Start it early: it imports while the caller
+    validates and compiles. MLCD_LOCAL_ZYGOTE=0 turns it off.
+    """
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.enabled = os.environ.get("MLCD_LOCAL_ZYGOTE", "1") != "0"
+        self.process = None
+
+    def start(self) -> Zygote:
+        import subprocess
+
+        from mlcd.backends import zygote
+
+        if not self.enabled or self.process is not None:
+            return self
+        base = self.home / "zygote"
+        base.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(dir=base))
+        if len(str(self.folder / "s.sock")) > 100:  # a Unix socket path is limited to 108 bytes
+            self.folder = Path(tempfile.mkdtemp(prefix="mlcd-"))
+        self.socket_path = str(self.folder / "s.sock")
+        self.launcher = zygote.write_launcher(str(self.folder / "python3"))
+        with open(base / "zygote.log", "ab") as log_file:
+            self.process = subprocess.Popen([sys.executable, "-m", "mlcd.backends.zygote", self.socket_path],
+                                            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL)
+        return self
+
+    @contextlib.contextmanager
+    def steps(self):
+        """Within this block, steps started by kfp.local run in the zygote."""
+        from mlcd.backends import zygote
+
+        if self.process is None:
+            yield
+            return
+        env = {zygote.SOCKET_ENV: self.socket_path, zygote.REAL_PYTHON_ENV: sys.executable,
+               zygote.PID_ENV: str(self.process.pid)}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        real_executable, sys.executable = sys.executable, self.launcher
+        try:
+            yield
+        finally:
+            sys.executable = real_executable
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def stop(self) -> None:
+        import shutil
+        import subprocess
+
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> Zygote:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progress_out=None,
-                 run_name: str | None = None) -> RunResult:
-    """Run the IR with the subprocess runner in this Python environment (no per-task pip install)."""
+                 run_name: str | None = None, zygote: Zygote | None = None) -> RunResult:
+    """Run the IR with the subprocess runner in this Python environment (no per-task pip install).
+
+    Give a started Zygote to reuse it across runs; without one, a zygote lives for this run.
+    """
     from kfp import local
     from kfp.local import pipeline_orchestrator
 
@@ -113,7 +199,9 @@ def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progres
     started = time.perf_counter()
     outputs: dict = {}
     error = ""
-    with _scratch(home / "tmp"), warnings.catch_warnings():
+    own = zygote is None
+    zygote = zygote or Zygote(home).start()
+    with _scratch(home / "tmp" / run_name), zygote.steps(), warnings.catch_warnings():
         # The runner warns when an image name lacks "python": mlcd's own image is a Python image.
         warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(home / "pipeline-root" / run_name),
@@ -123,6 +211,8 @@ def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progres
                 outputs = pipeline_orchestrator.run_local_pipeline(_pipeline_spec(ir), arguments) or {}
         except Exception as exc:  # kfp.local raises plain exceptions for malformed IR or executor trouble
             error = f"the local runner failed: {exc}"
+    if own:
+        zygote.stop()
     result = decide(outputs, progress.failure or error or ("" if outputs else _last_error(stream.lines)))
     result.steps = list(progress.steps.values())
     result.seconds = time.perf_counter() - started
