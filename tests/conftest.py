@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.integration.s3server"]
+pytest_plugins = ["tests.integration.s3server", "tests.k8s.fixtures"]

@@ -1,0 +1,156 @@
+"""What the emulator knows about each resource it serves: built-in kinds and CRD-defined ones."""
+
+import functools
+import pathlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import kmock
+import yaml
+
+NAME_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+EVENT_FIELDS = (
+    NAME_FIELDS
+    | {
+        f"involvedObject.{key}"
+        for key in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
+    }
+    | {"reason", "reportingComponent", "source", "type"}
+)
+VERBS = frozenset({"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"})
+
+
+@dataclass(frozen=True)
+class Kind:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    singular: str
+    namespaced: bool
+    status_subresource: bool
+    custom: bool = True
+    storage_version: str = ""
+    schema: dict[str, Any] | None = None
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    field_labels: frozenset[str] = NAME_FIELDS
+
+    @property
+    def resource(self) -> kmock.resource:
+        return kmock.resource(self.group, self.version, self.plural)
+
+    @property
+    def storage(self) -> kmock.resource:
+        """Where objects live: one store per resource whatever version a client asks for."""
+        return kmock.resource(self.group, self.storage_version or self.version, self.plural)
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """``plural.group``, the way the API server names a resource in messages."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def group_kind(self) -> str:
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+    def info(self) -> kmock.ResourceInfo:
+        return kmock.ResourceInfo(
+            kind=self.kind,
+            singular=self.singular,
+            namespaced=self.namespaced,
+            verbs=VERBS,
+            shortnames=self.short_names,
+            categories=self.categories,
+            subresources={"status"} if self.status_subresource else set(),
+        )
+
+
+BUILTINS = (
+    Kind(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        "namespace",
+        namespaced=False,
+        status_subresource=True,
+        custom=False,
+        short_names=("ns",),
+        field_labels=NAME_FIELDS | {"status.phase"},
+    ),
+    Kind(
+        "",
+        "v1",
+        "events",
+        "Event",
+        "event",
+        namespaced=True,
+        status_subresource=False,
+        custom=False,
+        short_names=("ev",),
+        field_labels=EVENT_FIELDS,
+    ),
+    Kind(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        "customresourcedefinition",
+        namespaced=False,
+        status_subresource=True,
+        custom=False,
+        short_names=("crd", "crds"),
+    ),
+)
+NAMESPACE_RESOURCE = BUILTINS[0].resource
+CRD_RESOURCE = BUILTINS[2].resource
+
+
+def kinds_of(crd: dict[str, Any]) -> list[Kind]:
+    """One Kind per served version of a CustomResourceDefinition (apiextensions.k8s.io/v1)."""
+    spec = crd["spec"]
+    names = spec["names"]
+    versions = spec["versions"]
+    storage = next((v["name"] for v in versions if v.get("storage")), versions[0]["name"])
+    return [
+        Kind(
+            group=spec["group"],
+            version=version["name"],
+            plural=names["plural"],
+            kind=names["kind"],
+            singular=names.get("singular") or names["kind"].lower(),
+            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+            status_subresource="status" in (version.get("subresources") or {}),
+            storage_version=storage,
+            schema=(version.get("schema") or {}).get("openAPIV3Schema"),
+            short_names=tuple(names.get("shortNames") or ()),
+            categories=tuple(names.get("categories") or ()),
+        )
+        for version in versions
+        if version.get("served", True)
+    ]
+
+
+def read_crds(paths: Iterable[str | pathlib.Path]) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions in these YAML files, in order; other documents are skipped."""
+    crds: list[dict[str, Any]] = []
+    for path in paths:
+        stat = pathlib.Path(path).stat()
+        crds.extend(_parse(str(path), stat.st_mtime_ns, stat.st_size))
+    return crds
+
+
+@functools.lru_cache(maxsize=32)
+def _parse(path: str, mtime_ns: int, size: int) -> tuple[dict[str, Any], ...]:
+    # KServe's CRD is 2 MB of YAML (~0.7 s to parse); cached per file version, never mutated by callers.
+    with open(path, encoding="utf-8") as stream:
+        docs = list(yaml.load_all(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
+    return tuple(
+        doc for doc in docs if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+    )

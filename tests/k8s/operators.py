@@ -1,0 +1,140 @@
+"""Running an operator against the emulator: kopf in-process, or any command as a subprocess."""
+
+import asyncio
+import os
+import pathlib
+import signal
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+
+import kopf
+from kopf._cogs.structs import credentials
+
+STOP_TIMEOUT = 10.0
+
+
+class InProcessOperator:
+    """``kopf.operator()`` in a thread with its own loop, registry and credentials.
+
+    The credentials point straight at ``server``, so the operator neither reads a kubeconfig nor
+    touches the global ``kubernetes`` client configuration of the test process.
+    """
+
+    def __init__(
+        self,
+        server: str,
+        registry: kopf.OperatorRegistry,
+        settings: kopf.OperatorSettings | None = None,
+        namespaces: Sequence[str] = (),
+    ) -> None:
+        self.server = server
+        self.registry = registry
+        self.settings = settings if settings is not None else quick_settings()
+        self.namespaces = list(namespaces)
+        self.failure: BaseException | None = None
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kopf-operator", daemon=True)
+
+    def start(self, timeout: float = STOP_TIMEOUT) -> "InProcessOperator":
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError(f"the operator did not become ready: {self.failure!r}")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(STOP_TIMEOUT)
+        if self._thread.is_alive():
+            raise RuntimeError("the operator did not stop")
+        if self.failure is not None:
+            raise RuntimeError("the operator failed") from self.failure
+
+    def __enter__(self) -> "InProcessOperator":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._operate())
+        except BaseException as e:  # reported by stop(); the thread has nobody else to tell
+            self.failure = e
+            self._ready.set()
+
+    async def _operate(self) -> None:
+        vault = credentials.Vault({"emulator": credentials.ConnectionInfo(server=self.server)})
+        await kopf.operator(
+            registry=self.registry,
+            settings=self.settings,
+            standalone=True,
+            clusterwide=not self.namespaces,
+            namespaces=self.namespaces,
+            stop_flag=self._stop,
+            ready_flag=self._ready,
+            vault=vault,
+        )
+
+
+def quick_settings() -> kopf.OperatorSettings:
+    """kopf's defaults, minus the waits that only make sense against a remote cluster."""
+    settings = kopf.OperatorSettings()
+    settings.networking.error_backoffs = [0.05, 0.1, 0.2, 0.5]
+    settings.watching.reconnect_backoff = 0.05
+    settings.batching.idle_timeout = 0.1
+    settings.batching.batch_window = 0.01
+    settings.batching.exit_timeout = 1.0
+    return settings
+
+
+class OperatorProcess:
+    """A command (e.g. ``mlcd operator --standalone``) run with KUBECONFIG pointing at the emulator."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        kubeconfig: pathlib.Path,
+        log_path: pathlib.Path,
+        env: Mapping[str, str] | None = None,
+        cwd: pathlib.Path | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = {**os.environ, **(env or {}), "KUBECONFIG": str(kubeconfig)}
+        self.cwd = cwd
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "OperatorProcess":
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM (kopf shuts down gracefully on it), then SIGKILL after a deadline; the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(STOP_TIMEOUT)
+        return self.process.returncode
+
+    def __enter__(self) -> "OperatorProcess":
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
