@@ -96,16 +96,16 @@ def weed_binary() -> str:
 def start(workdir: Path, secret_key: str | None = None) -> S3Server:
     """Start a server; retried on a new set of ports if one was taken between picking and binding."""
     secret_key = secret_key or f"mlcd-test-secret-{uuid.uuid4().hex}"
+    failure = RuntimeError("weed was not started")
     for attempt in range(3):
         server = _launch(workdir / f"weed-{attempt}", secret_key)
         try:
             _wait_ready(server)
             return server
-        except RuntimeError:
+        except RuntimeError as exc:
             server.stop()
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+            failure = exc
+    raise failure
 
 
 def _launch(workdir: Path, secret_key: str) -> S3Server:

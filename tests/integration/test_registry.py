@@ -181,8 +181,24 @@ def _spawn(code: str, *args: str) -> subprocess.Popen:
     )
 
 
-def test_concurrent_registrations_from_several_processes_get_distinct_versions(backend, model_file):
-    children = [_spawn(_CHILD, backend.uri, str(model_file), "3") for _ in range(4)]
+@pytest.fixture
+def spawn():
+    """Starts helper processes and, whatever the test's outcome, leaves none of them running."""
+    children: list[subprocess.Popen] = []
+
+    def start(code: str, *args: str) -> subprocess.Popen:
+        children.append(_spawn(code, *args))
+        return children[-1]
+
+    yield start
+    for child in children:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
+        child.communicate()
+
+
+def test_concurrent_registrations_from_several_processes_get_distinct_versions(backend, model_file, spawn):
+    children = [spawn(_CHILD, backend.uri, str(model_file), "3") for _ in range(4)]
     for child in children:
         assert child.stdout.readline().strip() == "ready"
     for child in children:  # released together, after every one of them has imported and connected
@@ -220,10 +236,10 @@ _KILLED_CHILD = textwrap.dedent(
 )
 
 
-def test_a_registration_killed_half_way_leaves_no_version(backend, model_file):
+def test_a_registration_killed_half_way_leaves_no_version(backend, model_file, spawn):
     registry = open_registry(backend.uri)
     registry.register(model_file, {})
-    child = _spawn(_KILLED_CHILD, backend.uri, str(model_file))
+    child = spawn(_KILLED_CHILD, backend.uri, str(model_file))
     line = child.stdout.readline().split()
     os.kill(child.pid, signal.SIGKILL)
     child.communicate()
@@ -276,6 +292,7 @@ def test_no_secret_in_logs_errors_or_stored_objects(s3_server, monkeypatch, mode
     stored = [_read(client, bucket, obj.object_name) for obj in client.list_objects(bucket, recursive=True)]
     assert len(stored) >= 5  # data, claim, model, metadata, champion
     haystack = [*messages, *(record.getMessage() for record in caplog.records), *stored]
+    assert "bucket 'no-such-bucket-" in messages[-4] and "does not exist" in messages[-4]
     assert "access denied" in messages[-3] and "unreachable" in messages[-1]
     for secret in (s3_server.secret_key, wrong_secret):
         assert not [text for text in haystack if secret in text]

@@ -60,6 +60,8 @@ class FileStore:
             (self.root / name).mkdir()
         except FileExistsError:
             return False
+        except OSError as exc:
+            raise StorageError(join(self.uri, name), f"cannot create: {exc.strerror}") from exc
         return True
 
     def claims(self) -> set[str]:
