@@ -4,6 +4,7 @@ Each test names the Kubernetes API concept (kubernetes.io/docs/reference/using-a
 and the object-management pages) whose behaviour it mirrors.
 """
 
+import itertools
 import json
 import threading
 
@@ -213,7 +214,7 @@ def test_watch_filters_by_selector_and_resumes_from_resource_version(crs, k8s_ap
         resource_version=listed["metadata"]["resourceVersion"],
         timeout_seconds=5,
     )
-    seen = [(event["type"], event["object"]["metadata"]["name"]) for _, event in zip(range(2), stream)]
+    seen = [(event["type"], event["object"]["metadata"]["name"]) for event in itertools.islice(stream, 2)]
     watch.stop()
     assert seen == [("ADDED", "a"), ("DELETED", "a")]
 

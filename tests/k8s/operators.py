@@ -83,9 +83,8 @@ def quick_settings() -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.networking.error_backoffs = [0.05, 0.1, 0.2, 0.5]
     settings.watching.reconnect_backoff = 0.05
-    settings.batching.idle_timeout = 0.1
-    settings.batching.batch_window = 0.01
-    settings.batching.exit_timeout = 1.0
+    settings.queueing.idle_timeout = 0.1
+    settings.queueing.exit_timeout = 1.0
     return settings
 
 
