@@ -45,13 +45,16 @@ def run(model_path: str, test_path: str, target: str, kind: str) -> tuple[dict, 
     import joblib
     import pandas as pd
 
+    from mlcd_components.train import as_array
+
     model = joblib.load(model_path)  # written by this run's own train step, in this pipeline root
     frame = pd.read_parquet(test_path)
-    features = frame.drop(columns=[target])
+    features = as_array(frame.drop(columns=[target]))
+    labels = frame[target].to_numpy()
     if kind == "classifier":
-        scores, pictures = classifier_metrics(model, features, frame[target])
+        scores, pictures = classifier_metrics(model, features, labels)
     else:
-        scores, pictures = regressor_metrics(model, features, frame[target]), {}
+        scores, pictures = regressor_metrics(model, features, labels), {}
     return {k: round(float(v), 6) for k, v in sorted(scores.items())}, pictures
 
 

@@ -7,9 +7,8 @@ from mlcd_components.progress import StepError
 
 def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, preprocessing: dict, data: dict,
              signature: dict, run: dict) -> dict:
-    import sklearn
-
     import mlcd
+    import sklearn
 
     return {
         "estimator": estimator,

@@ -1,4 +1,10 @@
-"""train: one scikit-learn Pipeline of preprocessing and estimator, so the saved model takes raw features."""
+"""train: one scikit-learn Pipeline of preprocessing and estimator, so the saved model takes raw features.
+
+The model is fitted on a plain array with columns chosen by position, in the order of the
+input signature: KServe's sklearn server hands `predict` a numpy array (v1 `instances`, a v2
+tensor), and a model fitted on named DataFrame columns would refuse it. Only scikit-learn
+classes go into the pickle, so KServe's own server can load it without mlcd installed.
+"""
 
 import inspect
 
@@ -6,12 +12,11 @@ from mlcd_components.progress import StepError
 
 
 def build_pipeline(estimator: str, params: dict, preprocessing: dict, features: list[str], seed: int):
+    from mlcd.catalog import estimator_class
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    from mlcd.catalog import estimator_class
 
     try:
         cls = estimator_class(estimator)
@@ -20,8 +25,9 @@ def build_pipeline(estimator: str, params: dict, preprocessing: dict, features: 
     kwargs = dict(params)
     if "random_state" in inspect.signature(cls).parameters and "random_state" not in kwargs:
         kwargs["random_state"] = seed
-    one_hot = [c for c in preprocessing.get("oneHot", []) if c in features]
-    numeric = [c for c in features if c not in one_hot]
+    wanted = set(preprocessing.get("oneHot", []))
+    one_hot = [i for i, c in enumerate(features) if c in wanted]
+    numeric = [i for i, c in enumerate(features) if c not in wanted]
     numeric_steps = []
     if preprocessing.get("impute", "none") != "none":
         numeric_steps.append(("impute", SimpleImputer(strategy=preprocessing["impute"])))
@@ -45,8 +51,14 @@ def run(train_path: str, target: str, estimator: str, params: dict, preprocessin
     features = [c for c in frame.columns if c != target]
     pipeline = build_pipeline(estimator, params, preprocessing, features, seed)
     try:
-        pipeline.fit(frame[features], frame[target])
+        pipeline.fit(as_array(frame[features]), frame[target].to_numpy())
     except (ValueError, TypeError) as exc:
         raise StepError(f"spec.model: {estimator} could not be trained on this data: {exc}") from None
     joblib.dump(pipeline, model_path)
     return {"estimator": estimator, "features": features, "rows": len(frame)}
+
+
+def as_array(frame):
+    """Rows as the server will see them: floats, or objects when a column holds categories."""
+    numeric = all(kind in "biuf" for kind in frame.dtypes.map(lambda d: d.kind))
+    return frame.to_numpy(dtype=float if numeric else object)

@@ -14,8 +14,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from mlcd.backends.result import RunResult, StepRecord, decide
 from mlcd_components.progress import parse
+
+from mlcd.backends.result import RunResult, StepRecord, decide
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,8 @@ def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progres
     with _scratch(home / "tmp" / run_name), zygote.steps(), warnings.catch_warnings():
         # The runner warns when an image name lacks "python": mlcd's own image is a Python image.
         warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
+        # Display names are for the KFP UI; the local runner says it ignores them.
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner", category=UserWarning)
         local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(home / "pipeline-root" / run_name),
                    workspace_root=str(home / "workspace" / run_name), raise_on_error=False)
         try:

@@ -19,8 +19,9 @@ import socket
 import struct
 import sys
 
+# Not kfp.dsl.executor_main itself: runpy warns when the module it runs was imported before.
 PRELOAD = (
-    "kfp.dsl.executor_main", "pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.linear_model",
+    "kfp.dsl.executor", "kfp.dsl.kfp_config", "pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.linear_model",
     "sklearn.pipeline", "sklearn.compose", "sklearn.preprocessing", "sklearn.impute", "sklearn.metrics",
     "sklearn.model_selection", "sklearn.datasets", "joblib", "mlcd.storage", "mlcd.catalog",
     "mlcd_components.ingest", "mlcd_components.check_data", "mlcd_components.train",

@@ -1,0 +1,46 @@
+# mlcd: `make demo` and `make test` are all a fresh clone needs; both install first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export MLCD_HOME ?= $(CURDIR)/.mlcd
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP) ## create .venv and install mlcd with its test tools
+
+demo: $(STAMP) ## validate the samples and train, gate and register the iris model locally
+	$(VENV)/bin/mlcd validate manifests/samples/*.yaml
+	$(VENV)/bin/mlcd run manifests/samples/iris-trainingrun.yaml
+
+test: $(STAMP) ## run the unit and integration tests (no cluster needed)
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q tests
+
+lint: $(STAMP) ## ruff and the import-layer contracts
+	$(VENV)/bin/ruff check operator components tests
+	$(VENV)/bin/lint-imports
+
+manifests: $(STAMP) ## regenerate the CRDs from the spec models (manifests/crd and the chart)
+	$(PY) -m mlcd.api.crd_writer
+
+golden: $(STAMP) ## refresh the golden IR files of the samples
+	MLCD_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/golden
+
+bench: $(STAMP) ## print timings and ratios, measured side by side
+	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean: ## remove the local state under .mlcd
+	rm -rf .mlcd
+
+.PHONY: help install demo test lint manifests golden bench clean

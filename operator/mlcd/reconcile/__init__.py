@@ -1,0 +1,1 @@
+"""mlcd.reconcile."""

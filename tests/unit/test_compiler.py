@@ -1,0 +1,92 @@
+"""The compiler: deterministic bytes, structure shared by shape, values as parameters."""
+
+import copy
+import subprocess
+import sys
+
+import yaml
+from mlcd.api.v1alpha1.validation import validate_document
+from mlcd.compiler import compile_trainingrun
+from mlcd.compiler.compile import _structure
+
+from tests.unit.test_validation import BASE
+
+
+def trainingrun(**spec_changes):
+    doc = copy.deepcopy(BASE)
+    doc["spec"].update(spec_changes)
+    result = validate_document(doc)
+    assert result.ok, result.problems
+    return result.resource
+
+
+def test_same_spec_same_bytes_and_a_repeat_is_a_cache_hit():
+    first = compile_trainingrun(trainingrun())
+    again = compile_trainingrun(trainingrun())
+    assert again is first
+    assert first.spec_hash.startswith("sha256:") and len(first.spec_hash) == 71
+
+
+def test_same_bytes_in_another_process(tmp_path):
+    sample = tmp_path / "tr.yaml"
+    sample.write_text(yaml.safe_dump(BASE))
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"ir{i}.yaml"
+        subprocess.run([sys.executable, "-m", "mlcd", "compile", str(sample), "-o", str(out)], check=True,
+                       capture_output=True)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    assert outs[0].decode() == compile_trainingrun(trainingrun()).yaml
+
+
+def test_values_are_pipeline_parameters_and_the_structure_is_shared():
+    a = compile_trainingrun(trainingrun())
+    b = compile_trainingrun(trainingrun(data={"source": "builtin://wine", "seed": 1}))
+    params = b.ir["root"]["inputDefinitions"]["parameters"]
+    assert params["data_source"]["defaultValue"] == "builtin://wine"
+    assert params["seed"]["defaultValue"] == 1
+    assert params["params_json"]["defaultValue"] == '{"max_depth": 3, "n_estimators": 10}'
+    assert params["gates"]["defaultValue"][0] == {"metric": "accuracy", "min": 0.9}
+    assert a.spec_hash != b.spec_hash
+    strip = lambda ir: {k: v for k, v in ir.items() if k != "root"}  # noqa: E731
+    assert strip(a.ir) == strip(b.ir)  # same components, executors and image: one shape
+    assert _structure.cache_info().currsize == 1
+
+
+def test_the_pipeline_has_the_steps_and_a_gate_condition():
+    ir = compile_trainingrun(trainingrun()).ir
+    tasks = ir["root"]["dag"]["tasks"]
+    assert {"ingest", "check-data", "train", "evaluate", "gate"} <= set(tasks)
+    branch = ir["components"]["comp-condition-branches-1"]["dag"]["tasks"]
+    condition = branch["condition-2"]["triggerPolicy"]["condition"]
+    assert "passed" in condition and "true" in condition
+    inner = ir["components"]["comp-condition-2"]["dag"]["tasks"]
+    assert set(inner) == {"register"}
+
+
+def test_steps_use_one_image_from_one_setting(monkeypatch):
+    monkeypatch.setenv("MLCD_COMPONENT_IMAGE", "registry.local/mlcd:test")
+    ir = compile_trainingrun(trainingrun()).ir
+    images = {e["container"]["image"] for e in ir["deploymentSpec"]["executors"].values()}
+    assert images == {"registry.local/mlcd:test"}
+    commands = " ".join(" ".join(e["container"]["command"]) for e in ir["deploymentSpec"]["executors"].values())
+    assert "pip install" not in commands  # the image has kfp: nothing is installed at run time
+
+
+def test_default_image_follows_the_package_version(monkeypatch):
+    import mlcd
+
+    monkeypatch.delenv("MLCD_COMPONENT_IMAGE", raising=False)
+    ir = compile_trainingrun(trainingrun()).ir
+    images = {e["container"]["image"] for e in ir["deploymentSpec"]["executors"].values()}
+    assert images == {f"ghcr.io/mlcd-io/mlcd-components:{mlcd.__version__}"}
+
+
+def test_caching_is_off_for_every_step():
+    ir = compile_trainingrun(trainingrun()).ir
+    def tasks(components):
+        for comp in components.values():
+            yield from comp.get("dag", {}).get("tasks", {}).values()
+    every = [*ir["root"]["dag"]["tasks"].values(), *tasks(ir["components"])]
+    assert all(not t.get("cachingOptions", {}).get("enableCache") for t in every)
