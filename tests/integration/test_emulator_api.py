@@ -54,9 +54,7 @@ def failure(call, *args) -> tuple[int, dict]:
 def test_create_sets_server_metadata_and_answers_201(crs):
     # API concepts: "Object metadata" (uid, resourceVersion, generation, creationTimestamp set by the
     # server) and "Create": POST answers 201 Created.
-    _, status, _ = crs.create_namespaced_custom_object_with_http_info(
-        GROUP, VERSION, "default", PLURAL, widget("a")
-    )
+    _, status, _ = crs.create_namespaced_custom_object_with_http_info(GROUP, VERSION, "default", PLURAL, widget("a"))
     second = create(crs, widget("b"))
     first = crs.get_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a")
     assert status == 201
@@ -69,9 +67,7 @@ def test_create_sets_server_metadata_and_answers_201(crs):
 
 def test_generate_name_makes_a_unique_name(crs):
     # Object names and IDs: "generateName" is a prefix; the server appends a random suffix.
-    names = {
-        create(crs, {**widget(""), "metadata": {"generateName": "w-"}})["metadata"]["name"] for _ in range(5)
-    }
+    names = {create(crs, {**widget(""), "metadata": {"generateName": "w-"}})["metadata"]["name"] for _ in range(5)}
     assert len(names) == 5 and all(name.startswith("w-") and len(name) == 7 for name in names)
 
 
@@ -142,9 +138,7 @@ def test_put_replaces_the_object(crs):
     current["spec"] = {"size": 8}
     replaced = crs.replace_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "a", current)
     del current["metadata"]["resourceVersion"]
-    code, body = failure(
-        crs.replace_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "a", current
-    )
+    code, body = failure(crs.replace_namespaced_custom_object, GROUP, VERSION, "default", PLURAL, "a", current)
     assert replaced["spec"] == {"size": 8, "color": "green"}
     assert replaced["metadata"]["generation"] == 2
     assert (code, body["details"]["causes"][0]["field"]) == (422, "metadata.resourceVersion")

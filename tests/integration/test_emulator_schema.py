@@ -65,14 +65,9 @@ def test_invalid_objects_are_422_with_api_server_field_paths(crs):
     fields = {cause["field"]: cause for cause in body["details"]["causes"]}
     assert body["reason"] == "Invalid"
     assert body["message"].startswith('Widget.example.mlcd.io "w" is invalid: [')
-    assert (
-        fields["spec.size"]["message"]
-        == "Invalid value: 30: spec.size in body should be less than or equal to 10"
-    )
+    assert fields["spec.size"]["message"] == "Invalid value: 30: spec.size in body should be less than or equal to 10"
     assert fields["spec.color"]["reason"] == "FieldValueNotSupported"
-    assert (
-        fields["spec.name"]["message"] == "Invalid value: \"A1\": spec.name in body should match '^[a-z]+$'"
-    )
+    assert fields["spec.name"]["message"] == "Invalid value: \"A1\": spec.name in body should match '^[a-z]+$'"
     assert fields["spec.tags"]["message"] == "Invalid value: 4: spec.tags in body should have at most 3 items"
     assert fields["spec.ports[1]"]["reason"] == "FieldValueDuplicate"
     assert fields["spec.ports[1].port"]["reason"] == "FieldValueTypeInvalid"
@@ -98,9 +93,7 @@ def test_unknown_fields_are_pruned_unless_preserved(crs):
 def test_defaults_are_applied_on_create_and_update(crs):
     # CRD defaulting: default: values fill absent fields; a null for a non-nullable field is dropped first.
     create_widget(crs, {"size": 2, "color": "red"})
-    updated = crs.patch_namespaced_custom_object(
-        GROUP, VERSION, "default", PLURAL, "w", {"spec": {"color": None}}
-    )
+    updated = crs.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "w", {"spec": {"color": None}})
     assert updated["spec"]["color"] == "green"
 
 
@@ -154,9 +147,7 @@ def test_kserve_inference_service_is_admitted_and_checked(crs):
         canaryTrafficPercent=10,
         minReplicas=1,
     )
-    created = crs.create_namespaced_custom_object(
-        "serving.kserve.io", "v1beta1", "default", "inferenceservices", good
-    )
+    created = crs.create_namespaced_custom_object("serving.kserve.io", "v1beta1", "default", "inferenceservices", good)
     bad = inference_service(model={"modelFormat": {}}, minReplicas="one")
     rejected = rejection(
         crs.create_namespaced_custom_object,
@@ -185,9 +176,7 @@ def test_every_mlcd_crd_loads(k8s_emulator, k8s_api_client):
         assert listed["kind"] == spec["names"]["listKind"]
     for sample in _samples_of({crd["spec"]["names"]["kind"]: crd for crd in crds}):
         group, version = sample["apiVersion"].split("/")
-        plural = next(c for c in crds if c["spec"]["names"]["kind"] == sample["kind"])["spec"]["names"][
-            "plural"
-        ]
+        plural = next(c for c in crds if c["spec"]["names"]["kind"] == sample["kind"])["spec"]["names"]["plural"]
         crs.create_namespaced_custom_object(group, version, "default", plural, sample)
 
 

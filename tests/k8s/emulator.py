@@ -120,14 +120,17 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
             return request
         # Go's strconv.ParseBool spellings: the official Python client sends "True".
         watch = request.params.get("watch") in ("1", "t", "T", "true", "TRUE", "True")
-        return attrs.evolve(
-            request,
-            resource=kmock.resource(target.group, target.version, target.plural),
-            namespace=target.namespace,
-            name=target.name,
-            subresource=target.subresource,
-            action=paths.action_of(target, request.method.value, watch),
-        )
+        # Corrected in place, not copied: kmock's history-based views (slices) match requests by identity.
+        fields = {
+            "resource": kmock.resource(target.group, target.version, target.plural),
+            "namespace": target.namespace,
+            "name": target.name,
+            "subresource": target.subresource,
+            "action": paths.action_of(target, request.method.value, watch),
+        }
+        for field, value in fields.items():
+            object.__setattr__(request, field, value)
+        return request
 
     async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
         if isinstance(exc, errors.StatusError):
@@ -142,9 +145,7 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         kind = self._kinds.get(request.resource) if request.resource is not None else None
         if kind is None:
             raise errors.no_such_resource()
-        if request.subresource not in (None, "status") or (
-            request.subresource and not kind.status_subresource
-        ):
+        if request.subresource not in (None, "status") or (request.subresource and not kind.status_subresource):
             raise errors.no_such_resource()
         return kind
 
@@ -169,9 +170,7 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         """API concepts: "Retrieving large results sets" (no paging here) and selectors."""
         kind = self._kind_of(request)
         selector = self._selector(kind, request)
-        items = [
-            self._present(kind, obj) for obj in self._scan(kind, request.namespace) if selector.matches(obj)
-        ]
+        items = [self._present(kind, obj) for obj in self._scan(kind, request.namespace) if selector.matches(obj)]
         return {
             "apiVersion": kind.api_version,
             "kind": f"{kind.kind}List",
@@ -270,9 +269,7 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
     def _event(self, kind: Kind, namespace: str | None, selector: Selector, change: Change) -> Obj | None:
         # An object that starts or stops matching the selector is ADDED or DELETED for this watcher.
         def visible(obj: Obj | None) -> bool:
-            in_namespace = obj is not None and (
-                namespace is None or obj["metadata"].get("namespace") == namespace
-            )
+            in_namespace = obj is not None and (namespace is None or obj["metadata"].get("namespace") == namespace)
             return in_namespace and selector.matches(obj)
 
         now_visible = visible(change.obj)
@@ -390,9 +387,7 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
             return old  # a no-op write changes nothing: same resourceVersion, no watch event
         if _desired(kind, candidate) != _desired(kind, old):
             candidate["metadata"]["generation"] = meta.get("generation", 0) + 1
-        finalized = candidate["metadata"].get("deletionTimestamp") and not candidate["metadata"].get(
-            "finalizers"
-        )
+        finalized = candidate["metadata"].get("deletionTimestamp") and not candidate["metadata"].get("finalizers")
         return self._commit(kind, candidate, "DELETED" if finalized else "MODIFIED", old)
 
     def _owned(self, kind: Kind, old: Obj, new: Obj, subresource: str | None) -> Obj:
@@ -519,9 +514,7 @@ def _desired(kind: Kind, obj: Obj) -> Obj:
 
 def _name_causes(kind: Kind, name: str) -> list[schema.Cause]:
     pattern, limit, what = (
-        (_LABEL, 63, "label")
-        if kind.plural == "namespaces" and not kind.group
-        else (_SUBDOMAIN, 253, "subdomain")
+        (_LABEL, 63, "label") if kind.plural == "namespaces" and not kind.group else (_SUBDOMAIN, 253, "subdomain")
     )
     if pattern.match(name) and len(name) <= limit:
         return []

@@ -7,9 +7,7 @@ so both are spelled exactly as in ``k8s.io/apimachinery/pkg/api/errors``.
 
 from typing import Any
 
-CONFLICT_MESSAGE = (
-    "the object has been modified; please apply your changes to the latest version and try again"
-)
+CONFLICT_MESSAGE = "the object has been modified; please apply your changes to the latest version and try again"
 
 
 class StatusError(Exception):
@@ -60,9 +58,7 @@ def no_such_resource() -> StatusError:
 
 
 def already_exists(qualified: str, name: str) -> StatusError:
-    return StatusError(
-        409, "AlreadyExists", f'{qualified} "{name}" already exists', _details(qualified, name)
-    )
+    return StatusError(409, "AlreadyExists", f'{qualified} "{name}" already exists', _details(qualified, name))
 
 
 def conflict(qualified: str, name: str) -> StatusError:
@@ -92,9 +88,7 @@ def invalid(group_kind: str, name: str, causes: list[dict[str, str]]) -> StatusE
 
 
 def patch_rejected(problem: str) -> StatusError:
-    return StatusError(
-        422, "Invalid", f"the server rejected our request due to an error in our request: {problem}"
-    )
+    return StatusError(422, "Invalid", f"the server rejected our request due to an error in our request: {problem}")
 
 
 def forbidden_finalizers(group_kind: str, name: str) -> StatusError:

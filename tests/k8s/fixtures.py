@@ -58,9 +58,7 @@ def run_operator(k8s_emulator: ServedEmulator) -> Iterator[Callable[..., InProce
 
 
 @pytest.fixture
-def operator_process(
-    kubeconfig: pathlib.Path, tmp_path: pathlib.Path
-) -> Iterator[Callable[..., OperatorProcess]]:
+def operator_process(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
 
     def run(

@@ -151,6 +151,4 @@ def _parse(path: str, mtime_ns: int, size: int) -> tuple[dict[str, Any], ...]:
     # KServe's CRD is 2 MB of YAML (~0.7 s to parse); cached per file version, never mutated by callers.
     with open(path, encoding="utf-8") as stream:
         docs = list(yaml.load_all(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
-    return tuple(
-        doc for doc in docs if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
-    )
+    return tuple(doc for doc in docs if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition")

@@ -156,9 +156,7 @@ def _check_object(value: dict[str, Any], schema: dict[str, Any], path: str, caus
         if key not in value:
             causes.append(_cause(_join(path, key), "Required value", "FieldValueRequired"))
     if "minProperties" in schema and len(value) < schema["minProperties"]:
-        causes.append(
-            _invalid(path, len(value), f"should have at least {schema['minProperties']} properties")
-        )
+        causes.append(_invalid(path, len(value), f"should have at least {schema['minProperties']} properties"))
     if "maxProperties" in schema and len(value) > schema["maxProperties"]:
         causes.append(_invalid(path, len(value), f"should have at most {schema['maxProperties']} properties"))
     properties: dict[str, Any] = schema.get("properties") or {}
@@ -187,14 +185,10 @@ def _check_duplicates(value: list[Any], schema: dict[str, Any], path: str, cause
         return
     seen: set[str] = set()
     for index, item in enumerate(value):
-        identity = (
-            item if list_type != "map" or not isinstance(item, dict) else {k: item.get(k) for k in keys}
-        )
+        identity = item if list_type != "map" or not isinstance(item, dict) else {k: item.get(k) for k in keys}
         marker = json.dumps(identity, sort_keys=True)
         if marker in seen:
-            causes.append(
-                _cause(f"{path}[{index}]", f"Duplicate value: {_show(identity)}", "FieldValueDuplicate")
-            )
+            causes.append(_cause(f"{path}[{index}]", f"Duplicate value: {_show(identity)}", "FieldValueDuplicate"))
         seen.add(marker)
 
 

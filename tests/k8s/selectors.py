@@ -46,9 +46,7 @@ def _label_test(term: str) -> Test:
     if match := _EXISTS_TERM.match(term):
         negated, key = match.groups()
         return lambda labels: (key in labels) != bool(negated)
-    raise errors.bad_request(
-        f"unable to parse requirement: found {term.strip()!r}, expected a valid selector"
-    )
+    raise errors.bad_request(f"unable to parse requirement: found {term.strip()!r}, expected a valid selector")
 
 
 def _field_test(term: str, supported: Collection[str]) -> Test:

@@ -44,9 +44,7 @@ class WatchHub:
         for queue in self._queues[resource]:
             queue.put_nowait(change)
 
-    def subscribe(
-        self, resource: kmock.resource, since: int
-    ) -> tuple[list[Change], asyncio.Queue[Change | None]]:
+    def subscribe(self, resource: kmock.resource, since: int) -> tuple[list[Change], asyncio.Queue[Change | None]]:
         """The logged changes after ``since`` and a queue of the live ones, taken atomically."""
         if since < self._forgotten[resource]:
             raise Expired()
