@@ -1,1 +1,7 @@
-"""mlcd.reconcile."""
+"""Pure decisions: (spec, status, observed) -> the next action and the new conditions."""
+
+from mlcd.reconcile.champion import ChampionUpdate, champion_update
+from mlcd.reconcile.credentials import preflight
+from mlcd.reconcile.rollout import Decision, decide
+
+__all__ = ["ChampionUpdate", "Decision", "champion_update", "decide", "preflight"]
