@@ -121,6 +121,20 @@ def cmd_crds(args) -> int:
     return EXIT_OK
 
 
+def cmd_operator(args) -> int:
+    from mlcd.handlers.app import run
+    from mlcd.handlers.config import OperatorConfig
+
+    config = OperatorConfig.from_env(backend=args.backend, kfp_host=args.kfp_host, namespaces=tuple(args.namespace),
+                                     poll_seconds=args.poll_seconds, metrics_port=args.metrics_port,
+                                     liveness_port=args.liveness_port)
+    if config.backend == "kfp" and not config.kfp_host:
+        print("mlcd operator: --backend kfp needs --kfp-host or MLCD_KFP_HOST", file=sys.stderr)
+        return EXIT_INVALID
+    run(config, log_format=args.log_format, verbose=args.verbose)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlcd", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,6 +171,27 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the CRDs (apiextensions.k8s.io/v1) generated from mlcd's models, "
                                    "ready for `kubectl apply -f -`.")
     p.set_defaults(func=cmd_crds)
+
+    p = sub.add_parser("operator", help="run the operator against the current kubeconfig",
+                       description="Run the mlcd operator (kopf) against the cluster of the current kubeconfig "
+                                   "(KUBECONFIG is honoured; in a pod, its service account). It turns each "
+                                   "TrainingRun generation into exactly one pipeline run and reports it in "
+                                   "status, conditions and Events. Settings come from flags or MLCD_* variables; "
+                                   "secrets (MLCD_KFP_TOKEN, AWS_*) only from the environment.")
+    p.add_argument("--namespace", action="append", default=[], metavar="NS",
+                   help="watch this namespace (repeatable; env MLCD_NAMESPACES, comma-separated); default: all")
+    p.add_argument("--backend", choices=["kfp", "local"], default=None,
+                   help="kfp: a Kubeflow Pipelines API server; local: KFP's local runner in a worker process "
+                        "(env MLCD_BACKEND, default local)")
+    p.add_argument("--kfp-host", default=None, help="KFP API URL, e.g. http://ml-pipeline.kubeflow:8888 "
+                                                    "(env MLCD_KFP_HOST); token from MLCD_KFP_TOKEN or the pod")
+    p.add_argument("--poll-seconds", type=float, default=None, help="how often runs in flight are polled (10)")
+    p.add_argument("--liveness-port", type=int, default=0, help="serve GET /healthz on this port")
+    p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port")
+    p.add_argument("--log-format", choices=["plain", "full", "json"], default="full",
+                   help="json for structured logs")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=cmd_operator)
     return parser
 
 

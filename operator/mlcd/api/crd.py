@@ -12,8 +12,14 @@ from typing import Any
 
 import yaml
 
-from mlcd.api.v1alpha1 import GROUP, VERSION, ModelDeploymentSpec, ModelDeploymentStatus
-from mlcd.api.v1alpha1 import TrainingRunSpec, TrainingRunStatus
+from mlcd.api.v1alpha1 import (
+    GROUP,
+    VERSION,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    TrainingRunSpec,
+    TrainingRunStatus,
+)
 
 _DROP = {"title", "$defs"}
 

@@ -28,9 +28,13 @@ def component_image() -> str:
 @dataclass(frozen=True)
 class CompiledPipeline:
     ir: dict
-    yaml: str
     spec_hash: str
     arguments: dict
+
+    @functools.cached_property
+    def yaml(self) -> str:
+        # Serialising costs ~10 ms; the operator submits the dict and only `mlcd compile` writes YAML.
+        return dump_ir(self.ir)
 
 
 @functools.lru_cache(maxsize=16)
@@ -75,28 +79,31 @@ def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: s
 
 
 def _fill(structure: dict, arguments: dict) -> dict:
-    ir = copy.deepcopy(structure)
-    params = ir["root"]["inputDefinitions"]["parameters"]
-    for name, value in arguments.items():
-        params[name]["defaultValue"] = value
-        params[name]["isOptional"] = True
-    return ir
+    """A new IR whose root parameters default to the values; the rest is shared with the cache, unchanged."""
+    defined = structure["root"]["inputDefinitions"]["parameters"]
+    params = {name: {**spec, "defaultValue": copy.deepcopy(arguments[name]), "isOptional": True}
+              if name in arguments else spec for name, spec in defined.items()}
+    root = {**structure["root"], "inputDefinitions": {**structure["root"]["inputDefinitions"], "parameters": params}}
+    return {**structure, "root": root}
 
 
 def dump_ir(ir: dict) -> str:
     return yaml.safe_dump(ir, sort_keys=True, default_flow_style=False, width=120)
 
 
-def spec_hash(ir: dict) -> str:
-    stable = {k: v for k, v in ir.items() if k not in _VOLATILE}
-    return "sha256:" + hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()
+@functools.lru_cache(maxsize=16)
+def _structure_digest(shape: Shape) -> str:
+    stable = {k: v for k, v in _structure(shape).items() if k not in _VOLATILE}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=4096)
 def _compile_cached(arguments_json: str, image: str) -> CompiledPipeline:
+    shape = Shape(image=image)
     arguments = json.loads(arguments_json)
-    ir = _fill(_structure(Shape(image=image)), arguments)
-    return CompiledPipeline(ir=ir, yaml=dump_ir(ir), spec_hash=spec_hash(ir), arguments=arguments)
+    # The IR is the structure plus the values: hashing the two parts names the whole.
+    digest = hashlib.sha256(f"{_structure_digest(shape)}\n{arguments_json}".encode()).hexdigest()
+    return CompiledPipeline(ir=_fill(_structure(shape), arguments), spec_hash=f"sha256:{digest}", arguments=arguments)
 
 
 def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_uri: str | None = None,

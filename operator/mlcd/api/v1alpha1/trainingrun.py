@@ -157,6 +157,8 @@ class TrainingRunStatus(StatusModel):
     last_retrain: RetrainRecord | None = None
     next_scheduled_run: str | None = None
     key_metric: str | None = Field(default=None, description="name=value of the metric shown by kubectl get.")
+    submitted_at: str | None = None
+    submit_attempts: int | None = Field(default=None, description="Failed attempts to reach the backend.")
 
 
 class ObjectMeta(SpecModel):

@@ -1,0 +1,80 @@
+"""Drains the local run queue (see queue.py): one run at a time, each in a child process.
+
+The child makes its own process group, so stopping a run kills its steps too. The worker
+holds the queue's lock for its life and leaves after `idle` seconds with nothing to do.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from mlcd.backends.queue import LOCK_NAME, read_json, write_json
+
+log = logging.getLogger("mlcd.worker")
+
+
+def next_request(runs: Path) -> Path | None:
+    waiting = [p.parent for p in runs.glob("*/request.json")
+               if not (p.parent / "claim.json").exists() and not (p.parent / "result.json").exists()]
+    return min(waiting, key=lambda p: (p / "request.json").stat().st_mtime) if waiting else None
+
+
+def run_one(folder: Path, zygote) -> None:
+    from mlcd.backends.local import run_pipeline
+
+    request = json.loads((folder / "request.json").read_text())
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        code = 1
+        try:
+            result = run_pipeline(request["ir"], request["arguments"], home=folder.parent.parent,
+                                  run_name=request["name"], zygote=zygote)
+            state = {"Succeeded": "SUCCEEDED", "Rejected": "SUCCEEDED"}.get(result.phase, "FAILED")
+            write_json(folder / "result.json", {"state": state, "message": result.message,
+                                                "result": result.to_json()})
+            code = 0
+        finally:
+            os._exit(code)
+    write_json(folder / "claim.json", {"pid": pid, "at": time.time()})
+    _, status = os.waitpid(pid, 0)
+    if not (folder / "result.json").exists():
+        write_json(folder / "result.json", {"state": "FAILED", "message": f"the run's process ended ({status})"})
+
+
+def serve(home: Path, idle: float) -> int:
+    from mlcd.backends.local import Zygote
+
+    runs = home / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    lock = open(runs / LOCK_NAME, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return 0  # another worker drains this queue
+    last_work = time.monotonic()
+    with Zygote(home) as zygote:
+        while time.monotonic() - last_work < idle:
+            folder = next_request(runs)
+            if folder is None:
+                time.sleep(0.1)
+                continue
+            if (folder / "stop").exists():
+                write_json(folder / "result.json", {"state": "CANCELED", "message": "stopped before it started"})
+                continue
+            log.info("run starting run=%s", folder.name)
+            run_one(folder, zygote)
+            log.info("run finished run=%s state=%s", folder.name, (read_json(folder / "result.json") or {}).get("state"))
+            last_work = time.monotonic()
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sys.exit(serve(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 30.0))

@@ -1,0 +1,80 @@
+"""The kopf registry of the mlcd operator and its settings: the only place that wires kopf up."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from mlcd.api.v1alpha1 import GROUP, VERSION
+from mlcd.backends.base import Backend
+from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.trainingrun import TrainingRunReconciler
+
+PREFIX = "mlcd.io"
+
+
+def make_backend(config: OperatorConfig) -> Backend:
+    if config.backend == "kfp":
+        from mlcd.backends.kfp import KfpBackend
+
+        return KfpBackend(config.kfp_host)
+    if config.backend == "local":
+        from mlcd.backends.queue import LocalQueueBackend
+
+        return LocalQueueBackend(config.home)
+    raise ValueError(f"unknown backend {config.backend!r}; expected kfp or local")
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf's bookkeeping under mlcd's own name, so status stays ours and strict."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.posting.enabled = False  # mlcd posts its own Events, one per transition
+    settings.peering.standalone = True
+    settings.networking.request_timeout = 30
+    settings.watching.server_timeout = 300
+    settings.batching.error_delays = [1, 2, 5, 10, 30]
+
+
+def build_registry(config: OperatorConfig, backend: Backend | None = None) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    reconciler = TrainingRunReconciler(config, backend or make_backend(config))
+    resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
+
+    @kopf.on.startup(registry=registry)
+    def _startup(settings: kopf.OperatorSettings, logger, **_):
+        configure(settings)
+        logger.info("mlcd operator starting backend=%s namespaces=%s", config.backend,
+                    ",".join(config.namespaces) or "*")
+
+    @kopf.on.resume(**resource, registry=registry)
+    @kopf.on.create(**resource, registry=registry)
+    @kopf.on.update(**resource, field="spec", registry=registry)
+    async def _changed(body, patch, logger, **_):
+        await reconciler.reconcile(body, patch, logger)
+
+    @kopf.timer(**resource, interval=config.poll_seconds, initial_delay=config.poll_seconds, registry=registry)
+    async def _poll(body, patch, logger, **_):
+        await reconciler.reconcile(body, patch, logger)
+
+    @kopf.on.delete(**resource, registry=registry)
+    async def _deleted(body, logger, **_):
+        await reconciler.stop_on_delete(body, logger)
+
+    return registry
+
+
+def run(config: OperatorConfig, log_format: str = "full", verbose: bool = False) -> None:
+    """`mlcd operator`: the operator against the current kubeconfig, until stopped."""
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
+    if config.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(config.metrics_port, addr="0.0.0.0")  # noqa: S104 (scraped from inside the cluster)
+    liveness = f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None
+    logging.getLogger("mlcd").setLevel(logging.DEBUG if verbose else logging.INFO)
+    kopf.run(registry=build_registry(config), standalone=True, clusterwide=not config.namespaces,
+             namespaces=list(config.namespaces), liveness_endpoint=liveness)

@@ -1,0 +1,32 @@
+"""The operator's settings, from flags and environment (never from a spec)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    backend: str = "local"
+    kfp_host: str = ""
+    namespaces: tuple[str, ...] = ()
+    poll_seconds: float = 10.0
+    home: Path = field(default_factory=lambda: Path(os.environ.get("MLCD_HOME") or Path.home() / ".mlcd"))
+    metrics_port: int = 0
+    liveness_port: int = 0
+    registry_base: str = ""  # where TrainingRuns without spec.registry.uri register: BASE/NAMESPACE/NAME
+
+    @classmethod
+    def from_env(cls, **overrides) -> OperatorConfig:
+        namespaces = tuple(n for n in os.environ.get("MLCD_NAMESPACES", "").split(",") if n)
+        values = {
+            "backend": os.environ.get("MLCD_BACKEND", "local"),
+            "kfp_host": os.environ.get("MLCD_KFP_HOST", ""),
+            "namespaces": namespaces,
+            "poll_seconds": float(os.environ.get("MLCD_POLL_SECONDS", "10")),
+            "registry_base": os.environ.get("MLCD_REGISTRY_BASE", ""),
+        }
+        values.update({k: v for k, v in overrides.items() if v not in (None, (), "")})
+        return cls(**values)
