@@ -88,8 +88,16 @@ def samples(api, release):
         wait_for(f"namespace {SAMPLES} to go", lambda: get_or_none(lambda: core.read_namespace(SAMPLES)) is None,
                  120)
     core.create_namespace({"metadata": {"name": SAMPLES}})
-    # The ModelDeployment sample serves with this ServiceAccount; the operator checks that it exists.
-    core.create_namespaced_service_account(SAMPLES, {"metadata": {"name": "mlcd-models"}})
+    # The ModelDeployment sample serves with ServiceAccount mlcd-models, and the operator's preflight
+    # wants it to list a Secret KServe can read S3 settings from. Anonymous access: no object store
+    # runs here and no model is downloaded, so no credential is needed, fake or real.
+    core.create_namespaced_secret(SAMPLES, {"metadata": {"name": "mlcd-models-s3", "annotations": {
+        "serving.kserve.io/s3-endpoint": f"minio.{SAMPLES}.svc:9000",
+        "serving.kserve.io/s3-usehttps": "0",
+        "serving.kserve.io/s3-useanoncredential": "true",
+    }}})
+    core.create_namespaced_service_account(SAMPLES, {"metadata": {"name": "mlcd-models"},
+                                                     "secrets": [{"name": "mlcd-models-s3"}]})
     custom = client.CustomObjectsApi(api)
     applied = []
     for path in sorted((ROOT / "manifests" / "samples").glob("*.yaml")):
