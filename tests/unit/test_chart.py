@@ -5,12 +5,12 @@ import re
 import helm_python as helm
 import jsonschema
 import kubernetes_validate
-import mlcd
 import pytest
 import yaml
+
+import mlcd
 from mlcd.api.crd import all_crds
 from mlcd.compiler.compile import DEFAULT_IMAGE
-
 from tests.kube_checks import (
     KUBE_VERSION,
     ROOT,

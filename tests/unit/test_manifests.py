@@ -3,8 +3,8 @@
 import helm_python as helm
 import pytest
 import yaml
-from mlcd.compiler.compile import DEFAULT_IMAGE
 
+from mlcd.compiler.compile import DEFAULT_IMAGE
 from tests.kube_checks import (
     ROOT,
     assert_operator_container,
