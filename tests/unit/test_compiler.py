@@ -4,11 +4,13 @@ import copy
 import subprocess
 import sys
 
+import pytest
 import yaml
+from kfp import components
+
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.compiler import compile_trainingrun
 from mlcd.compiler.compile import _structure
-
 from tests.unit.test_validation import BASE
 
 
@@ -41,6 +43,7 @@ def test_same_bytes_in_another_process(tmp_path):
 
 
 def test_values_are_pipeline_parameters_and_the_structure_is_shared():
+    _structure.cache_clear()  # other tests compile other shapes (images, Secrets)
     a = compile_trainingrun(trainingrun())
     b = compile_trainingrun(trainingrun(data={"source": "builtin://wine", "seed": 1}))
     params = b.ir["root"]["inputDefinitions"]["parameters"]
@@ -90,3 +93,67 @@ def test_caching_is_off_for_every_step():
             yield from comp.get("dag", {}).get("tasks", {}).values()
     every = [*ir["root"]["dag"]["tasks"].values(), *tasks(ir["components"])]
     assert all(not t.get("cachingOptions", {}).get("enableCache") for t in every)
+
+
+SECRET_VALUE = "s3cr3t-value-that-must-not-leak"
+
+
+@pytest.fixture
+def storage_env(monkeypatch):
+    """The operator's environment in a cluster: the Secret's name, and its values (which stay out of the IR)."""
+    monkeypatch.setenv("MLCD_S3_SECRET_NAME", "mlcd-s3")
+    monkeypatch.setenv("MLCD_S3_ENDPOINT", "http://minio.kubeflow:9000")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "minio-access")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_VALUE)
+
+
+def test_steps_take_storage_settings_from_the_secret_named_by_the_setting(storage_env):
+    compiled = compile_trainingrun(trainingrun(registry={"uri": "s3://models/iris"}))
+    executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(compiled.ir["deploymentSpec"]["executors"])  # every step
+    for config in executors.values():
+        mounted = {(ref["secretName"], ref["optional"], m["secretKey"], m["envVar"])
+                   for ref in config["secretAsEnv"] for m in ref["keyToEnv"]}
+        assert mounted == {
+            ("mlcd-s3", False, "MLCD_S3_ENDPOINT", "MLCD_S3_ENDPOINT"),
+            ("mlcd-s3", False, "AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+            ("mlcd-s3", False, "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+            ("mlcd-s3", True, "AWS_REGION", "AWS_REGION"),
+            ("mlcd-s3", True, "MLCD_S3_SECURE", "MLCD_S3_SECURE"),
+        }
+    assert compiled.pipeline_document == {"pipeline_spec": compiled.ir, "platform_spec": compiled.platform_spec}
+
+
+def test_the_ir_holds_the_secret_reference_but_no_value_and_no_storage_parameter(storage_env):
+    compiled = compile_trainingrun(trainingrun(registry={"uri": "s3://models/iris"}))
+    assert SECRET_VALUE not in compiled.yaml
+    assert "minio-access" not in compiled.yaml and "minio.kubeflow" not in compiled.yaml
+    params = compiled.ir["root"]["inputDefinitions"]["parameters"]
+    assert not [p for p in params if any(word in p.lower() for word in ("s3", "aws", "endpoint", "secret"))]
+    documents = list(yaml.safe_load_all(compiled.yaml))
+    assert documents == [compiled.ir, compiled.platform_spec]  # kfp's layout: pipeline spec, then platform spec
+    assert len(components.load_component_from_text(compiled.yaml).platform_spec.platforms) == 1
+
+
+def test_without_the_setting_there_is_one_document_and_steps_inherit_the_environment(monkeypatch):
+    monkeypatch.delenv("MLCD_S3_SECRET_NAME", raising=False)
+    compiled = compile_trainingrun(trainingrun())
+    assert compiled.platform_spec == {} and compiled.pipeline_document is compiled.ir
+    assert len(list(yaml.safe_load_all(compiled.yaml))) == 1
+
+
+def test_the_secret_name_is_part_of_the_shape_and_of_the_hash(monkeypatch):
+    hashes = set()
+    for name in ("mlcd-s3", "other-s3", ""):
+        monkeypatch.setenv("MLCD_S3_SECRET_NAME", name)
+        hashes.add(compile_trainingrun(trainingrun()).spec_hash)
+    assert len(hashes) == 3
+
+
+def test_the_cli_writes_both_documents_with_the_same_bytes_in_another_process(tmp_path, storage_env):
+    sample, out = tmp_path / "tr.yaml", tmp_path / "ir.yaml"
+    sample.write_text(yaml.safe_dump(BASE))
+    subprocess.run([sys.executable, "-m", "mlcd", "compile", str(sample), "-o", str(out)], check=True,
+                   capture_output=True)
+    assert out.read_text() == compile_trainingrun(trainingrun()).yaml
+    assert len(list(yaml.safe_load_all(out.read_text()))) == 2 and SECRET_VALUE not in out.read_text()

@@ -7,7 +7,7 @@ import functools
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -18,6 +18,7 @@ from mlcd.compiler.pipeline import Shape, build
 
 DEFAULT_IMAGE = f"ghcr.io/mlcd-io/mlcd-components:{mlcd.__version__}"
 IMAGE_ENV = "MLCD_COMPONENT_IMAGE"
+S3_SECRET_ENV = "MLCD_S3_SECRET_NAME"
 _VOLATILE = ("sdkVersion",)
 
 
@@ -25,24 +26,40 @@ def component_image() -> str:
     return os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
 
 
+def s3_secret_name() -> str:
+    """The Secret whose keys become the steps' storage settings; unset on a laptop, where steps inherit them."""
+    return os.environ.get(S3_SECRET_ENV, "").strip()
+
+
 @dataclass(frozen=True)
 class CompiledPipeline:
+    """`ir` is the pipeline spec (what the local runner takes); `platform_spec` holds the Kubernetes
+    settings of the steps (the storage Secret), empty when there are none."""
+
     ir: dict
     spec_hash: str
     arguments: dict
+    platform_spec: dict = field(default_factory=dict)
 
     @functools.cached_property
     def yaml(self) -> str:
         # Serialising costs ~10 ms; the operator submits the dict and only `mlcd compile` writes YAML.
-        return dump_ir(self.ir)
+        return dump_ir(self.ir, self.platform_spec)
+
+    @property
+    def pipeline_document(self) -> dict:
+        """The pipeline as KFP's REST API takes it in `pipeline_spec` (as kfp.Client sends a package)."""
+        if not self.platform_spec:
+            return self.ir
+        return {"pipeline_spec": self.ir, "platform_spec": self.platform_spec}
 
 
 @functools.lru_cache(maxsize=16)
-def _structure(shape: Shape) -> dict:
+def _structure(shape: Shape) -> tuple[dict, dict]:
     from google.protobuf import json_format
 
-    spec = build(shape).pipeline_spec
-    return json_format.MessageToDict(spec)
+    pipeline = build(shape)
+    return json_format.MessageToDict(pipeline.pipeline_spec), json_format.MessageToDict(pipeline.platform_spec)
 
 
 def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: str | None = None,
@@ -87,27 +104,37 @@ def _fill(structure: dict, arguments: dict) -> dict:
     return {**structure, "root": root}
 
 
-def dump_ir(ir: dict) -> str:
-    return yaml.safe_dump(ir, sort_keys=True, default_flow_style=False, width=120)
+def dump_ir(ir: dict, platform_spec: dict | None = None) -> str:
+    """One YAML document, or two when there is a platform spec: the layout kfp's Compiler writes and
+    KFP's API server and kfp.Client read (pipeline spec first)."""
+    documents = [ir, platform_spec] if platform_spec else [ir]
+    return yaml.safe_dump_all(documents, sort_keys=True, default_flow_style=False, width=120)
 
 
 @functools.lru_cache(maxsize=16)
 def _structure_digest(shape: Shape) -> str:
-    stable = {k: v for k, v in _structure(shape).items() if k not in _VOLATILE}
-    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()
+    pipeline, platform = _structure(shape)
+    stable = {k: v for k, v in pipeline.items() if k not in _VOLATILE}
+    return hashlib.sha256(json.dumps([stable, platform], sort_keys=True).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=4096)
-def _compile_cached(arguments_json: str, image: str) -> CompiledPipeline:
-    shape = Shape(image=image)
+def _compile_cached(arguments_json: str, shape: Shape) -> CompiledPipeline:
     arguments = json.loads(arguments_json)
+    pipeline, platform = _structure(shape)
     # The IR is the structure plus the values: hashing the two parts names the whole.
     digest = hashlib.sha256(f"{_structure_digest(shape)}\n{arguments_json}".encode()).hexdigest()
-    return CompiledPipeline(ir=_fill(_structure(shape), arguments), spec_hash=f"sha256:{digest}", arguments=arguments)
+    return CompiledPipeline(ir=_fill(pipeline, arguments), spec_hash=f"sha256:{digest}", arguments=arguments,
+                            platform_spec=platform)
 
 
 def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_uri: str | None = None,
-                        image: str | None = None, promote: bool | None = None) -> CompiledPipeline:
-    """The same TrainingRun gives the same bytes; a repeat is a dictionary lookup."""
+                        image: str | None = None, promote: bool | None = None,
+                        s3_secret: str | None = None) -> CompiledPipeline:
+    """The same TrainingRun gives the same bytes; a repeat is a dictionary lookup.
+
+    image and s3_secret default to $MLCD_COMPONENT_IMAGE and $MLCD_S3_SECRET_NAME.
+    """
     arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri, promote=promote)
-    return _compile_cached(json.dumps(arguments, sort_keys=True), image or component_image())
+    shape = Shape(image=image or component_image(), s3_secret=s3_secret_name() if s3_secret is None else s3_secret)
+    return _compile_cached(json.dumps(arguments, sort_keys=True), shape)

@@ -3,11 +3,15 @@
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from mlcd_components import kfp_components
 
 PIPELINE_NAME = "mlcd-training"
+# The keys of the storage Secret are the variables' own names (as in the chart's values.yaml). Region
+# and TLS have defaults, so a Secret may leave them out; without the other three no step can reach S3.
+S3_SECRET_KEYS = ("MLCD_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+S3_SECRET_OPTIONAL_KEYS = ("AWS_REGION", "MLCD_S3_SECURE")
 
 
 @dataclass(frozen=True)
@@ -15,6 +19,14 @@ class Shape:
     """What decides which steps exist. Two specs of one shape share one compiled structure."""
 
     image: str
+    s3_secret: str = ""  # the Kubernetes Secret with the storage settings; "" when steps inherit them (local)
+
+
+class Outputs(NamedTuple):
+    metrics: str
+    gates: str
+    model_uri: str
+    version: int
 
 
 def build(shape: Shape):
@@ -26,7 +38,7 @@ def build(shape: Shape):
         checks: dict, estimator: str, kind: str, params_json: str, preprocessing: dict, gates: list,
         registry_uri: str, promote: bool, run_namespace: str, run_name: str, run_generation: int,
         run_trigger: str,
-    ) -> NamedTuple("Outputs", metrics=str, gates=str, model_uri=str, version=int):
+    ) -> Outputs:
         ingest = c.ingest(source=data_source, data_format=data_format).set_display_name("ingest")
         checked = c.check_data(
             dataset=ingest.outputs["dataset"], target=target, features=features, checks=checks,
@@ -56,11 +68,19 @@ def build(shape: Shape):
             # Data behind a URI changes, and gate and register depend on the registry:
             # a cached step would silently reuse a stale answer.
             task.set_caching_options(False)
-        outputs = NamedTuple("Outputs", metrics=str, gates=str, model_uri=str, version=int)
-        return outputs(
+            if shape.s3_secret:
+                _storage_from_secret(task, shape.s3_secret)
+        return Outputs(
             evaluated.outputs["Output"], gated.outputs["results"],
             dsl.OneOf(registered.outputs["model_uri"], rejected.outputs["model_uri"]),
             dsl.OneOf(registered.outputs["version"], rejected.outputs["version"]),
         )
 
     return training
+
+
+def _storage_from_secret(task, secret: str) -> None:
+    """The step reads its storage settings from the Secret, so no credential is ever a pipeline parameter
+    (parameters are stored in KFP's database and shown in its UI)."""
+    kubernetes.use_secret_as_env(task, secret, {key: key for key in S3_SECRET_KEYS})
+    kubernetes.use_secret_as_env(task, secret, {key: key for key in S3_SECRET_OPTIONAL_KEYS}, optional=True)
