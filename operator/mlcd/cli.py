@@ -135,6 +135,42 @@ def cmd_operator(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    import importlib.util
+
+    from mlcd.serving import ServeError, load_predictor, source_from_resource, source_from_uri
+
+    if (args.file is None) == (args.model_uri is None):
+        print("mlcd serve: give either FILE (a ModelDeployment or TrainingRun) or --model-uri URI", file=sys.stderr)
+        return EXIT_INVALID
+    if importlib.util.find_spec("kserve") is None:
+        print("mlcd serve: needs KServe's model server: pip install 'mlcd[serve]'", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        if args.file:
+            resource, problems = _load_one(args.file, "ModelDeployment")
+            if resource is None:
+                resource, problems = _load_one(args.file, "TrainingRun")
+            if problems:
+                print("\n".join(problems), file=sys.stderr)
+                return EXIT_INVALID
+            source = source_from_resource(resource)
+        else:
+            source = source_from_uri(args.model_uri)
+        predictor, _ = load_predictor(source.uri)
+    except ServeError as exc:
+        print(f"mlcd serve: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    from mlcd.serving.server import make_model, run_server
+
+    name = args.name or source.name
+    base = f"http://{args.host}:{args.port}"
+    print(f"serving {source.uri} as {name!r}: {base}/v1/models/{name}:predict, {base}/v2/models/{name}/infer",
+          file=sys.stderr, flush=True)
+    run_server(make_model(name, predictor), host=args.host, port=args.port)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlcd", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="json for structured logs")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=cmd_operator)
+
+    p = sub.add_parser("serve", help="serve a registered model with KServe's model server (v1 and v2)",
+                       description="Serve one registered model with KServe's Python model server: protocols v1 "
+                                   "(/v1/models/NAME:predict) and v2 (/v2/models/NAME/infer), health, readiness "
+                                   "and /metrics. FILE is a ModelDeployment (serves spec.model.uri as its name) "
+                                   "or a TrainingRun (serves its registry's champion). The model file's sha256 "
+                                   "is checked before it is unpickled; requests are checked against the input "
+                                   "signature recorded at training.")
+    p.add_argument("file", nargs="?", metavar="FILE")
+    p.add_argument("--model-uri", metavar="URI",
+                   help="a model version (REGISTRY/vN) or a registry (its champion), file:// or s3://")
+    p.add_argument("--name", help="model name in the URL paths (default: the ModelDeployment's name, or the "
+                                  "registry's, the folder above vN)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
