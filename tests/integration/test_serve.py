@@ -84,8 +84,9 @@ def _wait_ready(process: subprocess.Popen, url: str, deadline_s: float = 45.0) -
 def server(trained):
     """`mlcd serve FILE` for a ModelDeployment named flowers (so the model name comes from it)."""
     manifest = trained["tmp"] / "flowers.yaml"
+    spec = {"model": {"uri": trained["version"].uri}}
     manifest.write_text(json.dumps({"apiVersion": "mlcd.io/v1alpha1", "kind": "ModelDeployment",
-                                    "metadata": {"name": "flowers"}, "spec": {"model": {"uri": trained["version"].uri}}}))
+                                    "metadata": {"name": "flowers"}, "spec": spec}))
     port = _free_port()
     process = subprocess.Popen([MLCD, "serve", str(manifest), "--port", str(port)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -155,7 +156,8 @@ def test_v2_tensor_and_named_inputs_equal_in_process(server, trained):
     ("/v2/models/flowers/infer", {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
                                              "data": [1, 2, 3, "four"]}]}, "expected a number"),
     ("/v2/models/flowers/infer", {"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [1.0]}
-                                            for n in ["sepal length", "sepal width (cm)"]]}, "unknown ['sepal length']"),
+                                            for n in ["sepal length", "sepal width (cm)"]]},
+     "unknown ['sepal length']"),
     ("/v2/models/flowers/infer", {"inputs": []}, "no inputs"),
     ("/v2/models/flowers/infer", {"inputs": "nope"}, ""),
     ("/v2/models/flowers/infer", b'{"inputs": [', ""),
