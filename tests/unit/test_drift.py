@@ -1,0 +1,160 @@
+"""Drift statistics: checked against scipy's KS test and PSI computed by hand on small arrays."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+from mlcd.api.v1alpha1.trainingrun import RetrainRecord
+from mlcd.drift import EPSILON, SAMPLE_SIZE, drift_report, kolmogorov_sf, ks_2samp, psi, reference
+
+
+def frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "age": rng.normal(40, 10, rows) + shift,
+        "income": rng.lognormal(10, 1, rows),
+        "visits": rng.poisson(3, rows),
+        "plan": rng.choice(["basic", "plus", "pro"], rows, p=[0.6, 0.3, 0.1]),
+        "label": rng.integers(0, 2, rows),
+    })
+
+
+FEATURES = ["age", "income", "visits", "plan"]
+
+
+def ref_of(data: pd.DataFrame, seed: int = 42) -> dict:
+    return reference(data, FEATURES, "label", classifier=True, seed=seed)
+
+
+@pytest.mark.parametrize("n,m,seed", [(1, 1, 0), (5, 9, 1), (40, 30, 2), (200, 300, 3), (1000, 5000, 4)])
+def test_ks_statistic_is_scipys(n, m, seed):
+    rng = np.random.default_rng(seed)
+    for a, b in [(rng.normal(size=n), rng.normal(0.3, 1.2, size=m)),
+                 (rng.integers(0, 6, n).astype(float), rng.integers(1, 8, m).astype(float))]:  # ties
+        d, _ = ks_2samp(np.sort(a), np.sort(b))
+        assert d == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+
+
+@pytest.mark.parametrize("n,m,tolerance", [(200, 300, 0.015), (1000, 5000, 0.006), (1000, 100_000, 0.006)])
+def test_ks_pvalue_is_close_to_scipys_asymptotic_one(n, m, tolerance):
+    rng = np.random.default_rng(n)
+    for shift in (0.0, 0.05, 0.1, 0.2):
+        a, b = rng.normal(size=n), rng.normal(shift, 1, size=m)
+        _, p = ks_2samp(np.sort(a), np.sort(b))
+        assert p == pytest.approx(stats.ks_2samp(a, b, method="asymp").pvalue, abs=tolerance)
+
+
+def test_the_pvalue_is_kolmogorovs_distribution_at_stephens_argument():
+    for d in np.linspace(0.0, 0.6, 61):
+        for en in (10.0, 99.0, 990.1):
+            root = math.sqrt(en)
+            assert kolmogorov_sf(d, en) == pytest.approx(special.kolmogorov((root + 0.12 + 0.11 / root) * d),
+                                                         abs=1e-12)
+
+
+def test_psi_by_hand():
+    assert psi([0.5, 0.5], [0.25, 0.75]) == pytest.approx(0.25 * math.log(2) + 0.25 * math.log(1.5))
+    assert psi([0.3, 0.7], [0.3, 0.7]) == 0.0
+    # An empty bin counts as EPSILON, not as zero.
+    assert psi([0.5, 0.5], [1.0, 0.0]) == pytest.approx(0.5 * math.log(2) + (EPSILON - 0.5) * math.log(EPSILON / 0.5))
+
+
+def test_numeric_bins_and_psi_by_hand_on_a_small_array():
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [0, 1, 0, 1]})
+    ref = reference(train, ["x"], "y", classifier=True, seed=0)["features"]["x"]
+    # Deciles of 1..4 by linear interpolation: 1.3, 1.6, ..., 3.7; each value alone in its bin.
+    assert ref["edges"] == pytest.approx([1.3, 1.6, 1.9, 2.2, 2.5, 2.8, 3.1, 3.4, 3.7])
+    assert ref["proportions"] == [0.25, 0, 0, 0.25, 0, 0, 0.25, 0, 0, 0.25]
+    assert ref["sample"] == [1.0, 2.0, 3.0, 4.0] and ref["missing"] == 0.0
+    report = drift_report({"rows": 4, "features": {"x": ref}}, pd.DataFrame({"x": [1.0, 1.0, 1.0, 4.0]}))
+    # Bin 0 grows from 1/4 to 3/4, bins 3 and 6 empty (EPSILON), bin 9 unchanged, the rest empty on both sides.
+    expected = 0.5 * math.log(3) + 2 * (EPSILON - 0.25) * math.log(EPSILON / 0.25)
+    assert report.features[0].psi == pytest.approx(expected)
+    assert report.features[0].ks == pytest.approx(stats.ks_2samp([1, 2, 3, 4], [1, 1, 1, 4]).statistic)
+
+
+def test_categorical_psi_by_hand_with_a_new_category():
+    train = pd.DataFrame({"c": ["a", "b"] * 50, "y": [0, 1] * 50})
+    ref = reference(train, ["c"], "y", classifier=True, seed=0)
+    assert ref["features"]["c"] == {"kind": "categorical", "missing": 0.0, "frequencies": {"a": 0.5, "b": 0.5}}
+    current = pd.DataFrame({"c": ["a"] * 8 + ["b", "new"]})
+    report = drift_report(ref, current, "psi", 0.2)
+    expected = 0.3 * math.log(0.8 / 0.5) + (0.1 - 0.5) * math.log(0.1 / 0.5) + (0.1 - EPSILON) * math.log(0.1 / EPSILON)
+    assert report.features[0].psi == pytest.approx(expected)
+    assert report.features[0].ks is None and report.drifted
+    # Under ks, a category's score is the total variation distance, on the KS statistic's [0, 1] scale.
+    assert drift_report(ref, current, "ks", 0.2).features[0].score == pytest.approx(0.5 * (0.3 + 0.4 + 0.1))
+
+
+@pytest.mark.parametrize("method,threshold", [("psi", 0.2), ("ks", 0.1)])
+def test_same_distribution_no_drift_and_a_shifted_feature_drifts(method, threshold):
+    ref = ref_of(frame(5000, seed=1))
+    same = drift_report(ref, frame(5000, seed=2), method, threshold)
+    assert not same.drifted and not any(f.drifted for f in same.features)
+    shifted = drift_report(ref, frame(5000, seed=3, shift=8.0), method, threshold)
+    assert shifted.drifted and shifted.worst.name == "age"
+    assert [f.name for f in shifted.features if f.drifted] == ["age"]
+    assert shifted.worst.score == (shifted.worst.psi if method == "psi" else shifted.worst.ks)
+
+
+def test_a_column_that_arrives_empty_drifts_through_its_missing_share():
+    current = frame(2000, seed=2)
+    current["income"] = np.nan
+    report = drift_report(ref_of(frame(2000, seed=1)), current, "psi", 0.2)
+    assert report.worst.name == "income" and report.worst.ks == 1.0 and report.worst.ks_pvalue == 0.0
+
+
+def test_the_reference_is_json_bounded_seeded_and_has_the_label():
+    big = frame(5000, seed=1)
+    ref = ref_of(big)
+    assert json.loads(json.dumps(ref)) == ref
+    assert len(ref["features"]["age"]["sample"]) == SAMPLE_SIZE
+    assert ref["features"]["age"]["sample"] == sorted(ref["features"]["age"]["sample"])
+    assert ref_of(big) == ref and ref_of(big, seed=7)["features"]["age"]["sample"] != ref["features"]["age"]["sample"]
+    assert ref["features"]["plan"]["kind"] == "categorical" and ref["features"]["visits"]["kind"] == "numeric"
+    assert ref["label"]["name"] == "label" and set(ref["label"]["frequencies"]) == {"0", "1"}
+    assert sum(ref["features"]["age"]["proportions"]) + ref["features"]["age"]["missing"] == pytest.approx(1.0)
+
+
+def test_labels_read_back_as_floats_are_the_same_categories():
+    ref = ref_of(frame(500, seed=1))
+    current = frame(500, seed=2).astype({"label": float})
+    assert drift_report(ref, current).label.psi < 0.05
+
+
+def test_bad_input_is_named():
+    ref = ref_of(frame(100, seed=1))
+    with pytest.raises(ValueError, match=r"lacks the feature columns \['plan'\]"):
+        drift_report(ref, frame(100, seed=2).drop(columns=["plan"]))
+    with pytest.raises(ValueError, match="method must be one of psi, ks"):
+        drift_report(ref, frame(100, seed=2), method="chi2")
+    with pytest.raises(ValueError, match="'age' holds values that are not numbers"):
+        drift_report(ref, frame(100, seed=2).assign(age="old"))
+    with pytest.raises(ValueError, match="no rows"):
+        drift_report(ref, frame(100, seed=2).iloc[:0])
+
+
+def test_report_renders_and_fills_the_retrain_record():
+    report = drift_report(ref_of(frame(2000, seed=1)), frame(2000, seed=3, shift=8.0).rename(
+        columns={"label": "unused"}), "psi", 0.2)
+    markdown, page = report.to_markdown(), report.to_html()
+    assert markdown.startswith("## Data drift") and "| age | numeric |" in markdown
+    assert "drift: worst feature age psi" in markdown
+    assert "<td>age</td>" in page and 'class="drift"' in page
+    assert report.label is None  # the data has no label column: no label distribution to compare
+    record = RetrainRecord(reason="drift", at="2026-01-01T00:00:00Z", **report.record())
+    assert record.feature == "age" and record.drifted and record.method == "psi"
+    assert set(record.scores) == set(FEATURES) and record.psi == record.scores["age"]
+    out = report.to_dict()
+    assert out["drift"] is True and out["worst"]["feature"] == "age" and len(out["features"]) == 4
+    assert json.loads(json.dumps(out)) == out
+
+
+def test_html_escapes_feature_names():
+    train = pd.DataFrame({"<b>x</b>": np.arange(20.0), "y": [0, 1] * 10})
+    ref = reference(train, ["<b>x</b>"], "y", classifier=True, seed=0)
+    assert "&lt;b&gt;x&lt;/b&gt;" in drift_report(ref, train).to_html()
