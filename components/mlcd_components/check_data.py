@@ -38,9 +38,13 @@ def check(frame, target: str, features: list[str], checks: dict) -> list[str]:
 
 
 def run(dataset_path: str, target: str, features: list[str], checks: dict, test_fraction: float,
-        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str) -> str:
+        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str, reference_path: str) -> str:
+    """Split the data; return its input signature as JSON and write the training rows' reference
+    statistics (for drift checks against the model trained on them) to reference_path."""
     import pandas as pd
     from sklearn.model_selection import train_test_split
+
+    from mlcd.drift import reference
 
     frame = pd.read_parquet(dataset_path)
     chosen = select_features([str(c) for c in frame.columns], target, features)
@@ -53,6 +57,12 @@ def run(dataset_path: str, target: str, features: list[str], checks: dict, test_
         raise StepError(f"spec.data.testFraction: cannot split {len(frame)} rows: {exc}") from None
     train.to_parquet(train_path, index=False)
     test.to_parquet(test_path, index=False)
+    try:
+        stats = reference(train, chosen, target, classifier=stratify, seed=seed)
+    except ValueError as exc:
+        raise StepError(f"spec.data.features: {exc}") from None
+    with open(reference_path, "w") as fh:
+        json.dump(stats, fh)
     with open(report_path, "w") as fh:
         fh.write("## Data check\n\n| check | value |\n|---|---|\n" + "\n".join(lines))
         fh.write(f"\n| train / test rows | {len(train)} / {len(test)} |\n")

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
 
 def ingest(source: str, data_format: str, dataset: Output[Dataset]) -> str:
@@ -22,12 +22,12 @@ def ingest(source: str, data_format: str, dataset: Output[Dataset]) -> str:
 
 def check_data(dataset: Input[Dataset], target: str, features: list, checks: dict, test_fraction: float,
                seed: int, kind: str, train_set: Output[Dataset], test_set: Output[Dataset],
-               report: Output[Markdown]) -> str:
+               report: Output[Markdown], reference: Output[Artifact]) -> str:
     from mlcd_components import check_data as impl
     from mlcd_components.progress import run_step
 
     return run_step("check-data", impl.run, dataset.path, target, features, checks, test_fraction, seed,
-                    kind == "classifier", train_set.path, test_set.path, report.path)
+                    kind == "classifier", train_set.path, test_set.path, report.path, reference.path)
 
 
 def train(train_set: Input[Dataset], target: str, estimator: str, params_json: str, preprocessing: dict,
@@ -73,20 +73,22 @@ def gate(metrics_json: str, gates: list, registry_uri: str, summary: Output[Mark
     return NamedTuple("GateOutputs", passed=bool, results=str)(passed, json.dumps(results))
 
 
-def register(model: Input[Model], registry_uri: str, metrics_json: str, gate_results: str, data_json: str,
-             signature_json: str, estimator: str, params_json: str, preprocessing: dict, run_namespace: str,
-             run_name: str, run_generation: int, run_trigger: str, run_id: str,
-             promote: bool) -> NamedTuple("Registered", model_uri=str, version=int):
+def register(model: Input[Model], reference: Input[Artifact], registry_uri: str, metrics_json: str,
+             gate_results: str, data_json: str, signature_json: str, estimator: str, params_json: str,
+             preprocessing: dict, run_namespace: str, run_name: str, run_generation: int, run_trigger: str,
+             run_id: str, promote: bool) -> NamedTuple("Registered", model_uri=str, version=int):
     import json
 
     from mlcd_components import register as impl
     from mlcd_components.progress import step
 
     with step("register"):
+        with open(reference.path) as fh:
+            statistics = json.load(fh)
         meta = impl.metadata(
             metrics=json.loads(metrics_json), gates=json.loads(gate_results), params=json.loads(params_json),
             estimator=estimator, preprocessing=preprocessing, data=json.loads(data_json),
-            signature=json.loads(signature_json),
+            signature=json.loads(signature_json), reference=statistics,
             run={"namespace": run_namespace, "name": run_name, "generation": run_generation,
                  "trigger": run_trigger, "id": run_id},
         )

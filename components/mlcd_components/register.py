@@ -6,9 +6,11 @@ from mlcd_components.progress import StepError
 
 
 def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, preprocessing: dict, data: dict,
-             signature: dict, run: dict) -> dict:
-    import mlcd
+             signature: dict, reference: dict, run: dict) -> dict:
+    """reference: statistics of the training rows, what drift checks compare new data with (mlcd.drift)."""
     import sklearn
+
+    import mlcd
 
     return {
         "estimator": estimator,
@@ -18,6 +20,7 @@ def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, prepro
         "gates": gates,
         "data": data,
         "signature": signature,
+        "reference": reference,
         "run": run,
         "versions": {"python": platform.python_version(), "sklearn": sklearn.__version__,
                      "mlcd": mlcd.__version__},

@@ -23,7 +23,7 @@ import sys
 PRELOAD = (
     "kfp.dsl.executor", "kfp.dsl.kfp_config", "pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.linear_model",
     "sklearn.pipeline", "sklearn.compose", "sklearn.preprocessing", "sklearn.impute", "sklearn.metrics",
-    "sklearn.model_selection", "sklearn.datasets", "joblib", "mlcd.storage", "mlcd.catalog",
+    "sklearn.model_selection", "sklearn.datasets", "joblib", "mlcd.storage", "mlcd.catalog", "mlcd.drift",
     "mlcd_components.ingest", "mlcd_components.check_data", "mlcd_components.train",
     "mlcd_components.evaluate", "mlcd_components.gate", "mlcd_components.register",
 )

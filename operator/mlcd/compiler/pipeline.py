@@ -57,7 +57,8 @@ def build(shape: Shape):
             registered = c.register(
                 model=trained.outputs["model"], registry_uri=registry_uri, metrics_json=evaluated.outputs["Output"],
                 gate_results=gated.outputs["results"], data_json=ingest.outputs["Output"],
-                signature_json=checked.outputs["Output"], estimator=estimator, params_json=params_json,
+                signature_json=checked.outputs["Output"], reference=checked.outputs["reference"],
+                estimator=estimator, params_json=params_json,
                 preprocessing=preprocessing, run_namespace=run_namespace, run_name=run_name,
                 run_generation=run_generation, run_trigger=run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 promote=promote,
