@@ -143,6 +143,12 @@ class RetrainRecord(StatusModel):
     ks: float | None = None
     feature: str | None = None
     message: str = ""
+    method: Literal["psi", "ks"] | None = Field(default=None, description="How drift was scored (spec.retrain.drift).")
+    threshold: float | None = None
+    drifted: bool | None = Field(default=None, description="The drift check's decision.")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Drift score of each feature, by the method (mlcd.drift)."
+    )
 
 
 class TrainingRunStatus(StatusModel):
