@@ -20,7 +20,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from mlcd.storage import open_registry
-from mlcd_components import register, train
+from mlcd_components import train
 
 MLCD = str(Path(sys.executable).with_name("mlcd"))
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -30,12 +30,12 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 def _register(registry, model, tmp: Path, sklearn_version: str | None = None):
     path = tmp / f"model-{len(registry.versions()) + 1}.joblib"
     joblib.dump(model, path)
-    meta = register.metadata(metrics={}, gates=[], params={"n_estimators": 10}, estimator="RandomForestClassifier",
-                             preprocessing={}, data={"uri": "builtin://iris"},
-                             signature={"features": [{"name": n, "dtype": "float64"} for n in FEATURES]},
-                             run={"name": "iris"})
-    if sklearn_version:
-        meta["versions"]["sklearn"] = sklearn_version
+    import sklearn
+
+    # The parts of metadata.json that serving reads, as the register step writes them.
+    meta = {"estimator": "RandomForestClassifier",
+            "signature": {"features": [{"name": n, "dtype": "float64"} for n in FEATURES]},
+            "versions": {"sklearn": sklearn_version or sklearn.__version__}}
     return registry.register(path, meta)
 
 
@@ -45,7 +45,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
     frame = load_iris(as_frame=True).frame
     model = train.build_pipeline("RandomForestClassifier", {"n_estimators": 10}, {}, FEATURES, seed=42)
-    model.fit(frame[FEATURES], frame["target"])
+    model.fit(train.as_array(frame[FEATURES]), frame["target"])
     registry = open_registry((tmp / "registry" / "iris").as_uri())
     version = _register(registry, model, tmp)
     return {"tmp": tmp, "registry": registry, "model": model, "version": version}
@@ -111,9 +111,7 @@ def post(base: str, path: str, document) -> tuple[int, dict]:
 
 
 def expected(trained) -> list:
-    import pandas as pd
-
-    return trained["model"].predict(pd.DataFrame(ROWS, columns=FEATURES)).tolist()
+    return trained["model"].predict(np.asarray(ROWS)).tolist()
 
 
 def test_v1_predictions_equal_in_process(server, trained):

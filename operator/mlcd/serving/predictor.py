@@ -1,10 +1,10 @@
 """Prediction on checked rows, with the shortest correct path through mlcd's own pipelines.
 
-mlcd trains ``Pipeline([("preprocess", ColumnTransformer), ("estimator", ...)])`` on a DataFrame. When
-the ColumnTransformer only passes every feature through in training order, it is the identity on a
-numeric matrix, so the rest of the pipeline can be given the matrix directly: that skips building a
-DataFrame and the column selection for every request, which is most of the overhead around a single
-row.
+mlcd trains ``Pipeline([("preprocess", ColumnTransformer), ("estimator", ...)])`` on an array whose
+columns are the signature's features in order (earlier models: on a DataFrame with those names). When
+the ColumnTransformer only passes every feature through in that order, it is the identity on a numeric
+matrix, so the rest of the pipeline is given the matrix directly: that skips the column selection (and
+for name-fitted models building a DataFrame) on every request, most of the overhead around one row.
 """
 
 from __future__ import annotations
@@ -23,15 +23,18 @@ class Predictor:
     def __init__(self, model, signature: Signature):
         self.model = model
         self.signature = signature
+        self._by_name = hasattr(model, "feature_names_in_")  # fitted on a DataFrame
         self._direct = _after_passthrough(model, signature)
-        log.info("predictor ready estimator=%s path=%s", type(model).__name__,
-                 "matrix" if self._direct is not None else "dataframe")
+        path = "matrix" if self._direct is not None else "dataframe" if self._by_name else "array"
+        log.info("predictor ready estimator=%s path=%s", type(model).__name__, path)
 
     def predict(self, rows: list[list]) -> np.ndarray:
         try:
             if self._direct is not None:
                 return self._direct.predict(np.asarray(rows, dtype=np.float64))
-            return self.model.predict(self._frame(rows))
+            if self._by_name:
+                return self.model.predict(self._frame(rows))
+            return self.model.predict(np.asarray(rows, dtype=np.float64 if self.signature.all_numeric else object))
         except (ValueError, TypeError) as exc:
             # The rows matched the signature; a value the fitted model still cannot take (NaN without an
             # imputer, an unseen category without handle_unknown) is the request's problem, not the server's.
@@ -58,10 +61,11 @@ def _after_passthrough(model, signature: Signature):
         return None
     columns: list = []
     for _, transformer, selected in first.transformers:
-        if transformer != "passthrough":
-            return None
-        columns.extend([selected] if isinstance(selected, str) else list(selected))
+        if transformer != "passthrough" or not isinstance(selected, (list, tuple, str, int)):
+            return None  # a slice, mask or callable selector: not worth proving equivalent here
+        columns.extend(list(selected) if isinstance(selected, (list, tuple)) else [selected])
+    in_order = signature.names if hasattr(model, "feature_names_in_") else list(range(len(signature.features)))
     rest = model[1:]
-    if columns != signature.names or hasattr(rest[0], "feature_names_in_"):
+    if columns != in_order or hasattr(rest[0], "feature_names_in_"):
         return None
     return rest

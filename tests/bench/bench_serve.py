@@ -1,0 +1,222 @@
+"""Benchmark `mlcd serve`: single-row v1 and v2 requests on 127.0.0.1 against in-process predict.
+
+    python tests/bench/bench_serve.py [--requests 1000] [--seconds 20]
+
+The model is the iris RandomForest of the sample TrainingRun (100 trees, max_depth 4), trained as mlcd's
+train step trains it and registered in a temporary registry. Each target gets the same bounded,
+sequential loop (one request in flight, one kept-alive connection; stop at --requests or --seconds,
+whichever comes first) after a warm-up; the figures are requests per second and p50/p99 latency,
+and each is put against in-process ``model.predict`` on a one-row array (the input the model was
+fitted on), the limit a server can approach. MLflow's `mlflow models serve` of the same model is measured when the separate venv
+.bench-venv-mlflow has MLflow (it must not share mlcd's dependencies); otherwise it says why not.
+Figures and ratios, no asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.datasets import load_iris
+
+from mlcd.storage import open_registry
+from mlcd_components import train
+
+REPO = Path(__file__).resolve().parents[2]
+MLFLOW_VENV = REPO / ".bench-venv-mlflow"
+PARAMS = {"n_estimators": 100, "max_depth": 4}
+
+
+@dataclass
+class Figures:
+    name: str
+    latencies: list[float]
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) * 1000
+
+
+def loop(name: str, call, count: int, *, requests: int, seconds: float, warmup: int = 30) -> Figures:
+    """``call(i)`` sends row ``i`` (cycling through ``count`` rows) until the request or time bound."""
+    for i in range(warmup):
+        call(i % count)
+    latencies: list[float] = []
+    start = time.perf_counter()
+    while len(latencies) < requests and time.perf_counter() - start < seconds:
+        i = len(latencies) % count
+        t0 = time.perf_counter()
+        call(i)
+        latencies.append(time.perf_counter() - t0)
+    return Figures(name, latencies, time.perf_counter() - start)
+
+
+class Client:
+    """One kept-alive HTTP/1.1 connection, as a load balancer or a well-behaved client holds one."""
+
+    def __init__(self, port: int):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def post(self, path: str, document: dict) -> dict:
+        self.connection.request("POST", path, json.dumps(document), {"content-type": "application/json"})
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path}: HTTP {response.status}: {body[:300]!r}")
+        return json.loads(body)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(process: subprocess.Popen, port: int, path: str, deadline_s: float = 120) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"127.0.0.1:{port}{path} not ready in {deadline_s}s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server started here by its process group (MLflow's CLI runs its web server as a child)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def start(command: list[str], port: int, ready_path: str) -> subprocess.Popen:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(process, port, ready_path)
+    except BaseException:
+        stop(process)
+        raise
+    return process
+
+
+def train_and_register(tmp: Path):
+    iris = load_iris(as_frame=True)
+    features = list(iris.feature_names)
+    model = train.build_pipeline("RandomForestClassifier", PARAMS, {}, features, seed=42)
+    model.fit(train.as_array(iris.frame[features]), iris.frame["target"])
+    path = tmp / "model.joblib"
+    joblib.dump(model, path)
+    meta = {"estimator": "RandomForestClassifier", "params": PARAMS, "versions": {"sklearn": _sklearn_version()},
+            "signature": {"features": [{"name": n, "dtype": "float64"} for n in features]}}
+    version = open_registry((tmp / "registry" / "iris").as_uri()).register(path, meta)
+    return model, features, iris.data.to_numpy().tolist(), version.uri, path
+
+
+def bench_mlcd(uri: str, features: list[str], rows, args) -> list[Figures]:
+    port = free_port()
+    server = start([str(Path(sys.executable).with_name("mlcd")), "serve", "--model-uri", uri, "--name", "iris",
+                    "--port", str(port)], port, "/v2/models/iris/ready")
+    try:
+        client = Client(port)
+        v1 = loop("mlcd serve, v1", lambda i: client.post("/v1/models/iris:predict", {"instances": [rows[i]]}),
+                  len(rows), requests=args.requests, seconds=args.seconds)
+        v2 = loop("mlcd serve, v2", lambda i: client.post("/v2/models/iris/infer", {"inputs": [
+            {"name": "input-0", "shape": [1, len(features)], "datatype": "FP64", "data": rows[i]}]}),
+                  len(rows), requests=args.requests, seconds=args.seconds)
+    finally:
+        stop(server)
+    return [v1, v2]
+
+
+def bench_mlflow(model_path: Path, features: list[str], rows, args, tmp: Path) -> Figures | str:
+    python = MLFLOW_VENV / "bin" / "python"
+    if not python.exists():
+        return (f"skipped: no {MLFLOW_VENV.name} (create it with `python -m venv {MLFLOW_VENV.name} && "
+                f"{MLFLOW_VENV.name}/bin/pip install mlflow scikit-learn=={_sklearn_version()}`)")
+    saved = tmp / "mlflow-model"
+    convert = textwrap.dedent(f"""
+        import joblib, mlflow.sklearn
+        mlflow.sklearn.save_model(joblib.load({str(model_path)!r}), {str(saved)!r})
+    """)
+    done = subprocess.run([str(python), "-c", convert], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"skipped: MLflow could not save the model: {done.stderr.strip().splitlines()[-1:]}"
+    port = free_port()
+    mlflow = MLFLOW_VENV / "bin" / "mlflow"
+    server = start([str(mlflow), "models", "serve", "-m", str(saved), "--env-manager", "local", "--host",
+                    "127.0.0.1", "-p", str(port)], port, "/ping")
+    try:
+        client = Client(port)
+        return loop("mlflow models serve", lambda i: client.post(
+            "/invocations", {"dataframe_split": {"columns": features, "data": [rows[i]]}}),
+                    len(rows), requests=args.requests, seconds=args.seconds)
+    finally:
+        stop(server)
+
+
+def _sklearn_version() -> str:
+    import sklearn
+
+    return sklearn.__version__
+
+
+def report(limit: Figures, others: list[Figures], notes: list[str]) -> None:
+    print(f"\n{'target':<36} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs in-process':>14}")
+    for figures in [limit, *others]:
+        print(f"{figures.name:<36} {figures.rate:8.1f} {figures.percentile(50):8.2f} {figures.percentile(99):8.2f} "
+              f"{figures.rate / limit.rate:13.2f}x")
+    for note in notes:
+        print(note)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1000, help="requests per target (default 1000)")
+    parser.add_argument("--seconds", type=float, default=20, help="time limit per target (default 20)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlcd-bench-") as scratch:
+        tmp = Path(scratch)
+        model, features, rows, uri, model_path = train_and_register(tmp)
+        matrices = [np.asarray([row]) for row in rows]
+        limit = loop("in-process model.predict(1 row)", lambda i: model.predict(matrices[i]),
+                     len(rows), requests=args.requests, seconds=args.seconds)
+        direct = model[1:]  # what mlcd serve runs for this pipeline: its first step is a pure passthrough
+        others = [loop("in-process, past the passthrough", lambda i: direct.predict(matrices[i]),
+                       len(rows), requests=args.requests, seconds=args.seconds)]
+        others += bench_mlcd(uri, features, rows, args)
+        mlflow = bench_mlflow(model_path, features, rows, args, tmp)
+        notes = [f"mlflow models serve: {mlflow}"] if isinstance(mlflow, str) else []
+        others += [] if isinstance(mlflow, str) else [mlflow]
+    print(f"iris RandomForest {PARAMS}, single-row requests, sequential, 127.0.0.1, {os.cpu_count()} CPUs")
+    report(limit, others, notes)
+
+
+if __name__ == "__main__":
+    main()
