@@ -43,6 +43,9 @@ def test_discovery_is_built_from_the_loaded_crds(crs, k8s_api_client):
     isvc = dynamic.resources.get(api_version="serving.kserve.io/v1beta1", kind="InferenceService")
     widget = dynamic.resources.get(api_version=f"{GROUP}/{VERSION}", kind="Widget")
     crd = dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    namespaces = dynamic.resources.get(api_version="v1", kind="Namespace")
+    events = dynamic.resources.get(api_version="v1", kind="Event")
+    assert (namespaces.namespaced, events.namespaced) == (False, True)  # kopf needs both to start
     assert (isvc.name, isvc.namespaced, isvc.short_names) == ("inferenceservices", True, ["isvc"])
     assert "status" in widget.subresources
     established = crd.get(name="widgets.example.mlcd.io").status.conditions

@@ -84,9 +84,6 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         crd_kind = self._kinds[CRD_RESOURCE]
         return [self.create(crd_kind, None, crd) for crd in read_crds(files)]
 
-    def kind(self, group: str, version: str, plural: str) -> Kind:
-        return self._kinds[kmock.resource(group, version, plural)]
-
     def get(self, kind: Kind, namespace: str | None, name: str) -> Obj | None:
         key = (kind.storage, namespace if kind.namespaced else None, name)
         if key not in self._objects or self._objects[key].deleted:

@@ -39,8 +39,8 @@ class InProcessOperator:
 
     def start(self, timeout: float = STOP_TIMEOUT) -> "InProcessOperator":
         self._thread.start()
-        if not self._ready.wait(timeout):
-            raise RuntimeError(f"the operator did not become ready: {self.failure!r}")
+        if not self._ready.wait(timeout) or self.failure is not None:
+            raise RuntimeError("the operator did not become ready") from self.failure
         return self
 
     def stop(self) -> None:
