@@ -171,6 +171,61 @@ def cmd_serve(args) -> int:
     return EXIT_OK
 
 
+def cmd_drift(args) -> int:
+    from mlcd.drift import drift_report
+    from mlcd.local import local_registry_uri
+    from mlcd.storage import StorageError, read_dataset
+
+    tr, problems = _load_one(args.file, "TrainingRun")
+    drift = tr.spec.retrain.drift if tr is not None and tr.spec.retrain else None
+    if tr is not None and drift is None:
+        problems = [f"{args.file}: spec.retrain.drift: not set; there is no current data to compare"]
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        champion, reference = _champion_reference(local_registry_uri(tr), args.file)
+        current, _ = read_dataset(drift.current)
+        report = drift_report(reference, current, drift.method, drift.threshold)
+    except LookupError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except StorageError as exc:  # names the URI itself
+        print(f"{args.file}: spec.retrain.drift.current: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as exc:
+        print(f"{args.file}: spec.retrain.drift.current: {drift.current}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.html:
+        Path(args.html).write_text(report.to_html())
+    if args.json:
+        print(json.dumps({**report.to_dict(), "current": drift.current, "champion": champion}, sort_keys=True))
+    else:
+        print(f"{drift.current} against champion {champion['uri']}\n")
+        print(report.to_markdown(), end="")
+    return EXIT_DRIFT if report.drifted else EXIT_OK
+
+
+def _champion_reference(registry_uri: str, file: str) -> tuple[dict, dict]:
+    """The champion ({uri, version}) and the reference statistics stored with it; LookupError says why not."""
+    from mlcd.storage import StorageError, open_registry
+
+    try:
+        registry = open_registry(registry_uri)
+        champion = registry.champion()
+        if champion is None:
+            raise LookupError(f"spec.registry.uri: {registry_uri} has no champion yet; train one first "
+                              f"(mlcd run {file})")
+        reference = registry.metadata(champion["version"]).get("reference")
+    except StorageError as exc:
+        raise LookupError(f"spec.registry.uri: {exc}") from None
+    uri = registry.version_uri(champion["version"])
+    if not reference:
+        raise LookupError(f"spec.registry.uri: the champion {uri} has no reference statistics (it was registered "
+                          "before mlcd recorded them); retrain to record them")
+    return {"uri": uri, "version": champion["version"]}, reference
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlcd", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,6 +299,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("drift", help="the drift report of spec.retrain.drift.current against the champion",
+                       description="Compare the data at spec.retrain.drift.current with the statistics of the data "
+                                   "the registry's champion was trained on: PSI per feature, and the two-sample "
+                                   "Kolmogorov-Smirnov test for numeric ones; drift when the score of "
+                                   "spec.retrain.drift.method exceeds its threshold. The registry is "
+                                   "spec.registry.uri, or file://$MLCD_HOME/registry/NAME. Exit 0 no drift, 4 drift, "
+                                   "1 no champion or unreadable data, 2 invalid file.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--html", metavar="OUT", help="also write the report as an HTML page to OUT")
+    p.set_defaults(func=cmd_drift)
     return parser
 
 
