@@ -75,6 +75,14 @@ def serve(home: Path, idle: float) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def main(argv: list[str]) -> int:
+    detach = argv[:1] == ["--detach"]
+    args = argv[1:] if detach else argv
+    if detach and os.fork() != 0:
+        return 0
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    sys.exit(serve(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 30.0))
+    return serve(Path(args[0]), float(args[1]) if len(args) > 1 else 30.0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

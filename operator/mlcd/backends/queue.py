@@ -120,8 +120,11 @@ class LocalQueueBackend:
             return
         log_path = self.home / "worker.log"
         with open(log_path, "ab") as out:
-            subprocess.Popen(
-                [sys.executable, "-m", "mlcd.backends.local_worker", str(self.home), str(self.idle_seconds)],
-                stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True,
+            # --detach forks the worker off and returns at once: the worker outlives this process
+            # and is nobody's zombie.
+            subprocess.run(
+                [sys.executable, "-m", "mlcd.backends.local_worker", "--detach", str(self.home),
+                 str(self.idle_seconds)],
+                stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True, check=True,
             )
         log.info("local worker started home=%s", self.home)

@@ -32,11 +32,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration")
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
-    settings.posting.enabled = False  # mlcd posts its own Events, one per transition
+    # mlcd posts its own Events, one per transition; kopf adds one only for a handler's error.
+    settings.posting.level = logging.ERROR
     settings.peering.standalone = True
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 300
-    settings.batching.error_delays = [1, 2, 5, 10, 30]
 
 
 def build_registry(config: OperatorConfig, backend: Backend | None = None) -> kopf.OperatorRegistry:
@@ -45,7 +45,7 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None) -> ko
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
     @kopf.on.startup(registry=registry)
-    def _startup(settings: kopf.OperatorSettings, logger, **_):
+    async def _startup(settings: kopf.OperatorSettings, logger, **_):
         configure(settings)
         logger.info("mlcd operator starting backend=%s namespaces=%s", config.backend,
                     ",".join(config.namespaces) or "*")

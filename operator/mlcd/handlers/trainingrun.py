@@ -29,9 +29,17 @@ class TrainingRunReconciler:
         self.config = config
         self.backend = backend
         self._locks: dict[str, asyncio.Lock] = {}
+        self._written: dict[str, tuple[float, dict]] = {}
+        # How long our own status write may take to come back through the watch stream.
+        self._echo_seconds = 2 * config.poll_seconds + 5
 
     def registry_uri(self, body) -> str | None:
+        """spec.registry.uri, else BASE/NAMESPACE/NAME; the local backend's BASE is under MLCD_HOME."""
+        if (body.spec.get("registry") or {}).get("uri"):
+            return None
         base = self.config.registry_base.rstrip("/")
+        if not base and self.backend.name == "local":
+            base = (self.config.home / "registry").resolve().as_uri()
         return f"{base}/{body.metadata.namespace}/{body.metadata.name}" if base else None
 
     async def reconcile(self, body, patch, logger) -> None:
@@ -39,9 +47,22 @@ class TrainingRunReconciler:
         async with lock:
             await self._reconcile(body, patch, logger)
 
-    async def _reconcile(self, body, patch, logger) -> None:
-        generation = body.metadata.generation or 1
+    def _status(self, body) -> dict:
+        """The status to decide on: the body's, or what this operator just wrote if the body predates it.
+
+        A timer can hold a body read before the last status patch came back; deciding on it
+        would record the same transition twice. A write older than the echo window is
+        forgotten, so a patch the API server lost is redone rather than trusted.
+        """
         status = dict(body.get("status") or {})
+        written = self._written.get(body.metadata.uid)
+        if written and time.monotonic() - written[0] < self._echo_seconds:
+            status.update(written[1])
+        return status
+
+    async def _reconcile(self, body, patch, logger) -> None:
+        generation = body.metadata.get("generation") or 1
+        status = self._status(body)
         action = decide.next_action(generation, status)
         metrics.RECONCILES.labels(KIND, action).inc()
         if action == "poll":
@@ -61,8 +82,12 @@ class TrainingRunReconciler:
         if not validated.ok:
             logger.warning("invalid spec name=%s problems=%d", body.metadata.name, len(validated.problems))
             return decide.invalid(status, generation, [str(p) for p in validated.problems])
+        registry = self.registry_uri(body)
+        if registry is None and not validated.resource.spec.registry.uri:
+            return decide.invalid(status, generation, [
+                "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"])
         trigger = "spec"
-        compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=self.registry_uri(body))
+        compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=registry)
         name = decide.run_name(body.metadata.namespace, body.metadata.name, body.metadata.uid, generation, trigger)
         labels = {"mlcd.io/namespace": body.metadata.namespace, "mlcd.io/name": body.metadata.name,
                   "mlcd.io/generation": str(generation), "mlcd.io/trigger": trigger}
@@ -116,10 +141,14 @@ class TrainingRunReconciler:
     def _apply(self, outcome, body, patch, logger) -> None:
         for key, value in outcome.status.items():
             patch.status[key] = value
+        previous = self._status(body)
+        self._written[body.metadata.uid] = (time.monotonic(), {**previous, **outcome.status})
         for type_, reason, message in outcome.events:
             kopf.event(body, type=type_, reason=reason, message=message)
 
     async def stop_on_delete(self, body, logger) -> None:
+        self._written.pop(body.metadata.uid, None)
+        self._locks.pop(body.metadata.uid, None)
         status = dict(body.get("status") or {})
         pipeline = status.get("pipeline") or {}
         if body.spec.get("deletePolicy") != "stopRuns" or status.get("phase") not in decide.IN_FLIGHT:
