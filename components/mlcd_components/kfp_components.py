@@ -76,7 +76,7 @@ def gate(metrics_json: str, gates: list, registry_uri: str, summary: Output[Mark
 def register(model: Input[Model], reference: Input[Artifact], registry_uri: str, metrics_json: str,
              gate_results: str, data_json: str, signature_json: str, estimator: str, params_json: str,
              preprocessing: dict, run_namespace: str, run_name: str, run_generation: int, run_trigger: str,
-             run_id: str, promote: bool) -> NamedTuple("Registered", model_uri=str, version=int):
+             run_id: str, promote: bool, run_key: str) -> NamedTuple("Registered", model_uri=str, version=int):
     import json
 
     from mlcd_components import register as impl
@@ -92,14 +92,19 @@ def register(model: Input[Model], reference: Input[Artifact], registry_uri: str,
             run={"namespace": run_namespace, "name": run_name, "generation": run_generation,
                  "trigger": run_trigger, "id": run_id},
         )
-        uri, version = impl.run(model.path, registry_uri, meta, promote)
+        uri, version = impl.run(model.path, registry_uri, meta, promote, run_key)
     return NamedTuple("Registered", model_uri=str, version=int)(uri, version)
 
 
-def reject(gate_results: str) -> NamedTuple("Registered", model_uri=str, version=int):
-    from mlcd_components.progress import emit
+def reject(gate_results: str, metrics_json: str, registry_uri: str,
+           run_key: str) -> NamedTuple("Registered", model_uri=str, version=int):
+    import json
 
-    emit("rejected", "gate", message=gate_results)
+    from mlcd_components import register as impl
+    from mlcd_components.progress import step
+
+    with step("rejected"):
+        impl.record_rejection(registry_uri, run_key, json.loads(metrics_json), json.loads(gate_results))
     return NamedTuple("Registered", model_uri=str, version=int)("", 0)
 
 

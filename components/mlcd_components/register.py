@@ -27,7 +27,7 @@ def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, prepro
     }
 
 
-def run(model_path: str, registry_uri: str, meta: dict, promote: bool) -> tuple[str, int]:
+def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: str = "") -> tuple[str, int]:
     from mlcd.storage import StorageError, open_registry
 
     try:
@@ -35,6 +35,24 @@ def run(model_path: str, registry_uri: str, meta: dict, promote: bool) -> tuple[
         version = registry.register(model_path, meta)
         if promote:
             registry.set_champion(version.version, reason="passed every gate (no ModelDeployment to roll out)")
+        if run_key:
+            registry.write_run_record(run_key, {
+                "phase": "Succeeded", "metrics": meta["metrics"], "gates": meta["gates"],
+                "model": {"uri": version.uri, "version": version.version}, "message": f"registered {version.uri}"})
     except StorageError as exc:
         raise StepError(f"spec.registry.uri: {exc}") from None
     return version.uri, version.version
+
+
+def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list) -> str:
+    """A rejected run registers nothing, but its submitter still needs to know why."""
+    from mlcd.storage import StorageError, open_registry
+
+    message = "; ".join(g["message"] for g in gates if not g.get("passed"))
+    if run_key and registry_uri:
+        try:
+            open_registry(registry_uri).write_run_record(
+                run_key, {"phase": "Rejected", "metrics": metrics, "gates": gates, "message": message})
+        except StorageError as exc:
+            raise StepError(f"spec.registry.uri: {exc}") from None
+    return message

@@ -63,11 +63,12 @@ def _structure(shape: Shape) -> tuple[dict, dict]:
 
 
 def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: str | None = None,
-                       promote: bool | None = None) -> dict:
+                       promote: bool | None = None, run_key: str = "") -> dict:
     """The values of one TrainingRun, named as the pipeline's parameters.
 
     promote: make a registered version the champion at once. By default only when no
     ModelDeployment takes the hand-off (a rollout then decides when it is promoted).
+    run_key: the run's own name; its last step records the outcome at REGISTRY/runs/KEY.json.
     """
     spec = tr.spec
     wire = spec.to_wire()
@@ -92,6 +93,7 @@ def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: s
         "run_name": tr.metadata.name,
         "run_generation": tr.metadata.generation or 0,
         "run_trigger": trigger,
+        "run_key": run_key,
     }
 
 
@@ -130,11 +132,11 @@ def _compile_cached(arguments_json: str, shape: Shape) -> CompiledPipeline:
 
 def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_uri: str | None = None,
                         image: str | None = None, promote: bool | None = None,
-                        s3_secret: str | None = None) -> CompiledPipeline:
+                        s3_secret: str | None = None, run_key: str = "") -> CompiledPipeline:
     """The same TrainingRun gives the same bytes; a repeat is a dictionary lookup.
 
     image and s3_secret default to $MLCD_COMPONENT_IMAGE and $MLCD_S3_SECRET_NAME.
     """
-    arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri, promote=promote)
+    arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri, promote=promote, run_key=run_key)
     shape = Shape(image=image or component_image(), s3_secret=s3_secret_name() if s3_secret is None else s3_secret)
     return _compile_cached(json.dumps(arguments, sort_keys=True), shape)

@@ -37,7 +37,7 @@ def build(shape: Shape):
         data_source: str, data_format: str, target: str, features: list, test_fraction: float, seed: int,
         checks: dict, estimator: str, kind: str, params_json: str, preprocessing: dict, gates: list,
         registry_uri: str, promote: bool, run_namespace: str, run_name: str, run_generation: int,
-        run_trigger: str,
+        run_trigger: str, run_key: str,
     ) -> Outputs:
         ingest = c.ingest(source=data_source, data_format=data_format).set_display_name("ingest")
         checked = c.check_data(
@@ -61,10 +61,11 @@ def build(shape: Shape):
                 estimator=estimator, params_json=params_json,
                 preprocessing=preprocessing, run_namespace=run_namespace, run_name=run_name,
                 run_generation=run_generation, run_trigger=run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                promote=promote,
+                promote=promote, run_key=run_key,
             ).set_display_name("register")
         with dsl.Else(name="gates-failed"):
-            rejected = c.reject(gate_results=gated.outputs["results"]).set_display_name("rejected")
+            rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
+                                registry_uri=registry_uri, run_key=run_key).set_display_name("rejected")
         for task in (ingest, checked, trained, evaluated, gated, registered, rejected):
             # Data behind a URI changes, and gate and register depend on the registry:
             # a cached step would silently reuse a stale answer.

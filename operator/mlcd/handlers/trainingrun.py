@@ -18,6 +18,19 @@ from mlcd.reconcile import trainingrun as decide
 KIND = "TrainingRun"
 
 
+def read_run_record(registry_uri: str, run_key: str) -> dict:
+    """The outcome the run's last step recorded (KFP's API does not return a run's outputs)."""
+    from mlcd.storage import StorageError, open_registry
+
+    if not registry_uri:
+        return {"phase": "Failed", "message": "the run succeeded but its registry is unknown"}
+    try:
+        record = open_registry(registry_uri).run_record(run_key)
+    except StorageError as exc:
+        return {"phase": "Failed", "message": f"the run succeeded but its record cannot be read: {exc}"}
+    return record or {"phase": "Failed", "message": f"the run succeeded but left no record in {registry_uri}/runs"}
+
+
 class TrainingRunReconciler:
     """One reconcile for every trigger (create, update, resume, timer): level-triggered.
 
@@ -87,8 +100,8 @@ class TrainingRunReconciler:
             return decide.invalid(status, generation, [
                 "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"])
         trigger = "spec"
-        compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=registry)
         name = decide.run_name(body.metadata.namespace, body.metadata.name, body.metadata.uid, generation, trigger)
+        compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=registry, run_key=name)
         labels = {"mlcd.io/namespace": body.metadata.namespace, "mlcd.io/name": body.metadata.name,
                   "mlcd.io/generation": str(generation), "mlcd.io/trigger": trigger}
         try:
@@ -107,6 +120,7 @@ class TrainingRunReconciler:
         metrics.RUNS_SUBMITTED.labels(self.backend.name, str(ref.adopted).lower()).inc()
         outcome = decide.submitted(status, generation, trigger, compiled.spec_hash, ref.name, ref.run_id, ref.url,
                                    ref.adopted)
+        outcome.status["pipeline"]["registryUri"] = compiled.arguments["registry_uri"]
         outcome.status["submitAttempts"] = 0
         outcome.status["submittedAt"] = decide.now_rfc3339()
         logger.info("run %s name=%s run=%s", "adopted" if ref.adopted else "submitted", body.metadata.name, ref.name)
@@ -129,7 +143,10 @@ class TrainingRunReconciler:
         if not state.finished:
             outcome = decide.progressed(status, state.state, state.message)
             return outcome if outcome.status["message"] != status.get("message") else None
-        outcome = decide.finished(status, state.state, state.message, state.result)
+        result = state.result
+        if state.state == "SUCCEEDED" and not result:
+            result = await asyncio.to_thread(read_run_record, pipeline.get("registryUri", ""), ref.name)
+        outcome = decide.finished(status, state.state, state.message, result)
         metrics.RUNS_FINISHED.labels(outcome.status["phase"]).inc()
         submitted_at = status.get("submittedAt")
         if submitted_at:

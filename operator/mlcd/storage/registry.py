@@ -112,6 +112,21 @@ class Registry:
         log.info("champion set registry=%s version=%d reason=%s", self.uri, version, reason)
         return record
 
+    def write_run_record(self, run_key: str, record: dict) -> None:
+        """What a pipeline run decided (phase, metrics, gates, model), for whoever submitted it.
+
+        KFP's run API reports a run's state but not its outputs: the operator reads this instead.
+        """
+        if not _RUN_KEY.match(run_key):
+            raise StorageError(self.uri, f"run key {run_key!r} is not a plain name")
+        self._store.write_bytes(f"runs/{run_key}.json", _to_json({**record, "recordedAt": _now()}))
+
+    def run_record(self, run_key: str) -> dict | None:
+        if not _RUN_KEY.match(run_key):
+            return None
+        data = self._store.read_bytes(f"runs/{run_key}.json")
+        return None if data is None else _from_json(data, join(self.uri, f"runs/{run_key}.json"))
+
     def _allocate(self) -> int:
         """The next version number, taken through the store's claim so that concurrent registrations,
         in any process, never share one. A number once claimed is never handed out again, even when
@@ -124,6 +139,9 @@ class Registry:
                 return candidate
             log.debug("version taken concurrently registry=%s version=%d", self.uri, candidate)
         raise StorageError(self.uri, f"could not allocate a version in {_MAX_ALLOCATION_ATTEMPTS} attempts")
+
+
+_RUN_KEY = re.compile(r"^[a-z0-9][a-z0-9.-]{0,252}$")
 
 
 def open_registry(uri: str) -> Registry:

@@ -116,6 +116,7 @@ class TrainingRunSpec(SpecModel):
 
 class PipelineRef(StatusModel):
     spec_hash: str | None = None
+    registry_uri: str | None = None
     run_name: str | None = None
     run_id: str | None = None
     run_url: str | None = None
