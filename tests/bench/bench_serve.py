@@ -3,18 +3,21 @@
     python tests/bench/bench_serve.py [--requests 1000] [--seconds 20]
 
 The model is the iris RandomForest of the sample TrainingRun (100 trees, max_depth 4), trained as mlcd's
-train step trains it and registered in a temporary registry. Each target gets the same bounded,
-sequential loop (one request in flight, one kept-alive connection; stop at --requests or --seconds,
-whichever comes first) after a warm-up; the figures are requests per second and p50/p99 latency,
-and each is put against in-process ``model.predict`` on a one-row array (the input the model was
-fitted on), the limit a server can approach. MLflow's `mlflow models serve` of the same model is measured when the separate venv
-.bench-venv-mlflow has MLflow (it must not share mlcd's dependencies); otherwise it says why not.
+train step trains it and registered in a temporary registry. Every target gets the same sequential
+load (one request in flight, one kept-alive connection, single rows cycling through iris), bounded
+by --requests or --seconds per target; the targets take turns in rounds, so that the load of a
+shared machine drifting during the run weighs on all of them alike. Figures: requests per second and
+p50/p99 latency, each put against in-process ``model.predict`` on a one-row array (the input the
+model was fitted on), the limit a server can approach. MLflow's `mlflow models serve` of the same
+model is measured when the separate venv .bench-venv-mlflow has MLflow (it must not share mlcd's
+dependencies); otherwise it says why not.
 Figures and ratios, no asserts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -25,7 +28,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import joblib
@@ -43,8 +46,8 @@ PARAMS = {"n_estimators": 100, "max_depth": 4}
 @dataclass
 class Figures:
     name: str
-    latencies: list[float]
-    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -54,18 +57,28 @@ class Figures:
         return float(np.percentile(self.latencies, q)) * 1000
 
 
-def loop(name: str, call, count: int, *, requests: int, seconds: float, warmup: int = 30) -> Figures:
-    """``call(i)`` sends row ``i`` (cycling through ``count`` rows) until the request or time bound."""
-    for i in range(warmup):
-        call(i % count)
-    latencies: list[float] = []
-    start = time.perf_counter()
-    while len(latencies) < requests and time.perf_counter() - start < seconds:
-        i = len(latencies) % count
-        t0 = time.perf_counter()
-        call(i)
-        latencies.append(time.perf_counter() - t0)
-    return Figures(name, latencies, time.perf_counter() - start)
+def interleaved(targets: dict, count: int, *, requests: int, seconds: float, rounds: int = 10,
+                warmup: int = 30) -> list[Figures]:
+    """Each ``call(i)`` sends row ``i`` (cycling through ``count`` rows). The targets take turns, a slice of
+    the requests each per round, so that a machine whose load drifts (it is shared) weighs on all alike.
+    A target stops at ``requests`` or after ``seconds`` of its own time, whichever comes first."""
+    figures = {name: Figures(name) for name in targets}
+    for call in targets.values():
+        for i in range(warmup):
+            call(i % count)
+    per_round = max(1, requests // rounds)
+    for _ in range(rounds):
+        for name, call in targets.items():
+            mine = figures[name]
+            start = time.perf_counter()
+            for _ in range(per_round):
+                if mine.seconds + time.perf_counter() - start >= seconds:
+                    break
+                t0 = time.perf_counter()
+                call(len(mine.latencies) % count)
+                mine.latencies.append(time.perf_counter() - t0)
+            mine.seconds += time.perf_counter() - start
+    return list(figures.values())
 
 
 class Client:
@@ -116,8 +129,9 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def start(command: list[str], port: int, ready_path: str) -> subprocess.Popen:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+def start(command: list[str], port: int, ready_path: str, env: dict | None = None) -> subprocess.Popen:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               env=env)
     try:
         wait_for(process, port, ready_path)
     except BaseException:
@@ -139,23 +153,21 @@ def train_and_register(tmp: Path):
     return model, features, iris.data.to_numpy().tolist(), version.uri, path
 
 
-def bench_mlcd(uri: str, features: list[str], rows, args) -> list[Figures]:
+def mlcd_targets(stack: contextlib.ExitStack, uri: str, features: list[str], rows) -> dict:
     port = free_port()
     server = start([str(Path(sys.executable).with_name("mlcd")), "serve", "--model-uri", uri, "--name", "iris",
                     "--port", str(port)], port, "/v2/models/iris/ready")
-    try:
-        client = Client(port)
-        v1 = loop("mlcd serve, v1", lambda i: client.post("/v1/models/iris:predict", {"instances": [rows[i]]}),
-                  len(rows), requests=args.requests, seconds=args.seconds)
-        v2 = loop("mlcd serve, v2", lambda i: client.post("/v2/models/iris/infer", {"inputs": [
+    stack.callback(stop, server)
+    v1, v2 = Client(port), Client(port)
+    return {
+        "mlcd serve, v1": lambda i: v1.post("/v1/models/iris:predict", {"instances": [rows[i]]}),
+        "mlcd serve, v2": lambda i: v2.post("/v2/models/iris/infer", {"inputs": [
             {"name": "input-0", "shape": [1, len(features)], "datatype": "FP64", "data": rows[i]}]}),
-                  len(rows), requests=args.requests, seconds=args.seconds)
-    finally:
-        stop(server)
-    return [v1, v2]
+    }
 
 
-def bench_mlflow(model_path: Path, features: list[str], rows, args, tmp: Path) -> Figures | str:
+def mlflow_targets(stack: contextlib.ExitStack, model_path: Path, rows, tmp: Path) -> dict | str:
+    """MLflow's server for the same model, or why it is not measured."""
     python = MLFLOW_VENV / "bin" / "python"
     if not python.exists():
         return (f"skipped: no {MLFLOW_VENV.name} (create it with `python -m venv {MLFLOW_VENV.name} && "
@@ -163,22 +175,27 @@ def bench_mlflow(model_path: Path, features: list[str], rows, args, tmp: Path) -
     saved = tmp / "mlflow-model"
     convert = textwrap.dedent(f"""
         import joblib, mlflow.sklearn
-        mlflow.sklearn.save_model(joblib.load({str(model_path)!r}), {str(saved)!r})
+        mlflow.sklearn.save_model(joblib.load({str(model_path)!r}), {str(saved)!r},
+                                  serialization_format="cloudpickle")
     """)
     done = subprocess.run([str(python), "-c", convert], capture_output=True, text=True)
     if done.returncode != 0:
         return f"skipped: MLflow could not save the model: {done.stderr.strip().splitlines()[-1:]}"
     port = free_port()
     mlflow = MLFLOW_VENV / "bin" / "mlflow"
-    server = start([str(mlflow), "models", "serve", "-m", str(saved), "--env-manager", "local", "--host",
-                    "127.0.0.1", "-p", str(port)], port, "/ping")
+    # The pickle is the one this script just wrote; MLflow 3 wants that said before it unpickles one.
+    # Its CLI starts `uvicorn` from PATH, so the venv's bin goes first.
+    env = {**os.environ, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+           "PATH": f"{mlflow.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     try:
-        client = Client(port)
-        return loop("mlflow models serve", lambda i: client.post(
-            "/invocations", {"dataframe_split": {"columns": features, "data": [rows[i]]}}),
-                    len(rows), requests=args.requests, seconds=args.seconds)
-    finally:
-        stop(server)
+        server = start([str(mlflow), "models", "serve", "-m", str(saved), "--env-manager", "local", "--host",
+                        "127.0.0.1", "-p", str(port)], port, "/ping", env=env)
+    except RuntimeError as exc:
+        return f"skipped: MLflow's server did not start: {exc}"
+    stack.callback(stop, server)
+    client = Client(port)
+    # A tensor, like mlcd's requests: MLflow hands the model the same array it was fitted on.
+    return {"mlflow models serve": lambda i: client.post("/invocations", {"inputs": [rows[i]]})}
 
 
 def _sklearn_version() -> str:
@@ -187,11 +204,12 @@ def _sklearn_version() -> str:
     return sklearn.__version__
 
 
-def report(limit: Figures, others: list[Figures], notes: list[str]) -> None:
+def report(figures: list[Figures], notes: list[str]) -> None:
+    limit = figures[0]
     print(f"\n{'target':<36} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs in-process':>14}")
-    for figures in [limit, *others]:
-        print(f"{figures.name:<36} {figures.rate:8.1f} {figures.percentile(50):8.2f} {figures.percentile(99):8.2f} "
-              f"{figures.rate / limit.rate:13.2f}x")
+    for one in figures:
+        print(f"{one.name:<36} {one.rate:8.1f} {one.percentile(50):8.2f} {one.percentile(99):8.2f} "
+              f"{one.rate / limit.rate:13.2f}x")
     for note in notes:
         print(note)
 
@@ -201,21 +219,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000, help="requests per target (default 1000)")
     parser.add_argument("--seconds", type=float, default=20, help="time limit per target (default 20)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="mlcd-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="mlcd-bench-") as scratch, contextlib.ExitStack() as stack:
         tmp = Path(scratch)
         model, features, rows, uri, model_path = train_and_register(tmp)
         matrices = [np.asarray([row]) for row in rows]
-        limit = loop("in-process model.predict(1 row)", lambda i: model.predict(matrices[i]),
-                     len(rows), requests=args.requests, seconds=args.seconds)
         direct = model[1:]  # what mlcd serve runs for this pipeline: its first step is a pure passthrough
-        others = [loop("in-process, past the passthrough", lambda i: direct.predict(matrices[i]),
-                       len(rows), requests=args.requests, seconds=args.seconds)]
-        others += bench_mlcd(uri, features, rows, args)
-        mlflow = bench_mlflow(model_path, features, rows, args, tmp)
+        targets = {"in-process model.predict(1 row)": lambda i: model.predict(matrices[i]),
+                   "in-process, past the passthrough": lambda i: direct.predict(matrices[i]),
+                   **mlcd_targets(stack, uri, features, rows)}
+        mlflow = mlflow_targets(stack, model_path, rows, tmp)
         notes = [f"mlflow models serve: {mlflow}"] if isinstance(mlflow, str) else []
-        others += [] if isinstance(mlflow, str) else [mlflow]
-    print(f"iris RandomForest {PARAMS}, single-row requests, sequential, 127.0.0.1, {os.cpu_count()} CPUs")
-    report(limit, others, notes)
+        targets.update({} if isinstance(mlflow, str) else mlflow)
+        figures = interleaved(targets, len(rows), requests=args.requests, seconds=args.seconds)
+    print(f"iris RandomForest {PARAMS}, single-row requests, sequential, interleaved, 127.0.0.1, "
+          f"{os.cpu_count()} CPUs")
+    report(figures, notes)
 
 
 if __name__ == "__main__":
