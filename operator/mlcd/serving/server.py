@@ -15,6 +15,7 @@ import json
 import logging
 import sys
 import uuid
+import warnings
 
 from mlcd.serving.predictor import Predictor
 from mlcd.serving.signature import InputError
@@ -106,6 +107,9 @@ def run_server(model, *, host: str, port: int) -> None:
     server = ModelServer(http_port=port, enable_grpc=False, workers=1, enable_latency_logging=False)
     server.register_model(model)
     logging.getLogger("kserve").addFilter(_NoTracebackForBadRequests())
+    # KServe 0.21 still answers through FastAPI's ORJSONResponse; the deprecation is KServe's to act on,
+    # not something a user of `mlcd serve` can do anything about.
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated", category=UserWarning)
     rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, port,
                       workers=1, grace_period=5)
     rest.config.host = host  # KServe hard-codes 0.0.0.0 here
