@@ -6,6 +6,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
 from mlcd.kserve import (
     DEPLOYMENT_MODE_ANNOTATION,
     build_inferenceservice,

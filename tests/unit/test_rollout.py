@@ -4,6 +4,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from mlcd.api.v1alpha1.conditions import get_condition
 from mlcd.kserve import DEPLOYMENT_MODE_ANNOTATION, merge_patch, normalise_mode
 from mlcd.reconcile import champion_update, decide, preflight
@@ -389,3 +390,24 @@ def test_preflight_missing_pieces():
     assert len(no_keys) == 2 and "AWS_ACCESS_KEY_ID is missing" in no_keys[0]
     unrelated = preflight(service_account("pull"), [secret("pull", **{".dockerconfigjson": "e30="})])
     assert "holds S3 credentials" in unrelated[0]
+
+
+def test_every_status_written_fits_the_modeldeployment_status_schema():
+    from mlcd.api.v1alpha1 import ModelDeploymentStatus
+
+    obj, kserve = deployed()
+    statuses = [copy.deepcopy(obj["status"])]
+    set_uri(obj, V2)
+    for minutes, ready in ((1, None), (2, True), (4, True), (5, True)):
+        if ready is not None:
+            kserve.controller(ready=ready)
+        step(obj, kserve, T0 + timedelta(minutes=minutes))
+        statuses.append(copy.deepcopy(obj["status"]))
+    set_uri(obj, V3)
+    step(obj, kserve, T0 + timedelta(minutes=6))
+    kserve.controller(failed=True)
+    step(obj, kserve, T0 + timedelta(minutes=7))
+    statuses.append(copy.deepcopy(obj["status"]))
+    assert {s["phase"] for s in statuses} == {"Ready", "Progressing", "RolledBack"}
+    for status in statuses:
+        assert ModelDeploymentStatus.model_validate(status).to_wire() == status
