@@ -41,8 +41,9 @@ def settings() -> kopf.OperatorSettings:
     return quick_settings()
 
 
-def registry_for(home: Path, backend=None, poll: float = 0.3, **config) -> kopf.OperatorRegistry:
-    return build_registry(OperatorConfig(backend="local", home=home, poll_seconds=poll, **config), backend)
+def registry_for(home: Path, backend=None, poll: float = 0.3, backend_name: str = "local",
+                 **config) -> kopf.OperatorRegistry:
+    return build_registry(OperatorConfig(backend=backend_name, home=home, poll_seconds=poll, **config), backend)
 
 
 class Cluster:

@@ -70,11 +70,11 @@ class KfpBackend:
         run_id = matching[0]["run_id"]
         return RunRef(run_name, run_id, self.run_url(run_id), adopted=True)
 
-    def submit(self, run_name: str, ir: dict, arguments: dict, labels: dict) -> RunRef:
+    def submit(self, run_name: str, document: dict, arguments: dict, labels: dict) -> RunRef:
         body = {
             "display_name": run_name,
             "description": json.dumps(labels, sort_keys=True),
-            "pipeline_spec": ir,
+            "pipeline_spec": document,
             "runtime_config": {"parameters": arguments},
         }
         if self.experiment_id:

@@ -76,7 +76,13 @@ class LocalQueueBackend:
             return None
         return RunRef(run_name, run_name, url=folder.as_uri(), adopted=True)
 
-    def submit(self, run_name: str, ir: dict, arguments: dict, labels: dict) -> RunRef:
+    def submit(self, run_name: str, document: dict, arguments: dict, labels: dict) -> RunRef:
+        """document: the pipeline spec, or {pipeline_spec, platform_spec} as KFP's API takes it.
+
+        The platform spec (Kubernetes Secrets for the steps) has no meaning here: steps inherit
+        this process's environment.
+        """
+        ir = document["pipeline_spec"] if "platform_spec" in document else document
         folder = self._folder(run_name)
         folder.mkdir(parents=True, exist_ok=True)
         request = folder / "request.json"

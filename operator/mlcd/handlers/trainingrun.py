@@ -130,7 +130,7 @@ class TrainingRunReconciler:
         found = self.backend.find(name)
         if found is not None:
             return found
-        return self.backend.submit(name, compiled.ir, compiled.arguments, labels)
+        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels)
 
     async def _poll(self, status: dict, logger):
         pipeline = status.get("pipeline") or {}
