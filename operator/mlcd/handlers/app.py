@@ -50,6 +50,11 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None) -> ko
         logger.info("mlcd operator starting backend=%s namespaces=%s", config.backend,
                     ",".join(config.namespaces) or "*")
 
+    @kopf.on.login(registry=registry)
+    def _login(**kwargs):
+        # In a pod: its service account; elsewhere: the current kubeconfig context ($KUBECONFIG honoured).
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
     @kopf.on.resume(**resource, registry=registry)
     @kopf.on.create(**resource, registry=registry)
     @kopf.on.update(**resource, field="spec", registry=registry)
@@ -69,6 +74,7 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None) -> ko
 
 def run(config: OperatorConfig, log_format: str = "full", verbose: bool = False) -> None:
     """`mlcd operator`: the operator against the current kubeconfig, until stopped."""
+    logging.getLogger().handlers.clear()  # one handler, kopf's, in the chosen format
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
     if config.metrics_port:
         from prometheus_client import start_http_server
