@@ -9,7 +9,7 @@ export MLCD_HOME ?= $(CURDIR)/.mlcd
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 	touch $@
 
 install: $(STAMP) ## create .venv and install mlcd with its test tools
+
+include mk/images.mk
 
 demo: $(STAMP) ## validate the samples and train, gate and register the iris model locally
 	$(VENV)/bin/mlcd validate manifests/samples/*.yaml
