@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import kopf
@@ -39,6 +40,18 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.server_timeout = 300
 
 
+def warm_up() -> None:
+    """Import scikit-learn's estimator list and build the pipeline structure before the first object
+    arrives, off the event loop: the first validation and compile would otherwise stall it for seconds."""
+    from mlcd.api.v1alpha1.validation import validate_document
+    from mlcd.compiler import compile_trainingrun
+
+    sample = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "TrainingRun", "metadata": {"name": "warm-up"},
+              "spec": {"data": {"source": "builtin://iris"},
+                       "model": {"estimator": "RandomForestClassifier", "params": {"n_estimators": 10}}}}
+    compile_trainingrun(validate_document(sample).resource, registry_uri="file:///warm-up")
+
+
 def build_registry(config: OperatorConfig, backend: Backend | None = None) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     reconciler = TrainingRunReconciler(config, backend or make_backend(config))
@@ -47,6 +60,7 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None) -> ko
     @kopf.on.startup(registry=registry)
     async def _startup(settings: kopf.OperatorSettings, logger, **_):
         configure(settings)
+        await asyncio.to_thread(warm_up)
         logger.info("mlcd operator starting backend=%s namespaces=%s", config.backend,
                     ",".join(config.namespaces) or "*")
 
@@ -65,7 +79,8 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None) -> ko
     async def _poll(body, patch, logger, **_):
         await reconciler.reconcile(body, patch, logger)
 
-    @kopf.on.delete(**resource, registry=registry)
+    # Only a TrainingRun that asks for it gets the finalizer: deleting the others costs nothing.
+    @kopf.on.delete(**resource, registry=registry, when=lambda spec, **_: spec.get("deletePolicy") == "stopRuns")
     async def _deleted(body, logger, **_):
         await reconciler.stop_on_delete(body, logger)
 
