@@ -246,3 +246,23 @@ def test_the_cli_exit_codes_and_json(tmp_path):
     )
     leftovers = [p for p in (env_home / "tmp").rglob("*")] if (env_home / "tmp").exists() else []
     assert leftovers == []
+
+
+def test_the_kfp_artifacts_people_look_at(run, home):
+    result, _ = run("cancer", {"source": "builtin://breast_cancer"},
+                    {"estimator": "LogisticRegression", "params": {"max_iter": 2000}, "preprocessing": {"scale": True}},
+                    gates=[{"metric": "roc_auc", "min": 0.9}])
+    assert result.phase == "Succeeded", result.message
+    (pipeline,) = (home / "pipeline-root" / result.run_id).iterdir()
+    evaluate = json.loads((pipeline / "evaluate" / "executor_output.json").read_text())["artifacts"]
+    assert evaluate["metrics"]["artifacts"][0]["metadata"] == result.metrics
+    pictures = evaluate["classification"]["artifacts"][0]["metadata"]
+    matrix = pictures["confusionMatrix"]
+    assert [s["displayName"] for s in matrix["annotationSpecs"]] == ["0", "1"]
+    assert sum(sum(r["row"]) for r in matrix["rows"]) == 114  # the held-out 20% of 569 rows
+    roc = pictures["confidenceMetrics"]
+    assert set(roc[0]) == {"falsePositiveRate", "recall", "confidenceThreshold"}  # KFP UI's ROC fields
+    summary = (pipeline / "gate" / "summary").read_text()
+    assert summary.startswith("## Gates") and "roc_auc" in summary and "| pass:" in summary
+    report = (pipeline / "check-data" / "report").read_text()
+    assert "| rows | 569 |" in report
