@@ -51,14 +51,17 @@ class _EventStream(io.TextIOBase):
 class Progress:
     """Collects step events; prints a line as each step starts and ends."""
 
-    def __init__(self, out=None):
+    def __init__(self, out=None, on_event: Callable[[dict], None] | None = None):
         self.out = out
+        self.on_event = on_event
         self.steps: dict[str, StepRecord] = {}
         self.failure = ""
         self._started: dict[str, float] = {}
 
     def __call__(self, event: dict) -> None:
         name, kind = event.get("step", "?"), event.get("event")
+        if self.on_event is not None:
+            self.on_event(event)
         if kind == "start":
             self._started[name] = time.perf_counter()
             self.steps[name] = StepRecord(name)
@@ -185,7 +188,8 @@ class Zygote:
 
 
 def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progress_out=None,
-                 run_name: str | None = None, zygote: Zygote | None = None) -> RunResult:
+                 run_name: str | None = None, zygote: Zygote | None = None,
+                 on_event: Callable[[dict], None] | None = None) -> RunResult:
     """Run the IR with the subprocess runner in this Python environment (no per-task pip install).
 
     Give a started Zygote to reuse it across runs; without one, a zygote lives for this run.
@@ -195,7 +199,7 @@ def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progres
 
     home = home or mlcd_home()
     run_name = run_name or f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    progress = Progress(progress_out)
+    progress = Progress(progress_out, on_event)
     stream = _EventStream(progress)
     started = time.perf_counter()
     outputs: dict = {}

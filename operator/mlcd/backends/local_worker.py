@@ -34,8 +34,17 @@ def run_one(folder: Path, zygote) -> None:
         os.setpgid(0, 0)
         code = 1
         try:
+            done: list[str] = []
+
+            def progressed(event: dict) -> None:
+                # What the operator shows while the run is in flight: the step and how far along it is.
+                if event.get("event") == "end":
+                    done.append(event["step"])
+                step = event["step"] if event.get("event") == "start" else "between steps"
+                write_json(folder / "progress.json", {"step": step, "done": list(done)})
+
             result = run_pipeline(request["ir"], request["arguments"], home=folder.parent.parent,
-                                  run_name=request["name"], zygote=zygote)
+                                  run_name=request["name"], zygote=zygote, on_event=progressed)
             state = {"Succeeded": "SUCCEEDED", "Rejected": "SUCCEEDED"}.get(result.phase, "FAILED")
             write_json(folder / "result.json", {"state": state, "message": result.message,
                                                 "result": result.to_json()})

@@ -107,7 +107,9 @@ class LocalQueueBackend:
             return RunState(ref.run_id, "PENDING", "queued for the local worker")
         if not pid_alive(claim["pid"]):
             return RunState(ref.run_id, "FAILED", "the local worker stopped during the run")
-        return RunState(ref.run_id, "RUNNING", claim.get("step", ""))
+        progress = read_json(folder / "progress.json") or {}
+        message = f"step {progress['step']} ({len(progress['done'])} done)" if progress else "starting"
+        return RunState(ref.run_id, "RUNNING", message)
 
     def stop(self, ref: RunRef) -> None:
         folder = self._folder(ref.name)
