@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import joblib  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from mlcd.storage import open_registry, read_dataset  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 
+from mlcd.storage import open_registry, read_dataset  # noqa: E402
 from tests.integration import s3server  # noqa: E402
 
 ROWS = 100_000

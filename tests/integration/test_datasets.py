@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pytest
 from minio.versioningconfig import ENABLED, VersioningConfig
-from mlcd.storage import BUILTIN_DATASETS, StorageError, fingerprint, read_dataset
 
+from mlcd.storage import BUILTIN_DATASETS, StorageError, fingerprint, read_dataset
 from tests.integration.s3server import S3Server
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import joblib
 import pytest
-from mlcd.storage import StorageError, open_registry, read_dataset, resolve_model_dir
 from sklearn.tree import DecisionTreeClassifier
 
+from mlcd.storage import StorageError, open_registry, read_dataset, resolve_model_dir
 from tests.integration.s3server import S3Server
 
 REPO = Path(__file__).resolve().parents[2]

@@ -101,7 +101,7 @@ class HaltAfterSubmit(KfpBackend):
         self.release = threading.Event()
 
     def submit(self, *args, **kwargs):
-        ref = super().submit(*args, **kwargs)
+        super().submit(*args, **kwargs)
         self.submitted.set()
         self.release.wait(30)
         raise RuntimeError("the operator was killed")

@@ -29,8 +29,9 @@ def test_a_trainingrun_goes_to_succeeded_with_results_in_status(cluster, home, t
     assert status["phase"] == "Succeeded", status.get("message")
     assert status["observedGeneration"] == 1
     assert status["metrics"]["accuracy"] >= 0.8
-    assert status["gates"] == [{"metric": "accuracy", "passed": True, "value": status["metrics"]["accuracy"],
-                                "threshold": 0.8, "message": f"accuracy {status['metrics']['accuracy']:.4g} passes >= 0.8"}]
+    accuracy = status["metrics"]["accuracy"]
+    assert status["gates"] == [{"metric": "accuracy", "passed": True, "value": accuracy, "threshold": 0.8,
+                                "message": f"accuracy {accuracy:.4g} passes >= 0.8"}]
     assert status["model"] == {"uri": f"{registry_uri(tmp_path)}/v1", "version": 1}
     assert status["keyMetric"].startswith("accuracy=")
     assert status["pipeline"]["generation"] == 1 and status["pipeline"]["specHash"].startswith("sha256:")

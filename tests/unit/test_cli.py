@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from mlcd.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

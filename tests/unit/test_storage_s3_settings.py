@@ -1,4 +1,5 @@
 import pytest
+
 from mlcd.storage import StorageError
 from mlcd.storage.s3 import client_from_env, parse_bool, parse_endpoint, settings_from_env
 

@@ -1,4 +1,5 @@
 import pytest
+
 from mlcd.storage import StorageError, resolve_model_dir
 from mlcd.storage.uri import join, parse_uri, split_version_uri
 

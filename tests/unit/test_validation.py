@@ -4,6 +4,7 @@ import copy
 import sys
 
 import pytest
+
 from mlcd.api.v1alpha1.validation import validate_document
 
 BASE = {

@@ -79,7 +79,8 @@ def serve(home: Path, idle: float) -> int:
                 continue
             log.info("run starting run=%s", folder.name)
             run_one(folder, zygote)
-            log.info("run finished run=%s state=%s", folder.name, (read_json(folder / "result.json") or {}).get("state"))
+            state = (read_json(folder / "result.json") or {}).get("state")
+            log.info("run finished run=%s state=%s", folder.name, state)
             last_work = time.monotonic()
     return 0
 
