@@ -12,11 +12,12 @@ from mlcd_components.progress import StepError
 
 
 def build_pipeline(estimator: str, params: dict, preprocessing: dict, features: list[str], seed: int):
-    from mlcd.catalog import estimator_class
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from mlcd.catalog import estimator_class
 
     try:
         cls = estimator_class(estimator)

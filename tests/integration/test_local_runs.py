@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from sklearn.datasets import load_breast_cancer
+
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.backends.local import Zygote
 from mlcd.local import run_trainingrun
 from mlcd.storage import open_registry
-from sklearn.datasets import load_breast_cancer
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from mlcd_components.progress import parse
-
 from mlcd.backends.result import RunResult, StepRecord, decide
+from mlcd_components.progress import parse
 
 log = logging.getLogger(__name__)
 
