@@ -156,10 +156,12 @@ class TrainingRunReconciler:
         return outcome
 
     def _apply(self, outcome, body, patch, logger) -> None:
-        for key, value in outcome.status.items():
+        # Every write carries the whole status this operator holds, not only what changed: a write the
+        # API server lost (a 409 on kopf's annotation patch drops the status part too) heals on the next.
+        full = {**self._status(body), **outcome.status}
+        for key, value in full.items():
             patch.status[key] = value
-        previous = self._status(body)
-        self._written[body.metadata.uid] = (time.monotonic(), {**previous, **outcome.status})
+        self._written[body.metadata.uid] = (time.monotonic(), full)
         for type_, reason, message in outcome.events:
             kopf.event(body, type=type_, reason=reason, message=message)
 
