@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,8 @@ class OperatorConfig:
     metrics_port: int = 0
     liveness_port: int = 0
     registry_base: str = ""  # where TrainingRuns without spec.registry.uri register: BASE/NAMESPACE/NAME
+    # "now" for retraining (schedule slots, poll intervals, cooldowns): tests drive slots without waiting.
+    clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
     @classmethod
     def from_env(cls, **overrides) -> OperatorConfig:

@@ -1,4 +1,4 @@
-"""kopf handlers of TrainingRun: thin; the decisions live in mlcd.reconcile.trainingrun."""
+"""kopf handlers of TrainingRun: thin; the decisions live in mlcd.reconcile.trainingrun and .retrain."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import time
 from datetime import datetime
 
 import kopf
+from pydantic import ValidationError
 
+from mlcd.api.v1alpha1.trainingrun import DriftSpec, RetrainSpec
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.backends.base import Backend, BackendError, BackendUnavailable, RunRef
 from mlcd.compiler import compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
+from mlcd.reconcile import retrain
 from mlcd.reconcile import trainingrun as decide
 
 KIND = "TrainingRun"
@@ -29,6 +32,62 @@ def read_run_record(registry_uri: str, run_key: str) -> dict:
     except StorageError as exc:
         return {"phase": "Failed", "message": f"the run succeeded but its record cannot be read: {exc}"}
     return record or {"phase": "Failed", "message": f"the run succeeded but left no record in {registry_uri}/runs"}
+
+
+def retrain_spec(body) -> RetrainSpec | None:
+    """spec.retrain, or None when unset or invalid (the run of the spec reports an invalid one)."""
+    try:
+        return RetrainSpec.model_validate(body.spec["retrain"]) if body.spec.get("retrain") else None
+    except ValidationError:
+        return None
+
+
+def data_fingerprint(uri: str) -> str:
+    """A stat, never a download: cheap enough to poll."""
+    from mlcd.storage import fingerprint
+
+    found = fingerprint(uri)
+    return retrain.fingerprint_id(found.kind, found.value, found.version_id)
+
+
+def check_drift(drift: DriftSpec, registry_uri: str, status: dict) -> retrain.DriftSeen | None:
+    """The drift report of drift.current against the champion's reference statistics, written next to the
+    registry's versions; None when data and champion are those of the last check. LookupError says why not."""
+    from mlcd.drift import drift_report
+    from mlcd.storage import open_registry, read_dataset
+
+    registry = open_registry(registry_uri)
+    champion = registry.champion()
+    if champion is None:
+        raise LookupError(f"spec.retrain.drift: {registry_uri} has no champion yet to compare with")
+    version = champion["version"]
+    if not retrain.drift_check_needed(status, data_fingerprint(drift.current), version):
+        return None
+    reference = registry.metadata(version).get("reference")
+    if not reference:
+        raise LookupError(f"spec.retrain.drift: the champion {registry.version_uri(version)} has no reference "
+                          "statistics (registered before mlcd recorded them)")
+    frame, read = read_dataset(drift.current)
+    try:
+        report = drift_report(reference, frame, drift.method, drift.threshold)
+    except ValueError as exc:
+        raise LookupError(f"spec.retrain.drift.current: {drift.current}: {exc}") from None
+    fingerprint = retrain.fingerprint_id(read.kind, read.value, read.version_id)
+    name = f"{retrain.content_key('drift', fingerprint)}-v{version}"
+    return retrain.DriftSeen(fingerprint, version, report.record(), write_drift_report(registry_uri, name, report))
+
+
+def write_drift_report(registry_uri: str, name: str, report) -> str:
+    """REGISTRY/drift/NAME.html and NAME.md, for a person to open; the registry's versions are untouched."""
+    from mlcd.storage.filestore import FileStore
+    from mlcd.storage.s3store import S3Store
+    from mlcd.storage.uri import join, parse_uri
+
+    location = parse_uri(registry_uri)
+    store = FileStore(registry_uri, location.path) if location.scheme == "file" else S3Store.from_location(location)
+    store.write_bytes(f"drift/{name}.md", report.to_markdown().encode())
+    store.write_bytes(f"drift/{name}.html", report.to_html().encode())
+    return join(registry_uri, f"drift/{name}.html")
 
 
 class TrainingRunReconciler:
@@ -78,16 +137,93 @@ class TrainingRunReconciler:
         status = self._status(body)
         action = decide.next_action(generation, status)
         metrics.RECONCILES.labels(KIND, action).inc()
-        if action == "poll":
+        retraining = retrain_spec(body)
+        outcome = None
+        if action == "submit":
+            outcome = await self._submit_run(body, generation, status, patch, logger, "spec", retraining)
+        elif retraining is not None and retrain.watching(status, generation):
+            # Before polling: under concurrencyPolicy Replace a trigger stops the run in flight.
+            outcome = await self._retrain(body, retraining, generation, status, action == "poll", patch, logger)
+        if outcome is None and action == "poll":
             outcome = await self._poll(status, logger)
-        elif action == "submit":
-            outcome = await self._submit(body, generation, status, patch, logger)
-        else:
-            return
         if outcome is not None:
             self._apply(outcome, body, patch, logger)
 
-    async def _submit(self, body, generation: int, status: dict, patch, logger):
+    async def _submit_run(self, body, generation: int, status: dict, patch, logger, trigger: str,
+                          retraining: RetrainSpec | None, replaced: str | None = None):
+        """Submit the run for `trigger` and, with spec.retrain, record it there in the same status write."""
+        if retraining is None:
+            outcome = await self._submit(body, generation, status, patch, logger, trigger)
+            outcome.status.update(retrain.dropped(status, outcome.status))
+            return outcome
+        # Taken before the run reads the data: a change in between is then seen, not lost.
+        data = await self._data_fingerprint(body, logger) if retraining.on_data_change else None
+        outcome = await self._submit(body, generation, status, patch, logger, trigger)
+        outcome.status.update(retrain.started(retraining, status, outcome.status, trigger, data, self.config.clock(),
+                                              generation, replaced))
+        return outcome
+
+    async def _data_fingerprint(self, body, logger) -> str | None:
+        from mlcd.storage import StorageError
+
+        try:
+            return await asyncio.to_thread(data_fingerprint, body.spec["data"]["source"])
+        except StorageError as exc:
+            logger.warning("data fingerprint unavailable name=%s error=%s", body.metadata.name, exc)
+            return None
+
+    async def _retrain(self, body, retraining: RetrainSpec, generation: int, status: dict, in_flight: bool, patch,
+                       logger):
+        """Submit the pending trigger's run, or see whether a trigger is due and record it (the next
+        reconcile submits it: the key is in status before any run is)."""
+        waiting = retrain.pending(status)
+        if waiting and in_flight and not waiting.get("replaces"):
+            return None
+        if waiting:
+            replaced = await self._stop_replaced(status, logger) if in_flight else None
+            outcome = await self._submit_run(body, generation, status, patch, logger, waiting["key"], retraining,
+                                             replaced)
+            if replaced:
+                outcome.events.append(("Normal", "RunReplaced",
+                                       f"stopped run {replaced} for {waiting['key']} (concurrencyPolicy Replace)"))
+            return outcome
+        now = self.config.clock()
+        observed = await self._observe(body, retraining, status, now, in_flight)
+        outcome = retrain.evaluate(retraining, status, observed, generation)
+        for _, reason, message in outcome.events:
+            logger.info("retrain event=%s name=%s message=%s", reason, body.metadata.name, message)
+        return outcome if outcome.status or outcome.events else None
+
+    async def _observe(self, body, retraining: RetrainSpec, status: dict, now, in_flight: bool) -> retrain.Observed:
+        if not retrain.check_due(retraining, status, now, in_flight):
+            return retrain.Observed(now, in_flight)
+        from mlcd.storage import StorageError
+
+        registry = (status.get("pipeline") or {}).get("registryUri") or ""
+        try:
+            data = None
+            if retraining.on_data_change:
+                data = await asyncio.to_thread(data_fingerprint, body.spec["data"]["source"])
+            drift = None
+            if retraining.drift:
+                drift = await asyncio.to_thread(check_drift, retraining.drift, registry, status)
+        except (StorageError, LookupError) as exc:
+            return retrain.Observed(now, in_flight, checked=True, problem=str(exc))
+        return retrain.Observed(now, in_flight, checked=True, data=data, drift=drift)
+
+    async def _stop_replaced(self, status: dict, logger) -> str:
+        pipeline = status.get("pipeline") or {}
+        ref = RunRef(pipeline["runName"], pipeline.get("runId") or pipeline["runName"], pipeline.get("runUrl", ""))
+        try:
+            await asyncio.to_thread(self.backend.stop, ref)
+        except BackendUnavailable as exc:
+            raise kopf.TemporaryError(f"cannot stop run {ref.name} to replace it: {exc}", delay=10) from None
+        except BackendError as exc:
+            logger.warning("could not stop run=%s to replace it error=%s; it may have ended", ref.name, exc)
+        logger.info("run stopped to be replaced run=%s", ref.name)
+        return ref.name
+
+    async def _submit(self, body, generation: int, status: dict, patch, logger, trigger: str = "spec"):
         doc = {"apiVersion": body.get("apiVersion"), "kind": KIND, "spec": dict(body.spec),
                "metadata": {"name": body.metadata.name, "namespace": body.metadata.namespace,
                             "generation": generation}}
@@ -99,7 +235,6 @@ class TrainingRunReconciler:
         if registry is None and not validated.resource.spec.registry.uri:
             return decide.invalid(status, generation, [
                 "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"])
-        trigger = "spec"
         name = decide.run_name(body.metadata.namespace, body.metadata.name, body.metadata.uid, generation, trigger)
         compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=registry, run_key=name)
         labels = {"mlcd.io/namespace": body.metadata.namespace, "mlcd.io/name": body.metadata.name,

@@ -150,6 +150,52 @@ class RetrainRecord(StatusModel):
     scores: dict[str, float] = Field(
         default_factory=dict, description="Drift score of each feature, by the method (mlcd.drift)."
     )
+    key: str | None = Field(default=None, description="The trigger key, which names the run it started.")
+    run_name: str | None = Field(default=None, description="The pipeline run the trigger started.")
+    report: str | None = Field(default=None, description="URI of the drift check's HTML report (and .md beside it).")
+
+
+class DriftCheck(RetrainRecord):
+    """The last drift check, drift or not: redone only when the data or the champion changes."""
+
+    fingerprint: str = Field(description="Fingerprint of the spec.retrain.drift.current data that was checked.")
+    champion_version: int | None = Field(default=None, description="The champion version it was checked against.")
+
+
+class RetrainTrigger(StatusModel):
+    key: str = Field(description="schedule-EPOCH, data-HASH or drift-HASH: the same trigger always names the same run.")
+    reason: Literal["schedule", "data", "drift"]
+    at: str
+    message: str = ""
+    replaces: str | None = Field(default=None, description="The run in flight that concurrencyPolicy Replace stops.")
+
+
+class RetrainHistoryEntry(StatusModel):
+    key: str
+    reason: Literal["schedule", "data", "drift"]
+    at: str
+    run_name: str | None = None
+    phase: str | None = Field(default=None, description="How the run ended (or Replaced); empty while in flight.")
+    model_version: int | None = None
+
+
+class RetrainStatus(StatusModel):
+    """Where retraining stands: written before a run is submitted, so no trigger ever starts two runs."""
+
+    pending_trigger: RetrainTrigger | None = Field(
+        default=None, description="Recorded before its run is submitted; cleared once the run is.")
+    last_trigger_key: str | None = None
+    schedule: str | None = Field(default=None, description="The cron schedule and time zone scheduledSince is for.")
+    scheduled_since: str | None = Field(
+        default=None, description="Slots after this time are due: the last slot handled, or when the schedule was "
+                                  "first seen.")
+    data_fingerprint: str | None = Field(
+        default=None, description="Fingerprint of spec.data.source the last retraining was for (or first seen).")
+    checked_at: str | None = Field(default=None, description="When data and drift were last checked.")
+    last_drift_check: DriftCheck | None = None
+    problem: str | None = Field(default=None, description="Why the last check of data or drift could not be made.")
+    history: list[RetrainHistoryEntry] = Field(
+        default_factory=list, description="Retraining runs, newest first, at most spec.retrain.historyLimit.")
 
 
 class TrainingRunStatus(StatusModel):
@@ -163,6 +209,7 @@ class TrainingRunStatus(StatusModel):
     model: ModelRef | None = None
     last_retrain: RetrainRecord | None = None
     next_scheduled_run: str | None = None
+    retrain: RetrainStatus | None = None
     key_metric: str | None = Field(default=None, description="name=value of the metric shown by kubectl get.")
     submitted_at: str | None = None
     submit_attempts: int | None = Field(default=None, description="Failed attempts to reach the backend.")

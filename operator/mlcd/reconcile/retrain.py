@@ -1,0 +1,389 @@
+"""Pure decisions for retraining a TrainingRun: which trigger is due, the key its run goes under, what status says.
+
+The handler gathers observations (the clock, fingerprints of the data, a drift report) and applies what
+comes back; nothing here does I/O. Retraining is two steps, each its own status write: a due trigger is
+recorded in status.retrain.pendingTrigger, and only then is its run submitted. The trigger's key names the
+run (trainingrun.run_name) and is derived from what was observed, so a restart, a retry or a second replica
+that decides again decides the same key, and the backend lookup by name finds the run instead of starting
+another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from mlcd.api.v1alpha1.conditions import set_condition
+from mlcd.api.v1alpha1.trainingrun import RetrainSpec
+from mlcd.reconcile.trainingrun import IN_FLIGHT, TERMINAL, Outcome
+
+CONDITION = "Retraining"
+# One run answers every trigger due at the same moment; the first of these names it.
+PRIORITY = ("drift", "data", "schedule")
+CONDITION_REASONS = {"schedule": "ScheduleDue", "data": "DataChanged", "drift": "DriftDetected"}
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def fingerprint_id(kind: str, value: str, version_id: str | None = None) -> str:
+    """One string per exact content of a data object (storage.Fingerprint's fields)."""
+    return f"{kind}:{value}" + (f"@{version_id}" if version_id else "")
+
+
+def content_key(reason: str, *parts: str) -> str:
+    return f"{reason}-{hashlib.sha256('>'.join(parts).encode()).hexdigest()[:12]}"
+
+
+def reason_of(key: str) -> str:
+    return key.split("-", 1)[0]
+
+
+# --- schedule -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slots:
+    due: datetime | None  # the latest slot since the anchor: the one run for however many were missed
+    missed: datetime | None  # that latest slot, when it is older than startingDeadlineSeconds
+    upcoming: datetime  # the first slot after now
+
+
+def latest_slot(schedule: str, time_zone: str, now: datetime) -> datetime:
+    # croniter's get_prev is strictly before its start: a microsecond on, a slot at `now` itself counts.
+    start = (now + timedelta(microseconds=1)).astimezone(ZoneInfo(time_zone))
+    return croniter(schedule, start).get_prev(datetime)
+
+
+def next_slot(schedule: str, time_zone: str, after: datetime) -> datetime:
+    return croniter(schedule, after.astimezone(ZoneInfo(time_zone))).get_next(datetime)
+
+
+def slots(schedule: str, time_zone: str, anchor: datetime, now: datetime, deadline_seconds: int | None) -> Slots:
+    """The slots in (anchor, now], as the CronJob controller sees them: however many were missed, only the
+    latest is started; with a starting deadline, a latest slot later than that is skipped instead."""
+    latest = latest_slot(schedule, time_zone, now)
+    upcoming = next_slot(schedule, time_zone, now)
+    if latest <= anchor:
+        return Slots(None, None, upcoming)
+    if deadline_seconds is not None and (now - latest).total_seconds() > deadline_seconds:
+        return Slots(None, latest, upcoming)
+    return Slots(latest, None, upcoming)
+
+
+# --- what the handler observed --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriftSeen:
+    """A drift check of spec.retrain.drift.current against the champion's reference statistics."""
+
+    fingerprint: str
+    champion_version: int
+    record: dict  # DriftReport.record(): the fields of status.lastRetrain it fills
+    report: str = ""  # URI of the HTML report
+
+
+@dataclass(frozen=True)
+class Observed:
+    now: datetime
+    in_flight: bool = False
+    checked: bool = False  # data and drift were looked at this time (problem says when that failed)
+    data: str | None = None  # spec.data.source's fingerprint_id
+    drift: DriftSeen | None = None  # None also when data and champion are those of the last check
+    problem: str = ""
+
+
+@dataclass
+class _Trigger:
+    key: str
+    reason: str
+    message: str
+    record: dict = field(default_factory=dict)  # fields of status.lastRetrain beyond reason, key and message
+    consume: dict = field(default_factory=dict)  # status.retrain fields that say it was handled, once it fires
+
+
+def _state(status: dict) -> dict:
+    return clean(status.get("retrain") or {})
+
+
+def watching(status: dict, generation: int) -> bool:
+    """Retraining follows this generation's own run, and never an invalid spec."""
+    return (status.get("pipeline") or {}).get("generation") == generation and status.get("phase") != "Invalid"
+
+
+def pending(status: dict) -> dict | None:
+    return _state(status).get("pendingTrigger")
+
+
+def cooldown_until(spec: RetrainSpec, status: dict) -> datetime | None:
+    history = _state(status).get("history") or []
+    if not spec.min_interval_seconds or not history:
+        return None
+    return parse_time(history[0]["at"]) + timedelta(seconds=spec.min_interval_seconds)
+
+
+def blocked(spec: RetrainSpec, status: dict, now: datetime, in_flight: bool) -> tuple[str, str] | None:
+    """Why no trigger may start a run now, as (condition reason, message); a trigger that is blocked waits."""
+    if in_flight and spec.concurrency_policy == "Forbid":
+        run = (status.get("pipeline") or {}).get("runName")
+        return "RunInFlight", f"triggers wait for run {run} to end (concurrencyPolicy Forbid)"
+    until = cooldown_until(spec, status)
+    if until is not None and now < until:
+        return "CoolingDown", f"no retraining before {rfc3339(until)} (minIntervalSeconds {spec.min_interval_seconds})"
+    return None
+
+
+def check_due(spec: RetrainSpec, status: dict, now: datetime, in_flight: bool) -> bool:
+    """Whether to look at the data now: every pollSeconds, and only when a trigger could act on what it finds."""
+    if not (spec.on_data_change or spec.drift) or pending(status) or blocked(spec, status, now, in_flight):
+        return False
+    checked = _state(status).get("checkedAt")
+    return not checked or (now - parse_time(checked)).total_seconds() >= spec.poll_seconds
+
+
+def drift_check_needed(status: dict, fingerprint: str, champion_version: int) -> bool:
+    """A drift check is redone only for other data or another champion: the same pair gives the same report."""
+    last = _state(status).get("lastDriftCheck") or {}
+    return (last.get("fingerprint"), last.get("championVersion")) != (fingerprint, champion_version)
+
+
+# --- deciding -------------------------------------------------------------------------------------------------
+
+
+def evaluate(spec: RetrainSpec, status: dict, observed: Observed, generation: int) -> Outcome:
+    """What the triggers say now: the status fields that change (none when nothing does) and Events to post.
+
+    A trigger that fires is recorded as status.retrain.pendingTrigger; its run is submitted on the next
+    reconcile, and `started` clears it in the same write that records the run.
+    """
+    now = observed.now
+    state = _state(status)
+    events: list[tuple[str, str, str]] = []
+    if observed.checked:
+        _record_check(state, observed, events)
+    scheduled, found = _schedule(spec, state, now, events)
+    candidates = [t for t in (_drift(state, observed.drift, now, events), _data(state, observed.data), scheduled) if t]
+    stop = blocked(spec, status, now, observed.in_flight)
+    fired = _fire(candidates, state, status, observed) if candidates and stop is None else None
+    _sync_history(state, status)
+    next_run = None if found is None else found.due if found.due and not fired else found.upcoming
+
+    out: dict = {}
+    if clean(status.get("retrain") or {}) != state:
+        out["retrain"] = merge_patch(status.get("retrain"), state)
+    next_text = rfc3339(next_run) if next_run else None
+    if next_text != status.get("nextScheduledRun"):
+        out["nextScheduledRun"] = next_text
+    if fired:
+        record = {"reason": fired.reason, "at": rfc3339(now), "key": fired.key, **fired.record,
+                  "message": fired.message}
+        out["lastRetrain"] = merge_patch(status.get("lastRetrain"), record)
+        events.append(("Normal", "RetrainTriggered", f"{fired.message}; run key {fired.key}"[:1000]))
+    conditions = list(status.get("conditions") or [])
+    updated = set_condition(conditions, CONDITION, *_condition(spec, status, state, stop, next_run), generation,
+                            now=rfc3339(now))
+    if updated != conditions:
+        out["conditions"] = updated
+    return Outcome(out, events)
+
+
+def _record_check(state: dict, observed: Observed, events: list) -> None:
+    state["checkedAt"] = rfc3339(observed.now)
+    if not observed.problem:
+        state.pop("problem", None)
+        return
+    if observed.problem != state.get("problem"):
+        events.append(("Warning", "RetrainCheckFailed", observed.problem[:1000]))
+    state["problem"] = observed.problem[:1000]
+
+
+def _schedule(spec: RetrainSpec, state: dict, now: datetime, events: list) -> tuple[_Trigger | None, Slots | None]:
+    if not spec.schedule:
+        state.pop("schedule", None)
+        state.pop("scheduledSince", None)
+        return None, None
+    schedule = f"{spec.schedule} {spec.time_zone}"
+    if state.get("schedule") != schedule or not state.get("scheduledSince"):
+        # A schedule counts from when it is first seen: slots from before it was set are no backlog.
+        state.update(schedule=schedule, scheduledSince=rfc3339(now))
+    anchor = parse_time(state["scheduledSince"])
+    found = slots(spec.schedule, spec.time_zone, anchor, now, spec.starting_deadline_seconds)
+    if found.missed:
+        state["scheduledSince"] = rfc3339(found.missed)
+        events.append(("Warning", "ScheduleMissed", f"schedule slot {rfc3339(found.missed)} skipped: not started"
+                       f" within startingDeadlineSeconds ({spec.starting_deadline_seconds})"))
+    if found.due is None:
+        return None, found
+    due = rfc3339(found.due)
+    return _Trigger(f"schedule-{int(found.due.timestamp())}", "schedule", f"schedule slot {due} is due",
+                    consume={"scheduledSince": due}), found
+
+
+def _data(state: dict, current: str | None) -> _Trigger | None:
+    if current is None:
+        return None
+    baseline = state.get("dataFingerprint")
+    if not baseline:
+        # Nothing recorded to compare with (runs record it when they start): take what is there as seen.
+        state["dataFingerprint"] = current
+        return None
+    if current == baseline:
+        return None
+    # Keyed by the change, not the content alone: data changed back to an earlier content is a new change.
+    return _Trigger(content_key("data", baseline, current), "data",
+                    f"spec.data.source changed: {current} (was {baseline})", consume={"dataFingerprint": current})
+
+
+def _drift(state: dict, seen: DriftSeen | None, now: datetime, events: list) -> _Trigger | None:
+    if seen is None:
+        return None
+    record = {k: v for k, v in seen.record.items() if v is not None}
+    if seen.report:
+        record["report"] = seen.report
+    state["lastDriftCheck"] = {"reason": "drift", "at": rfc3339(now), **record, "fingerprint": seen.fingerprint,
+                               "championVersion": seen.champion_version}
+    told = f"{record.get('message', '')} (champion v{seen.champion_version}, report {seen.report or 'not written'})"
+    if not record.get("drifted"):
+        events.append(("Normal", "NoDrift", told[:1000]))
+        return None
+    # Keyed by the data alone: a champion retrained because of it, still far from it, is no new reason.
+    key = content_key("drift", seen.fingerprint)
+    if key == state.get("lastTriggerKey") or key in {h.get("key") for h in state.get("history") or []}:
+        events.append(("Normal", "DriftPersists", f"{told}; already retrained for this data ({key})"[:1000]))
+        return None
+    events.append(("Warning", "DriftDetected", told[:1000]))
+    return _Trigger(key, "drift", f"spec.retrain.drift.current drifted: {record.get('message', '')}", record)
+
+
+def _fire(candidates: list[_Trigger], state: dict, status: dict, observed: Observed) -> _Trigger:
+    """One pending trigger for all that are due: one run answers them all, so each is consumed."""
+    candidates.sort(key=lambda t: PRIORITY.index(t.reason))
+    for trigger in candidates:
+        state.update(trigger.consume)
+    first = candidates[0]
+    message = "; ".join(t.message for t in candidates)
+    waiting = {"key": first.key, "reason": first.reason, "at": rfc3339(observed.now), "message": message[:1000]}
+    if observed.in_flight:
+        waiting["replaces"] = (status.get("pipeline") or {}).get("runName")
+    state["pendingTrigger"] = waiting
+    return _Trigger(first.key, first.reason, message[:1000], first.record)
+
+
+def _sync_history(state: dict, status: dict) -> None:
+    """The newest history entry learns how its run ended."""
+    history = state.get("history") or []
+    phase = status.get("phase")
+    if not history or history[0].get("phase") or phase not in TERMINAL:
+        return
+    if history[0].get("runName") != (status.get("pipeline") or {}).get("runName"):
+        return
+    entry = {**history[0], "phase": phase}
+    if phase == "Succeeded" and status.get("model"):
+        entry["modelVersion"] = status["model"]["version"]
+    state["history"] = [entry, *history[1:]]
+
+
+def _condition(spec: RetrainSpec, status: dict, state: dict, stop: tuple[str, str] | None,
+               next_run: datetime | None) -> tuple[bool, str, str]:
+    waiting = state.get("pendingTrigger")
+    if waiting:
+        then = f"stopping run {waiting['replaces']} for a new one" if waiting.get("replaces") else "starting its run"
+        return True, CONDITION_REASONS[waiting["reason"]], f"{waiting['message']}; {then}"
+    pipeline = status.get("pipeline") or {}
+    trigger = pipeline.get("trigger") or "spec"
+    if status.get("phase") in IN_FLIGHT and trigger != "spec":
+        reason = CONDITION_REASONS.get(reason_of(trigger), "Retraining")
+        return True, reason, f"run {pipeline.get('runName')} for {trigger} in flight"
+    if stop and stop[0] == "CoolingDown":
+        return False, stop[0], stop[1]
+    return False, "Waiting", _watching(spec, next_run)
+
+
+def _watching(spec: RetrainSpec, next_run: datetime | None) -> str:
+    parts = []
+    if spec.schedule:
+        parts.append(f"schedule {spec.schedule!r} ({spec.time_zone}), next run {rfc3339(next_run)}")
+    if spec.on_data_change:
+        parts.append(f"spec.data.source checked every {spec.poll_seconds}s")
+    if spec.drift:
+        parts.append(f"drift of {spec.drift.current} checked every {spec.poll_seconds}s "
+                     f"({spec.drift.method} above {spec.drift.threshold:g})")
+    return "waiting for " + "; ".join(parts) if parts else "spec.retrain sets no trigger"
+
+
+def started(spec: RetrainSpec, status: dict, submitted: dict, trigger: str, data: str | None, now: datetime,
+            generation: int, replaced: str | None = None) -> dict:
+    """Status fields to add to the outcome of submitting the run for `trigger` (its status is `submitted`).
+
+    The pending trigger is cleared in the same write that records its run (a run of the spec supersedes
+    it); the data the run starts on becomes the baseline of data changes; a retraining enters the history.
+    """
+    state = _state(status)
+    waiting = state.pop("pendingTrigger", None)
+    if data:
+        state["dataFingerprint"] = data
+    out: dict = {}
+    if waiting and waiting["key"] == trigger:
+        run = (submitted.get("pipeline") or {}).get("runName")
+        entry = {"key": trigger, "reason": waiting["reason"], "at": rfc3339(now), "runName": run}
+        if submitted.get("phase") not in IN_FLIGHT:
+            entry["phase"] = submitted.get("phase")  # refused by the backend or the spec at once
+        earlier = [{**h, "phase": "Replaced"} if replaced and h.get("runName") == replaced and not h.get("phase")
+                   else h for h in state.get("history") or []]
+        state["history"] = [entry, *earlier][: spec.history_limit]
+        state["lastTriggerKey"] = trigger
+        last = clean(status.get("lastRetrain") or {})
+        if last.get("key") == trigger:
+            out["lastRetrain"] = merge_patch(status.get("lastRetrain"), {**last, "runName": run})
+        if submitted.get("phase") in IN_FLIGHT:
+            conditions = list(submitted.get("conditions") or status.get("conditions") or [])
+            out["conditions"] = set_condition(conditions, CONDITION, True, CONDITION_REASONS[waiting["reason"]],
+                                              f"run {run} for {trigger}: {waiting['message']}"[:1000], generation,
+                                              now=rfc3339(now))
+    if clean(status.get("retrain") or {}) != state:
+        out["retrain"] = merge_patch(status.get("retrain"), state)
+    return out
+
+
+def dropped(status: dict, submitted: dict) -> dict:
+    """Status fields to add to the outcome of submitting a run of a spec without spec.retrain: retraining
+    state and its condition go, rather than go on describing triggers that no longer exist."""
+    out: dict = {key: None for key in ("retrain", "nextScheduledRun") if status.get(key)}
+    conditions = submitted.get("conditions") or []
+    if any(c.get("type") == CONDITION for c in conditions):
+        out["conditions"] = [c for c in conditions if c.get("type") != CONDITION]
+    return out
+
+
+# --- status writes as merge patches ---------------------------------------------------------------------------
+
+
+def clean(value):
+    """Without the nulls that merge patches leave in what the operator remembers writing."""
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    return value
+
+
+def merge_patch(old: dict | None, new: dict) -> dict:
+    """`new` as a JSON merge patch over `old`: a key `new` lacks is sent as null, at every depth, or the
+    API server would keep it (a merge patch merges objects and replaces only lists)."""
+    out = dict(new)
+    for key, value in (old or {}).items():
+        if new.get(key) is None:
+            out[key] = None
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            out[key] = merge_patch(value, new[key])
+    return out
