@@ -137,6 +137,9 @@ def trainingrun_crd() -> dict:
         _column("Version", ".status.model.version", "integer", description="Registered model version"),
         _column("Estimator", ".spec.model.estimator", priority=1),
         _column("Run", ".status.pipeline.runName", priority=1),
+        _column("Next Run", ".status.nextScheduledRun", "date", priority=1,
+                description="When the schedule next retrains"),
+        _column("Last Trigger", ".status.lastRetrain.reason", priority=1),
         _column("Message", ".status.message", priority=1),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ])
