@@ -108,7 +108,13 @@ def reject(gate_results: str, metrics_json: str, registry_uri: str,
     return NamedTuple("Registered", model_uri=str, version=int)("", 0)
 
 
-STEPS = (ingest, check_data, train, evaluate, gate, register, reject)
+def handoff(model_deployment: str, namespace: str, model_uri: str, run_name: str, promote: bool) -> str:
+    from mlcd_components import handoff as impl
+
+    return impl.reported(model_deployment, namespace, model_uri, run_name, promote)
+
+
+STEPS = (ingest, check_data, train, evaluate, gate, register, reject, handoff)
 
 
 def build(image: str) -> SimpleNamespace:

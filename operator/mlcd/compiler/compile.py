@@ -94,6 +94,7 @@ def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: s
         "run_generation": tr.metadata.generation or 0,
         "run_trigger": trigger,
         "run_key": run_key,
+        "model_deployment": spec.deploy.model_deployment or "",
     }
 
 
@@ -138,5 +139,6 @@ def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_ur
     image and s3_secret default to $MLCD_COMPONENT_IMAGE and $MLCD_S3_SECRET_NAME.
     """
     arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri, promote=promote, run_key=run_key)
-    shape = Shape(image=image or component_image(), s3_secret=s3_secret_name() if s3_secret is None else s3_secret)
+    shape = Shape(image=image or component_image(), s3_secret=s3_secret_name() if s3_secret is None else s3_secret,
+                  handoff=tr.spec.deploy.model_deployment is not None)
     return _compile_cached(json.dumps(arguments, sort_keys=True), shape)

@@ -20,6 +20,7 @@ class Shape:
 
     image: str
     s3_secret: str = ""  # the Kubernetes Secret with the storage settings; "" when steps inherit them (local)
+    handoff: bool = False  # spec.deploy.modelDeployment is set: a last step points it at the new version
 
 
 class Outputs(NamedTuple):
@@ -37,7 +38,7 @@ def build(shape: Shape):
         data_source: str, data_format: str, target: str, features: list, test_fraction: float, seed: int,
         checks: dict, estimator: str, kind: str, params_json: str, preprocessing: dict, gates: list,
         registry_uri: str, promote: bool, run_namespace: str, run_name: str, run_generation: int,
-        run_trigger: str, run_key: str,
+        run_trigger: str, run_key: str, model_deployment: str,
     ) -> Outputs:
         ingest = c.ingest(source=data_source, data_format=data_format).set_display_name("ingest")
         checked = c.check_data(
@@ -63,6 +64,11 @@ def build(shape: Shape):
                 run_generation=run_generation, run_trigger=run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 promote=promote, run_key=run_key,
             ).set_display_name("register")
+            if shape.handoff:
+                # Needs no storage settings: it writes to the Kubernetes API only (see handoff.py).
+                c.handoff(model_deployment=model_deployment, namespace=run_namespace,
+                          model_uri=registered.outputs["model_uri"], run_name=run_name, promote=promote,
+                          ).set_display_name("handoff").set_caching_options(False)
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
                                 registry_uri=registry_uri, run_key=run_key).set_display_name("rejected")

@@ -9,6 +9,7 @@ import kopf
 
 from mlcd.api.v1alpha1 import GROUP, VERSION
 from mlcd.backends.base import Backend
+from mlcd.handlers import modeldeployment
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.trainingrun import TrainingRunReconciler
 
@@ -52,7 +53,10 @@ def warm_up() -> None:
     compile_trainingrun(validate_document(sample).resource, registry_uri="file:///warm-up")
 
 
-def build_registry(config: OperatorConfig, backend: Backend | None = None) -> kopf.OperatorRegistry:
+def build_registry(config: OperatorConfig, backend: Backend | None = None,
+                   kube_client=None) -> kopf.OperatorRegistry:
+    """kube_client: the kubernetes ApiClient of the ModelDeployment handlers; by default one from the
+    service account or kubeconfig (kopf's login gives credentials to kopf only)."""
     registry = kopf.OperatorRegistry()
     reconciler = TrainingRunReconciler(config, backend or make_backend(config))
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
@@ -84,6 +88,8 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None) -> ko
     async def _deleted(body, logger, **_):
         await reconciler.stop_on_delete(body, logger)
 
+    # ModelDeployments: one InferenceService each, rolled out as a canary, promoted or rolled back.
+    modeldeployment.register(registry, config, kube_client)
     return registry
 
 

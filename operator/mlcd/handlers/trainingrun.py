@@ -146,6 +146,8 @@ class TrainingRunReconciler:
             outcome = await self._retrain(body, retraining, generation, status, action == "poll", patch, logger)
         if outcome is None and action == "poll":
             outcome = await self._poll(status, logger)
+            if outcome is not None:
+                outcome = decide.handed_off(outcome, (body.spec.get("deploy") or {}).get("modelDeployment"))
         if outcome is not None:
             self._apply(outcome, body, patch, logger)
 

@@ -139,6 +139,25 @@ def finished(status: dict, state: str, message: str, result: dict) -> Outcome:
     return Outcome(out, [(kind, reason, f"run {run}: {text}"[:1000])])
 
 
+def handed_off(outcome: Outcome, target: str | None) -> Outcome:
+    """HandedOff, for a finished run of a TrainingRun with spec.deploy.modelDeployment. The pipeline's
+    last step (handoff, after register) points the ModelDeployment at the new version, and a run whose
+    step failed does not succeed: so a Succeeded run has handed off, and any other has not."""
+    status = outcome.status
+    if not target or status.get("phase") not in TERMINAL:
+        return outcome
+    generation = next((c.get("observedGeneration") for c in status["conditions"] if c["type"] == "Ready"), None)
+    model = (status.get("model") or {}).get("uri")
+    if status["phase"] == "Succeeded" and model:
+        message = f"ModelDeployment {target} now names {model}; its rollout decides when it becomes the champion"
+        status["conditions"] = set_condition(status["conditions"], "HandedOff", True, "HandedOff", message, generation)
+        return Outcome(status, [*outcome.events, ("Normal", "HandedOff", message)])
+    reason = "GateFailed" if status["phase"] == "Rejected" else "RunFailed"
+    message = f"nothing handed off: ModelDeployment {target} keeps its model ({status.get('message', '')})"
+    status["conditions"] = set_condition(status["conditions"], "HandedOff", False, reason, message[:1000], generation)
+    return outcome
+
+
 def _key_metric(metrics: dict) -> str:
     for kind in ("classifier", "regressor"):
         name = catalog.KEY_METRIC[kind]
@@ -152,5 +171,5 @@ def retry_at(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
     return min(cap, base * (2 ** max(0, attempt - 1)))
 
 
-__all__ = ["Outcome", "backend_unavailable", "finished", "invalid", "next_action", "now_rfc3339", "progressed",
-           "retry_at", "run_name", "submitted"]
+__all__ = ["Outcome", "backend_unavailable", "finished", "handed_off", "invalid", "next_action", "now_rfc3339",
+           "progressed", "retry_at", "run_name", "submitted"]
