@@ -21,9 +21,10 @@ install: $(STAMP) ## create .venv and install mlcd with its test tools
 
 include mk/images.mk
 
-demo: $(STAMP) ## validate the samples and train, gate and register the iris model locally
+demo: $(STAMP) ## validate the samples, train, gate and register the iris model locally, serve it, ask it once
 	$(VENV)/bin/mlcd validate manifests/samples/*.yaml
 	$(VENV)/bin/mlcd run manifests/samples/iris-trainingrun.yaml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" hack/demo-serve.sh
 
 test: $(STAMP) ## run the unit and integration tests (no cluster needed)
 	$(VENV)/bin/lint-imports

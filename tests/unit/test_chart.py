@@ -149,8 +149,10 @@ def test_watch_namespaces_grants_roles_there_and_only_discovery_cluster_wide(cha
     (cluster_role,) = by_kind(docs, "ClusterRole")
     cluster_resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}
     assert cluster_resources == {"customresourcedefinitions", "namespaces"}
-    roles = {r["metadata"]["namespace"]: r for r in by_kind(docs, "Role")}
-    bindings = {b["metadata"]["namespace"]: b for b in by_kind(docs, "RoleBinding")}
+    operator_roles = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-handoff")]
+    operator_bindings = [b for b in by_kind(docs, "RoleBinding") if not b["metadata"]["name"].endswith("-handoff")]
+    roles = {r["metadata"]["namespace"]: r for r in operator_roles}
+    bindings = {b["metadata"]["namespace"]: b for b in operator_bindings}
     assert roles.keys() == bindings.keys() == {"team-a", "team-b"}
     for binding in bindings.values():
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
@@ -276,3 +278,19 @@ def test_notes_tell_the_next_step(chart):
     assert "kubectl apply -f manifests/samples/iris-trainingrun.yaml" in notes
     assert "kubectl get tr" in notes
     assert f"kubectl -n {NAMESPACE} rollout status deployment/{RELEASE}" in notes
+
+
+def test_the_pipeline_runner_may_hand_models_off_in_the_watched_namespaces(chart):
+    docs = render(chart, VALUE_SETS["watch-namespaces"])
+    roles = {r["metadata"]["namespace"]: r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-handoff")}
+    assert roles.keys() == {"team-a", "team-b"}
+    for namespace, role in roles.items():
+        assert role["rules"] == [{"apiGroups": ["mlcd.io"], "resources": ["modeldeployments"],
+                                  "verbs": ["get", "create", "patch"]}]
+        (binding,) = [b for b in by_kind(docs, "RoleBinding")
+                      if b["metadata"]["namespace"] == namespace and b["metadata"]["name"].endswith("-handoff")]
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "pipeline-runner", "namespace": namespace}]
+    explicit = render(chart, {"rbac": {"handoff": {"namespaces": ["ml"]}}})
+    assert [r["metadata"]["namespace"] for r in by_kind(explicit, "Role")] == ["ml"]
+    none = render(chart, {"rbac": {"handoff": {"serviceAccountName": ""}}, "watchNamespaces": ["ml"]})
+    assert [r["metadata"]["name"] for r in by_kind(none, "Role") if r["metadata"]["name"].endswith("-handoff")] == []
