@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Markdown, Metrics, Model, Output
 
 
 def ingest(source: str, data_format: str, dataset: Output[Dataset]) -> str:
@@ -114,7 +114,21 @@ def handoff(model_deployment: str, namespace: str, model_uri: str, run_name: str
     return impl.reported(model_deployment, namespace, model_uri, run_name, promote)
 
 
-STEPS = (ingest, check_data, train, evaluate, gate, register, reject, handoff)
+def drift(dataset: Input[Dataset], registry_uri: str, method: str, threshold: float, markdown: Output[Markdown],
+          page: Output[HTML]) -> str:
+    from mlcd_components import drift_check as impl
+    from mlcd_components.progress import step
+
+    with step("drift"):
+        line, text, html = impl.report(dataset.path, registry_uri, method, threshold)
+        with open(markdown.path, "w") as fh:
+            fh.write(text)
+        with open(page.path, "w") as fh:
+            fh.write(html)
+    return line
+
+
+STEPS = (ingest, check_data, train, evaluate, gate, register, reject, handoff, drift)
 
 
 def build(image: str) -> SimpleNamespace:

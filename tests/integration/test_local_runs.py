@@ -267,3 +267,36 @@ def test_the_kfp_artifacts_people_look_at(run, home):
     assert summary.startswith("## Gates") and "roc_auc" in summary and "| pass:" in summary
     report = (pipeline / "check-data" / "report").read_text()
     assert "| rows | 569 |" in report
+
+
+def test_a_trainingrun_watching_for_drift_reports_it_in_the_run(run, home, tmp_path):
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    shifted = frame.assign(**{"petal length (cm)": frame["petal length (cm)"] + 3.0})
+    current = tmp_path / "current.csv"
+    shifted.to_csv(current, index=False)
+    uri = (tmp_path / "registry" / "watched").as_uri()
+    data = {"source": "builtin://iris"}
+    model = {"estimator": "GaussianNB"}
+
+    def watched(name, source):
+        from mlcd.api.v1alpha1.validation import validate_document as validate
+
+        doc = {"apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name},
+               "spec": {"data": {"source": source}, "model": model, "registry": {"uri": uri},
+                        "retrain": {"drift": {"current": current.as_uri(), "threshold": 0.2}}}}
+        return validate(doc).resource
+
+    first, _ = run("watched", data, model, registry=uri)  # the champion, trained on iris as it is
+    assert first.phase == "Succeeded", first.message
+    tr = watched("watched", current.as_uri())
+    result = run_trainingrun(tr, zygote=None)
+    assert result.phase == "Succeeded", result.message
+    assert "drift" in [s.name for s in result.steps]
+    (pipeline,) = (home / "pipeline-root" / result.run_id).iterdir()
+    drift = json.loads((pipeline / "drift" / "executor_output.json").read_text())
+    line = drift["parameterValues"]["Output"]
+    assert line.startswith("against champion v1: drift: worst feature petal length (cm)")
+    assert "<h2>Data drift</h2>" in (pipeline / "drift" / "page").read_text()
+    assert "| petal length (cm) |" in (pipeline / "drift" / "markdown").read_text()

@@ -25,7 +25,7 @@ PRELOAD = (
     "sklearn.pipeline", "sklearn.compose", "sklearn.preprocessing", "sklearn.impute", "sklearn.metrics",
     "sklearn.model_selection", "sklearn.datasets", "joblib", "mlcd.storage", "mlcd.catalog", "mlcd.drift",
     "mlcd_components.ingest", "mlcd_components.check_data", "mlcd_components.train",
-    "mlcd_components.evaluate", "mlcd_components.gate", "mlcd_components.register",
+    "mlcd_components.evaluate", "mlcd_components.gate", "mlcd_components.register", "mlcd_components.drift_check",
 )
 SOCKET_ENV = "MLCD_ZYGOTE_SOCKET"
 REAL_PYTHON_ENV = "MLCD_ZYGOTE_PYTHON"

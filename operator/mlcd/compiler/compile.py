@@ -95,6 +95,8 @@ def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: s
         "run_trigger": trigger,
         "run_key": run_key,
         "model_deployment": spec.deploy.model_deployment or "",
+        "drift_method": spec.retrain.drift.method if spec.retrain and spec.retrain.drift else "psi",
+        "drift_threshold": spec.retrain.drift.threshold if spec.retrain and spec.retrain.drift else 0.2,
     }
 
 
@@ -140,5 +142,6 @@ def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_ur
     """
     arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri, promote=promote, run_key=run_key)
     shape = Shape(image=image or component_image(), s3_secret=s3_secret_name() if s3_secret is None else s3_secret,
-                  handoff=tr.spec.deploy.model_deployment is not None)
+                  handoff=tr.spec.deploy.model_deployment is not None,
+                  drift=bool(tr.spec.retrain and tr.spec.retrain.drift))
     return _compile_cached(json.dumps(arguments, sort_keys=True), shape)

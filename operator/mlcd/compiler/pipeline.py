@@ -21,6 +21,7 @@ class Shape:
     image: str
     s3_secret: str = ""  # the Kubernetes Secret with the storage settings; "" when steps inherit them (local)
     handoff: bool = False  # spec.deploy.modelDeployment is set: a last step points it at the new version
+    drift: bool = False  # spec.retrain.drift is set: a step reports the data's drift from the champion's
 
 
 class Outputs(NamedTuple):
@@ -38,13 +39,19 @@ def build(shape: Shape):
         data_source: str, data_format: str, target: str, features: list, test_fraction: float, seed: int,
         checks: dict, estimator: str, kind: str, params_json: str, preprocessing: dict, gates: list,
         registry_uri: str, promote: bool, run_namespace: str, run_name: str, run_generation: int,
-        run_trigger: str, run_key: str, model_deployment: str,
+        run_trigger: str, run_key: str, model_deployment: str, drift_method: str, drift_threshold: float,
     ) -> Outputs:
         ingest = c.ingest(source=data_source, data_format=data_format).set_display_name("ingest")
+        drift = None
+        if shape.drift:
+            drift = c.drift(dataset=ingest.outputs["dataset"], registry_uri=registry_uri, method=drift_method,
+                            threshold=drift_threshold).set_display_name("drift")
         checked = c.check_data(
             dataset=ingest.outputs["dataset"], target=target, features=features, checks=checks,
             test_fraction=test_fraction, seed=seed, kind=kind,
         ).set_display_name("check-data")
+        if drift is not None:
+            checked.after(drift)  # it compares with the champion before this run may replace it
         trained = c.train(
             train_set=checked.outputs["train_set"], target=target, estimator=estimator, params_json=params_json,
             preprocessing=preprocessing, seed=seed,
@@ -72,7 +79,7 @@ def build(shape: Shape):
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
                                 registry_uri=registry_uri, run_key=run_key).set_display_name("rejected")
-        for task in (ingest, checked, trained, evaluated, gated, registered, rejected):
+        for task in (ingest, checked, trained, evaluated, gated, registered, rejected, *([drift] if drift else [])):
             # Data behind a URI changes, and gate and register depend on the registry:
             # a cached step would silently reuse a stale answer.
             task.set_caching_options(False)

@@ -1,0 +1,27 @@
+"""drift: for a TrainingRun that watches for drift, how the data this run trains on compares with the
+data the serving champion was trained on. A report for people (the KFP UI shows it); it gates nothing,
+since the operator already decided to retrain."""
+
+
+def report(dataset_path: str, registry_uri: str, method: str, threshold: float) -> tuple[str, str, str]:
+    """(summary line, Markdown, HTML) of the drift against the champion's reference statistics."""
+    import pandas as pd
+
+    from mlcd.drift import drift_report
+    from mlcd.storage import StorageError, open_registry
+
+    try:
+        registry = open_registry(registry_uri)
+        champion = registry.champion()
+        reference = registry.metadata(champion["version"]).get("reference") if champion else None
+    except StorageError as exc:
+        return f"no drift report: {exc}", f"## Data drift\n\nNo report: {exc}\n", f"<p>No report: {exc}</p>"
+    if not reference:
+        line = "no champion with reference statistics yet: nothing to compare with"
+        return line, f"## Data drift\n\n{line}\n", f"<p>{line}</p>"
+    try:
+        drift = drift_report(reference, pd.read_parquet(dataset_path), method, threshold)
+    except ValueError as exc:
+        line = f"no drift report: {exc}"
+        return line, f"## Data drift\n\n{line}\n", f"<p>{line}</p>"
+    return f"against champion v{champion['version']}: {drift.message()}", drift.to_markdown(), drift.to_html()
