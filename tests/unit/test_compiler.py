@@ -157,3 +157,13 @@ def test_the_cli_writes_both_documents_with_the_same_bytes_in_another_process(tm
                    capture_output=True)
     assert out.read_text() == compile_trainingrun(trainingrun()).yaml
     assert len(list(yaml.safe_load_all(out.read_text()))) == 2 and SECRET_VALUE not in out.read_text()
+
+
+def test_the_drift_step_exists_only_for_trainingruns_watching_for_drift():
+    plain = compile_trainingrun(trainingrun()).ir["root"]["dag"]["tasks"]
+    watching = compile_trainingrun(trainingrun(retrain={"drift": {"current": "s3://data/iris/latest.csv",
+                                                                  "method": "ks", "threshold": 0.3}}))
+    tasks = watching.ir["root"]["dag"]["tasks"]
+    assert "drift" not in plain and "drift" in tasks
+    assert "drift" in tasks["check-data"]["dependentTasks"]  # before this run can replace the champion
+    assert watching.arguments["drift_method"] == "ks" and watching.arguments["drift_threshold"] == 0.3
