@@ -9,7 +9,7 @@ from mlcd.handlers.app import build_registry
 from mlcd.handlers.config import OperatorConfig
 from mlcd.storage import open_registry
 from tests.k8s import ServedEmulator
-from tests.operator.helpers import Cluster, condition, load_crds, phase, settings, trainingrun
+from tests.operator.helpers import condition, phase, settings, trainingrun
 from tests.operator.kserve_controller import GROUP, MODE, PLURAL, VERSION, FakeKServe, KServeEmulator
 
 POLL = 0.2  # the operator's timer: how often a rollout is looked at again
@@ -19,18 +19,6 @@ POLL = 0.2  # the operator's timer: how often a rollout is looked at again
 def k8s_emulator():
     with ServedEmulator(KServeEmulator()) as served:
         yield served
-
-
-@pytest.fixture
-def cluster(k8s_emulator, k8s_api_client):
-    load_crds(k8s_emulator)
-    return Cluster(k8s_api_client)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def client_for(kubeconfig):

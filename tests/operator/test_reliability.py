@@ -6,21 +6,7 @@ import socket
 import sys
 import urllib.request
 
-import pytest
-
-from tests.operator.helpers import Cluster, condition, load_crds, phase, registry_for, runs_in, settings, trainingrun
-
-
-@pytest.fixture
-def cluster(k8s_emulator, k8s_api_client):
-    load_crds(k8s_emulator)
-    return Cluster(k8s_api_client)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+from tests.operator.helpers import condition, phase, registry_for, runs_in, settings, trainingrun
 
 
 def test_api_faults_give_the_same_final_state_and_one_run_per_generation(k8s_emulator, cluster, home,

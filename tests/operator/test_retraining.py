@@ -10,7 +10,7 @@ import pytest
 from mlcd.backends.base import BackendUnavailable
 from mlcd.backends.queue import LocalQueueBackend
 from mlcd.reconcile import retrain
-from tests.operator.helpers import Cluster, condition, load_crds, phase, registry_for, runs_in, settings, trainingrun
+from tests.operator.helpers import condition, phase, registry_for, runs_in, settings, trainingrun
 
 START = datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)
 
@@ -27,18 +27,6 @@ class Clock:
     def advance(self, seconds: float) -> str:
         self.now += timedelta(seconds=seconds)
         return retrain.rfc3339(self.now)
-
-
-@pytest.fixture
-def cluster(k8s_emulator, k8s_api_client):
-    load_crds(k8s_emulator)
-    return Cluster(k8s_api_client)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 @pytest.fixture

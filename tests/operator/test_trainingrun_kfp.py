@@ -7,15 +7,9 @@ import pytest
 from mlcd.backends.kfp import KfpBackend
 from mlcd.backends.queue import LocalQueueBackend
 from tests.kfp_standin import KfpStandIn
-from tests.operator.helpers import Cluster, condition, load_crds, phase, registry_for, settings, trainingrun
+from tests.operator.helpers import condition, phase, registry_for, settings, trainingrun
 
 TOKEN = "kfp-token-do-not-leak-7d1e"
-
-
-@pytest.fixture
-def cluster(k8s_emulator, k8s_api_client):
-    load_crds(k8s_emulator)
-    return Cluster(k8s_api_client)
 
 
 @pytest.fixture

@@ -2,19 +2,7 @@
 
 import pytest
 
-from tests.operator.helpers import Cluster, condition, load_crds, phase, registry_for, runs_in, settings, trainingrun
-
-
-@pytest.fixture
-def cluster(k8s_emulator, k8s_api_client):
-    load_crds(k8s_emulator)
-    return Cluster(k8s_api_client)
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+from tests.operator.helpers import condition, phase, registry_for, runs_in, settings, trainingrun
 
 
 def registry_uri(tmp_path, name="iris") -> str:
