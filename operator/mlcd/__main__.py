@@ -1,5 +1,5 @@
 """python -m mlcd is the mlcd command."""
 
-from mlcd.cli import main
+from mlcd.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -60,9 +60,10 @@ def estimator_catalog() -> dict[str, EstimatorInfo]:
     all_estimators() imports all of scikit-learn (about 2 s), so its answer is kept on disk
     per scikit-learn version; the file only ever holds what all_estimators() returned.
     """
-    import sklearn
+    from importlib.metadata import version
 
-    path = _cache_file(sklearn.__version__)
+    # The version from the package metadata: importing scikit-learn here would cost a second.
+    path = _cache_file(version("scikit-learn"))
     try:
         raw = json.loads(path.read_text())
         return {n: EstimatorInfo(n, m, k) for n, (m, k) in raw.items()}

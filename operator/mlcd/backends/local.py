@@ -137,8 +137,11 @@ class Zygote:
         self.socket_path = str(self.folder / "s.sock")
         self.launcher = zygote.write_launcher(str(self.folder / "python3"))
         with open(base / "zygote.log", "ab") as log_file:
+            # _KFP_RUNTIME is what the steps' own command sets: kfp then skips importing its API client
+            # (and the kubernetes client with it), half a second the steps never need.
             self.process = subprocess.Popen([sys.executable, "-m", "mlcd.backends.zygote", self.socket_path],
-                                            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL)
+                                            stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
+                                            env={**os.environ, "_KFP_RUNTIME": "true"})
         return self
 
     @contextlib.contextmanager
