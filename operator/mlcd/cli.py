@@ -26,7 +26,12 @@ examples:
   mlcd run manifests/samples/iris-trainingrun.yaml
                                               train, gate and register locally
   mlcd compile iris.yaml -o iris.ir.yaml      the KFP IR the operator would submit
+  mlcd serve manifests/samples/iris-trainingrun.yaml
+                                              serve its champion on 127.0.0.1:8080 (v1 and v2)
+  mlcd drift trainingrun.yaml                 has spec.retrain.drift.current drifted? exit 4 if so
   mlcd crds | kubectl apply -f -              install the CustomResourceDefinitions
+  mlcd operator --backend kfp --kfp-host http://ml-pipeline.kubeflow:8888
+                                              run the operator against the current kubeconfig
 
 Local state lives in $MLCD_HOME (default ~/.mlcd): registry/NAME/vN, pipeline-root, runs.
 """

@@ -84,7 +84,7 @@ def test_crds_print_both_definitions(capsys):
 
 
 @pytest.mark.parametrize("command,teaches", [
-    ([], ["validate", "compile", "run", "crds", "examples:", "MLCD_HOME"]),
+    ([], ["validate", "compile", "run", "crds", "serve", "drift", "operator", "examples:", "MLCD_HOME"]),
     (["run"], ["Exit 0 Succeeded, 3 Rejected", "--json", "KFP's local runner"]),
     (["validate"], ["FILE: spec.path: message"]),
 ])
