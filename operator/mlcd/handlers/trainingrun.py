@@ -74,20 +74,8 @@ def check_drift(drift: DriftSpec, registry_uri: str, status: dict) -> retrain.Dr
         raise LookupError(f"spec.retrain.drift.current: {drift.current}: {exc}") from None
     fingerprint = retrain.fingerprint_id(read.kind, read.value, read.version_id)
     name = f"{retrain.content_key('drift', fingerprint)}-v{version}"
-    return retrain.DriftSeen(fingerprint, version, report.record(), write_drift_report(registry_uri, name, report))
-
-
-def write_drift_report(registry_uri: str, name: str, report) -> str:
-    """REGISTRY/drift/NAME.html and NAME.md, for a person to open; the registry's versions are untouched."""
-    from mlcd.storage.filestore import FileStore
-    from mlcd.storage.s3store import S3Store
-    from mlcd.storage.uri import join, parse_uri
-
-    location = parse_uri(registry_uri)
-    store = FileStore(registry_uri, location.path) if location.scheme == "file" else S3Store.from_location(location)
-    store.write_bytes(f"drift/{name}.md", report.to_markdown().encode())
-    store.write_bytes(f"drift/{name}.html", report.to_html().encode())
-    return join(registry_uri, f"drift/{name}.html")
+    return retrain.DriftSeen(fingerprint, version, report.record(),
+                             registry.write_report(name, report.to_markdown(), report.to_html()))
 
 
 class TrainingRunReconciler:

@@ -121,6 +121,14 @@ class Registry:
             raise StorageError(self.uri, f"run key {run_key!r} is not a plain name")
         self._store.write_bytes(f"runs/{run_key}.json", _to_json({**record, "recordedAt": _now()}))
 
+    def write_report(self, name: str, markdown: str, html: str) -> str:
+        """REGISTRY/drift/NAME.md and .html, for a person to open; the versions are untouched."""
+        if not _RUN_KEY.match(name):
+            raise StorageError(self.uri, f"report name {name!r} is not a plain name")
+        self._store.write_bytes(f"drift/{name}.md", markdown.encode())
+        self._store.write_bytes(f"drift/{name}.html", html.encode())
+        return join(self.uri, f"drift/{name}.html")
+
     def run_record(self, run_key: str) -> dict | None:
         if not _RUN_KEY.match(run_key):
             return None
