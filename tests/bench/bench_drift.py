@@ -9,27 +9,20 @@ and the 100,000 current values). It prints medians and a ratio and asserts nothi
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlcd.drift import drift_report, reference
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository's root
+
+from mlcd.drift import drift_report, reference  # noqa: E402
+from tests.bench.timing import median_seconds  # noqa: E402
 
 ROWS = 100_000
 FEATURES = 20
-
-
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    timings = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
 
 
 def data(seed: int, shift: float = 0.0) -> pd.DataFrame:

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 # Run as a script, this file's folder is on sys.path, not the repository: the S3 server helper lives there.
@@ -24,18 +21,10 @@ import pandas as pd  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 
 from mlcd.storage import open_registry, read_dataset  # noqa: E402
+from tests.bench.timing import median_seconds  # noqa: E402
 from tests.integration import s3server  # noqa: E402
 
 ROWS = 100_000
-
-
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    timings = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - start)
-    return statistics.median(timings)
 
 
 def registry_round_trip(uri: str, model: Path, repeat: int) -> dict[str, float]:
