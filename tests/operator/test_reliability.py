@@ -77,3 +77,37 @@ def test_mlcd_operator_process_killed_mid_run_is_replaced_without_a_second_run(c
     lines = [line for line in second.logs().splitlines() if line.startswith("{")]
     assert lines and all(json.loads(line)["message"] for line in lines)
     assert any("run finished" in json.loads(line)["message"] for line in lines)
+
+
+class DownOnStop:
+    """The local backend, except that stopping a run finds the backend down."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.stops = inner, inner.name, 0
+
+    def __getattr__(self, attribute):
+        return getattr(self.inner, attribute)
+
+    def stop(self, ref):
+        from mlcd.backends.base import BackendUnavailable
+
+        self.stops += 1
+        raise BackendUnavailable("KFP API at http://kfp.invalid is unreachable: ConnectionError")
+
+
+def test_delete_never_hangs_on_a_backend_that_is_down(cluster, home, run_operator, wait_for):
+    from mlcd.backends.queue import LocalQueueBackend
+
+    backend = DownOnStop(LocalQueueBackend(home))
+    run_operator(registry_for(home, backend=backend), settings())
+    cluster.create(trainingrun("slow", model={"estimator": "RandomForestClassifier",
+                                              "params": {"n_estimators": 3000}}, deletePolicy="stopRuns"))
+    running = wait_for(cluster.fetch("slow"), phase("Pending", "Running"), deadline=60)
+    cluster.delete("slow")
+    wait_for(lambda: [i["metadata"]["name"] for i in cluster.crs.list_namespaced_custom_object(
+        "mlcd.io", "v1alpha1", "default", "trainingruns")["items"]], lambda names: names == [], deadline=30)
+    assert backend.stops == 1  # tried once, then let the object go: KFP's history is left alone
+    from mlcd.backends.base import RunRef
+
+    name = running["status"]["pipeline"]["runName"]
+    backend.inner.stop(RunRef(name, name))  # leave no training behind for the tests that follow
