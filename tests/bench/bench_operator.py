@@ -16,12 +16,11 @@ import argparse
 import copy
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -31,7 +30,7 @@ import kmock  # noqa: E402
 from mlcd.backends.base import RunRef, RunState  # noqa: E402
 from mlcd.handlers.app import build_registry  # noqa: E402
 from mlcd.handlers.config import OperatorConfig  # noqa: E402
-from tests.bench.bench_emulator import describe, measure  # noqa: E402
+from tests.bench.bench_emulator import describe, measure, timed  # noqa: E402
 from tests.k8s import InProcessOperator, ServedEmulator, mlcd_crd_files, quick_settings  # noqa: E402
 from tests.operator.helpers import IRIS  # noqa: E402
 
@@ -83,16 +82,8 @@ def run_once(count: int, timeout: float) -> dict:
     poll = float(os.environ.get("MLCD_BENCH_POLL", "10"))
     config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri())
     InProcessOperator(served.url, build_registry(config, InstantBackend()), quick_settings()).start()
-    started = time.perf_counter()
-    post_trainingruns(served.url, count)
-    done = 0
-    while done < count and time.perf_counter() - started < timeout:
-        time.sleep(0.05)
-        done = served.call(submitted_count, served.handler)
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"kind": "mlcd", "count": count, "seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1),
-            "handled": done, "finished": done >= count}
+    result = timed(served, lambda: post_trainingruns(served.url, count), submitted_count, "mlcd", count, timeout)
+    return asdict(result)
 
 
 def measure_operator(count: int, timeout: float) -> dict:
