@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from mlcd.api.v1alpha1.trainingrun import DriftSpec, RetrainSpec
 from mlcd.api.v1alpha1.validation import validate_document
-from mlcd.backends.base import Backend, BackendError, BackendUnavailable, RunRef
+from mlcd.backends.base import AccessDenied, Backend, BackendError, BackendUnavailable, Placement, RunRef
 from mlcd.compiler import compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
@@ -229,8 +229,17 @@ class TrainingRunReconciler:
         compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=registry, run_key=name)
         labels = {"mlcd.io/namespace": body.metadata.namespace, "mlcd.io/name": body.metadata.name,
                   "mlcd.io/generation": str(generation), "mlcd.io/trigger": trigger}
+        place = Placement(body.metadata.namespace, validated.resource.spec.service_account_name or "")
         try:
-            ref = await asyncio.to_thread(self._find_or_submit, name, compiled, labels)
+            ref = await asyncio.to_thread(self._find_or_submit, name, compiled, labels, place)
+        except AccessDenied as exc:
+            metrics.ERRORS.labels(KIND, "PipelinesAccessDenied").inc()
+            outcome = decide.access_denied(status, generation, str(exc))
+            attempt = int(status.get("submitAttempts") or 0) + 1
+            outcome.status["submitAttempts"] = attempt
+            self._apply(outcome, body, patch, logger)
+            logger.warning("pipelines access denied name=%s error=%s", body.metadata.name, exc)
+            raise kopf.TemporaryError(str(exc), delay=decide.retry_at(attempt, cap=300.0)) from None
         except BackendUnavailable as exc:
             metrics.ERRORS.labels(KIND, "BackendUnavailable").inc()
             outcome = decide.backend_unavailable(status, generation, str(exc))
@@ -251,18 +260,18 @@ class TrainingRunReconciler:
         logger.info("run %s name=%s run=%s", "adopted" if ref.adopted else "submitted", body.metadata.name, ref.name)
         return outcome
 
-    def _find_or_submit(self, name: str, compiled, labels: dict) -> RunRef:
-        found = self.backend.find(name)
+    def _find_or_submit(self, name: str, compiled, labels: dict, place: Placement) -> RunRef:
+        found = self.backend.find(name, place)
         if found is not None:
             return found
-        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels)
+        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels, place)
 
     async def _poll(self, status: dict, logger):
         pipeline = status.get("pipeline") or {}
         ref = RunRef(pipeline["runName"], pipeline.get("runId") or pipeline["runName"], pipeline.get("runUrl", ""))
         try:
             state = await asyncio.to_thread(self.backend.get, ref)
-        except BackendUnavailable as exc:
+        except (BackendUnavailable, AccessDenied) as exc:
             logger.warning("backend unavailable while polling run=%s error=%s", ref.name, exc)
             return None
         if not state.finished:

@@ -93,6 +93,19 @@ def backend_unavailable(status: dict, generation: int, message: str) -> Outcome:
                     "conditions": conditions}, events)
 
 
+def access_denied(status: dict, generation: int, message: str) -> Outcome:
+    """The pipelines backend does not let the operator in (a token or a RoleBinding is missing): Submitted=False
+    with what is missing, one Event per change of message; the operator tries again, as fixing it needs no spec
+    change."""
+    conditions = set_condition(_conditions(status), "Submitted", False, "PipelinesAccessDenied", message, generation)
+    previous = next((c for c in _conditions(status) if c["type"] == "Submitted"), {})
+    events = []
+    if previous.get("reason") != "PipelinesAccessDenied" or previous.get("message") != message:
+        events.append(("Warning", "PipelinesAccessDenied", message[:1000]))
+    return Outcome({"phase": status.get("phase") or "Pending", "message": f"pipelines access denied: {message}"[:1000],
+                    "conditions": conditions}, events)
+
+
 def progressed(status: dict, state: str, message: str) -> Outcome:
     """A run still in flight: say what it is doing."""
     generation = (status.get("pipeline") or {}).get("generation")
@@ -171,5 +184,5 @@ def retry_at(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
     return min(cap, base * (2 ** max(0, attempt - 1)))
 
 
-__all__ = ["Outcome", "backend_unavailable", "finished", "handed_off", "invalid", "next_action", "now_rfc3339",
-           "progressed", "retry_at", "run_name", "submitted"]
+__all__ = ["Outcome", "access_denied", "backend_unavailable", "finished", "handed_off", "invalid", "next_action",
+           "now_rfc3339", "progressed", "retry_at", "run_name", "submitted"]
