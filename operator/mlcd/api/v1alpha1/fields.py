@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator
 
+from mlcd.api.v1alpha1.quantity import quantity_problem
+
 BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -81,6 +83,17 @@ ModelURI = Annotated[str, AfterValidator(_model_uri)]
 CronSchedule = Annotated[str, AfterValidator(_cron)]
 TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 K8sName = Annotated[str, AfterValidator(lambda v: _dns_label(v))]
+
+
+def _quantity(value: str) -> str:
+    problem = quantity_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A resource quantity (cpu: 500m, memory: 1Gi), checked as the API server parses it (quantity.py).
+Quantity = Annotated[str, AfterValidator(_quantity)]
 
 
 def _dns_label(value: str) -> str:
