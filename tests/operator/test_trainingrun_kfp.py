@@ -43,9 +43,9 @@ def kfp_multi(tmp_path, monkeypatch):
     standin.stop()
 
 
-def kfp_registry(tmp_path, kfp, backend=None, **config):
+def kfp_registry(tmp_path, kfp, backend=None, poll: float = 0.3, **config):
     return registry_for(tmp_path / "home", backend=backend, backend_name="kfp", kfp_host=kfp.url,
-                        registry_base=(tmp_path / "registry").as_uri(), **config)
+                        registry_base=(tmp_path / "registry").as_uri(), poll=poll, **config)
 
 
 def rotate(token_file, token: str) -> None:
@@ -140,13 +140,17 @@ def test_a_restart_between_submission_and_status_write_adopts_the_run(mode, requ
     kfp = request.getfixturevalue(mode)
     where = in_namespace(cluster, "team-a") if kfp.multi_user else cluster
     halting = HaltAfterSubmit(kfp.url)
-    first = run_operator(kfp_registry(tmp_path, kfp, backend=halting), settings())
+    # No timer in the first operator: when stopping cancels the hanging create handler, a timer waiting for
+    # the object's lock would take it, adopt the run and write status before the test looks (and be left
+    # running past the stop, its session leaking into later tests).
+    first = run_operator(kfp_registry(tmp_path, kfp, backend=halting, poll=3600), settings())
     where.create(trainingrun())
     assert halting.submitted.wait(30)
     assert "pipeline" not in (where.get("iris").get("status") or {})
     # The operator stops with the submit call still hanging; it ends once the thread is let go.
     threading.Timer(1.0, halting.release.set).start()
-    first.stop()  # its timer may still adopt the run while it stops: either way, one run
+    first.stop()
+    assert "pipeline" not in (where.get("iris").get("status") or {})
     run_operator(kfp_registry(tmp_path, kfp), settings())
     done = wait_for(where.fetch("iris"), phase("Succeeded", "Failed"), deadline=90)
     assert done["status"]["phase"] == "Succeeded"
