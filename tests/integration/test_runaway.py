@@ -19,14 +19,20 @@ from mlcd.compiler import compile_trainingrun
 MARK = "MLCD_TEST_RUN_MARK"
 
 
-def slow_trainingrun(name: str, registry: Path, n_estimators: int = 200_000) -> dict:
-    """A run whose train step goes on for minutes: a forest far bigger than the data needs."""
+def trainingrun(name: str, source: str, registry: Path) -> dict:
     return {
         "apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name},
-        "spec": {"data": {"source": "builtin://digits"},
-                 "model": {"estimator": "RandomForestClassifier", "params": {"n_estimators": n_estimators}},
+        "spec": {"data": {"source": source},
+                 "model": {"estimator": "LogisticRegression", "params": {"max_iter": 500}},
                  "registry": {"uri": registry.as_uri()}},
     }
+
+
+def stuck_trainingrun(name: str, folder: Path) -> dict:
+    """A run whose ingest step never ends, without using a CPU: it reads a named pipe nobody writes."""
+    fifo = folder / f"{name}.csv"
+    os.mkfifo(fifo)
+    return trainingrun(name, fifo.as_uri(), folder / "registry" / name)
 
 
 def processes_marked(mark: str) -> list[int]:
@@ -68,26 +74,31 @@ def wait_until(predicate, limit: float = 60.0):
     return predicate()
 
 
-def start_run(tmp_path: Path, mark: str) -> subprocess.Popen:
-    spec = tmp_path / "slow.yaml"
-    spec.write_text(yaml.safe_dump(slow_trainingrun("slow", tmp_path / "registry")))
-    env = {**os.environ, MARK: mark, "MLCD_HOME": str(tmp_path / "home")}
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("home")
+
+
+def start_run(tmp_path: Path, home: Path, mark: str) -> subprocess.Popen:
+    spec = tmp_path / "stuck.yaml"
+    spec.write_text(yaml.safe_dump(stuck_trainingrun("stuck", tmp_path)))
+    env = {**os.environ, MARK: mark, "MLCD_HOME": str(home)}
     proc = subprocess.Popen([sys.executable, "-m", "mlcd", "run", str(spec)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
-        if "▶ train" in line:
+        if "▶ ingest" in line:
             return proc
     _, stderr = proc.communicate()
     pytest.fail(f"the run never reached its train step: {stderr}")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
-def test_no_process_of_mlcd_run_remains_after_a_signal(sig, tmp_path):
+def test_no_process_of_mlcd_run_remains_after_a_signal(sig, tmp_path, home):
     mark = uuid.uuid4().hex
-    proc = start_run(tmp_path, mark)
-    running = processes_marked(mark)
-    # mlcd run, its zygote, the train step's launcher, supervisor and step (and the shell kfp starts it with).
-    assert len(running) >= 4, running
+    proc = start_run(tmp_path, home, mark)
+    # mlcd run, its zygote, the ingest step's launcher, supervisor and step (and the shell kfp starts it with).
+    running = wait_until(lambda: len(found := processes_marked(mark)) >= 5 and found)
+    assert len(running) >= 5, running
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     code = proc.returncode
@@ -103,8 +114,8 @@ def test_no_process_of_mlcd_run_remains_after_a_signal(sig, tmp_path):
         assert stderr.strip().endswith("the run's steps were stopped")
 
 
-def local_backend(tmp_path: Path) -> LocalQueueBackend:
-    return LocalQueueBackend(tmp_path / "home", idle_seconds=5)
+def local_backend(home: Path) -> LocalQueueBackend:
+    return LocalQueueBackend(home, idle_seconds=5)
 
 
 def compiled(doc: dict):
@@ -113,16 +124,17 @@ def compiled(doc: dict):
     return compile_trainingrun(validated.resource, registry_uri=doc["spec"]["registry"]["uri"])
 
 
-def test_stopping_a_local_run_stops_its_step(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
-    backend = local_backend(tmp_path)
-    run = compiled(slow_trainingrun("stopped", tmp_path / "registry"))
+def test_stopping_a_local_run_stops_its_step(tmp_path, home, monkeypatch):
+    monkeypatch.setenv("MLCD_HOME", str(home))
+    backend = local_backend(home)
+    run = compiled(stuck_trainingrun("stopped", tmp_path))
     ref = backend.submit("stopped-1", run.ir, run.arguments, {})
-    state = wait_until(lambda: (s := backend.get(ref)).message.startswith("step train") and s, limit=120)
+    state = wait_until(lambda: (s := backend.get(ref)).message.startswith("step ingest") and s, limit=120)
     assert state.state == "RUNNING", state
-    claim = (tmp_path / "home" / "runs" / "stopped-1" / "claim.json").read_text()
+    claim = (home / "runs" / "stopped-1" / "claim.json").read_text()
     group = int(yaml.safe_load(claim)["pid"])
-    assert len(processes_in_group(group)) >= 2  # the run's process, and its train step at least
+    # The run's process, the launcher of its ingest step and the step.
+    assert len(wait_until(lambda: len(found := processes_in_group(group)) >= 3 and found)) >= 3
     backend.stop(ref)
     assert backend.get(ref).state == "CANCELED"
     wait_until(lambda: not processes_in_group(group))
@@ -130,11 +142,12 @@ def test_stopping_a_local_run_stops_its_step(tmp_path, monkeypatch):
 
 
 def test_a_stuck_step_stops_at_its_limit_and_the_next_run_goes_on(tmp_path, monkeypatch):
+    # A home of its own: its worker must start with the limit in its environment.
     monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLCD_LOCAL_STEP_TIMEOUT", "5")
-    backend = local_backend(tmp_path)
-    stuck = compiled(slow_trainingrun("stuck", tmp_path / "registry-stuck"))
-    quick = compiled(slow_trainingrun("quick", tmp_path / "registry-quick", n_estimators=5))
+    backend = local_backend(tmp_path / "home")
+    stuck = compiled(stuck_trainingrun("stuck", tmp_path))
+    quick = compiled(trainingrun("quick", "builtin://iris", tmp_path / "registry" / "quick"))
     stuck_ref = backend.submit("stuck-1", stuck.ir, stuck.arguments, {})
     quick_ref = backend.submit("quick-1", quick.ir, quick.arguments, {})
     final = wait_until(lambda: (s := backend.get(quick_ref)).finished and s, limit=240)
