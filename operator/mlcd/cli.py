@@ -81,12 +81,32 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the run is so that it unwinds like Ctrl-C."""
+
+
 def cmd_run(args) -> int:
+    import signal
+
     from mlcd.backends.local import Zygote, mlcd_home
 
-    # The steps' fork server imports scikit-learn on the other core while this one validates.
-    with Zygote(mlcd_home()) as zygote:
-        return _run(args, zygote)
+    def terminate(*_) -> None:
+        # The steps go first: the runner waits for the step it started before it lets an exception by.
+        zygote.kill()
+        raise _Terminated
+
+    # The steps' fork server imports scikit-learn on the other core while this one validates. Leaving
+    # the block ends its process group, and with it every step still running.
+    try:
+        with Zygote(mlcd_home()) as zygote:
+            signal.signal(signal.SIGTERM, terminate)
+            return _run(args, zygote)
+    except KeyboardInterrupt:
+        print("mlcd run: interrupted; the run's steps were stopped", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except _Terminated:
+        print("mlcd run: terminated; the run's steps were stopped", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 def _run(args, zygote) -> int:
