@@ -19,6 +19,7 @@ from datetime import datetime
 from mlcd.api.v1alpha1.conditions import get_condition, set_condition
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec
 from mlcd.kserve import Readiness, build_inferenceservice, needs_update, readiness, supports_canary
+from mlcd.reconcile.runtime import RUNTIME_COMPATIBLE, RUNTIME_INCOMPATIBLE, RuntimeCheck
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class _Outcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     requeue_after: float | None = None
     promoted: str | None = None
+    not_ready: tuple[str, str] | None = None  # (reason, message): Ready=False whatever KServe reports
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,19 @@ class _Context:
 
     def build(self, storage_uri: str, canary_percent: int | None) -> dict:
         return build_inferenceservice(self.md, storage_uri=storage_uri, canary_percent=canary_percent,
-                                      owner_uid=self.uid)
+                                      owner_uid=self.uid, model_sha256=self.digest(storage_uri))
+
+    def digest(self, uri: str | None) -> str | None:
+        """The sha256 the objects carry for ``uri``: spec.model's for the model named now, status's for the
+        active model or canary it names (a rollback serves the active model with its own digest)."""
+        if uri is None:
+            return None
+        if uri == self.uri:
+            return self.spec.model.sha256
+        for which in ("activeModel", "canaryModel"):
+            if uri == self.status.get(which):
+                return self.status.get(f"{which}Sha256")
+        return None
 
     def seconds_since(self, stamp: str | None) -> float:
         if not stamp:
@@ -87,29 +101,33 @@ class _Context:
         return self.now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def decide(md: dict, observed: dict | None, now: datetime, *, credential_problems: list[str] = ()) -> Decision:
+def decide(md: dict, observed: dict | None, now: datetime, *, credential_problems: list[str] = (),
+           runtime: RuntimeCheck | None = None) -> Decision:
     """The next step for ModelDeployment ``md`` (the whole object) given the InferenceService now in
-    the cluster (None when there is none) and the problems :func:`preflight` found."""
+    the cluster (None when there is none), the problems :func:`preflight` found and whether the runtime
+    can load spec.model (:func:`mlcd.reconcile.runtime.check_runtime`; None: not checked)."""
     meta = md.get("metadata") or {}
     ctx = _Context(meta["name"], meta.get("uid"), meta.get("generation"),
                    ModelDeploymentSpec.model_validate(md["spec"]), dict(md.get("status") or {}),
                    md, observed, now)
-    outcome = _step(ctx, list(credential_problems))
+    outcome = _step(ctx, list(credential_problems), runtime)
     desired = None if outcome.storage_uri is None else ctx.build(outcome.storage_uri, outcome.canary_percent)
     if desired is not None and not needs_update(desired, observed):
         desired = None
-    status = _status(ctx, outcome, credential_problems, applying=desired is not None)
+    status = _status(ctx, outcome, credential_problems, runtime, applying=desired is not None)
     for kind, reason, message in outcome.events:
         log.info("rollout event modeldeployment=%s type=%s reason=%s message=%r", ctx.name, kind, reason, message)
     return Decision(desired, status, outcome.events, outcome.requeue_after, outcome.promoted)
 
 
-def _step(ctx: _Context, problems: list[str]) -> _Outcome:
+def _step(ctx: _Context, problems: list[str], runtime: RuntimeCheck | None) -> _Outcome:
     status, uri = ctx.status, ctx.uri
     active, canary, phase = status.get("activeModel"), status.get("canaryModel"), status.get("phase")
     in_flight = phase == "Progressing" and canary == uri
     if active == uri:
         return _settled(ctx)
+    if runtime is not None and runtime.compatible is False:
+        return _incompatible(ctx, runtime)
     if problems and not in_flight:
         return _blocked(ctx, problems)
     if active is None:
@@ -249,6 +267,18 @@ def _refused(ctx: _Context) -> _Outcome:
                     events=[] if already else [(WARNING, "CanaryNotSupported", message)])
 
 
+def _incompatible(ctx: _Context, runtime: RuntimeCheck) -> _Outcome:
+    """The runtime cannot load the model: it never gets traffic (a canary in flight is withdrawn), and
+    the active model, if any, keeps serving."""
+    active = ctx.status.get("activeModel")
+    keeps = f"; {active} keeps serving" if active else "; nothing is deployed"
+    message = runtime.message + keeps
+    already = _reason_of(ctx.status) == RUNTIME_INCOMPATIBLE
+    return _Outcome(active, None, "Failed", message, active, None, rolled_out=(False, RUNTIME_INCOMPATIBLE, message),
+                    events=[] if already else [(WARNING, RUNTIME_INCOMPATIBLE, message)],
+                    not_ready=(RUNTIME_INCOMPATIBLE, message))
+
+
 def _health(ctx: _Context, desired: dict) -> _Health:
     """KServe's readiness of the InferenceService, counted only once it runs the spec we want: the
     object read before our own patch still shows the previous spec as Ready."""
@@ -310,7 +340,7 @@ def _reason_of(status: dict) -> str:
     return (get_condition(status.get("conditions") or [], "RolledOut") or {}).get("reason") or "Failed"
 
 
-def _status(ctx: _Context, outcome: _Outcome, problems, *, applying: bool) -> dict:
+def _status(ctx: _Context, outcome: _Outcome, problems, runtime: RuntimeCheck | None, *, applying: bool) -> dict:
     r = readiness(ctx.observed)
     in_sync = not applying and ctx.observed is not None
     status = {
@@ -319,7 +349,9 @@ def _status(ctx: _Context, outcome: _Outcome, problems, *, applying: bool) -> di
         "message": outcome.message,
         "url": r.url or ctx.status.get("url"),
         "activeModel": outcome.active,
+        "activeModelSha256": ctx.digest(outcome.active),
         "canaryModel": outcome.canary,
+        "canaryModelSha256": ctx.digest(outcome.canary),
         "traffic": {"active": outcome.traffic[0], "canary": outcome.traffic[1]},
         "canarySince": outcome.canary_since,
         "canaryReadySince": outcome.canary_ready_since,
@@ -328,11 +360,16 @@ def _status(ctx: _Context, outcome: _Outcome, problems, *, applying: bool) -> di
     conditions = list(ctx.status.get("conditions") or [])
     ready_message = "KServe reports the InferenceService Ready" if r.ready and in_sync else (
         f"{r.reason}: {r.message}".rstrip(": "))
-    conditions = _set(ctx, conditions, "Ready", (r.ready and in_sync, "InferenceServiceReady" if r.ready and in_sync
-                                                 else ("UpdatePending" if applying else r.reason), ready_message))
+    ready = (r.ready and in_sync, "InferenceServiceReady" if r.ready and in_sync
+             else ("UpdatePending" if applying else r.reason), ready_message)
+    conditions = _set(ctx, conditions, "Ready", (False, *outcome.not_ready) if outcome.not_ready else ready)
     conditions = _set(ctx, conditions, "RolledOut", outcome.rolled_out)
     conditions = _set(ctx, conditions, "CanaryReady", outcome.canary_ready)
     conditions = _set(ctx, conditions, "CredentialsReady", _credentials(ctx, problems))
+    if runtime is not None:
+        verdict = {True: "True", False: "False", None: "Unknown"}[runtime.compatible]
+        conditions = set_condition(conditions, RUNTIME_COMPATIBLE, verdict, runtime.reason, runtime.message,
+                                   generation=ctx.generation, now=ctx.stamp())
     status["conditions"] = conditions
     return status
 
