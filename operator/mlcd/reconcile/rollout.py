@@ -18,8 +18,9 @@ from datetime import datetime
 
 from mlcd.api.v1alpha1.conditions import get_condition, set_condition
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec
+from mlcd.api.v1alpha1.vocabulary import EventReason, ModelDeploymentCondition, Reason
 from mlcd.kserve import Readiness, build_inferenceservice, needs_update, readiness, supports_canary
-from mlcd.reconcile.runtime import RUNTIME_COMPATIBLE, RUNTIME_INCOMPATIBLE, RuntimeCheck
+from mlcd.reconcile.runtime import RuntimeCheck
 
 log = logging.getLogger(__name__)
 
@@ -273,10 +274,11 @@ def _incompatible(ctx: _Context, runtime: RuntimeCheck) -> _Outcome:
     active = ctx.status.get("activeModel")
     keeps = f"; {active} keeps serving" if active else "; nothing is deployed"
     message = runtime.message + keeps
-    already = _reason_of(ctx.status) == RUNTIME_INCOMPATIBLE
-    return _Outcome(active, None, "Failed", message, active, None, rolled_out=(False, RUNTIME_INCOMPATIBLE, message),
-                    events=[] if already else [(WARNING, RUNTIME_INCOMPATIBLE, message)],
-                    not_ready=(RUNTIME_INCOMPATIBLE, message))
+    already = _reason_of(ctx.status) == Reason.RUNTIME_INCOMPATIBLE
+    return _Outcome(active, None, "Failed", message, active, None,
+                    rolled_out=(False, Reason.RUNTIME_INCOMPATIBLE, message),
+                    events=[] if already else [(WARNING, EventReason.RUNTIME_INCOMPATIBLE, message)],
+                    not_ready=(Reason.RUNTIME_INCOMPATIBLE, message))
 
 
 def _health(ctx: _Context, desired: dict) -> _Health:
@@ -368,8 +370,8 @@ def _status(ctx: _Context, outcome: _Outcome, problems, runtime: RuntimeCheck | 
     conditions = _set(ctx, conditions, "CredentialsReady", _credentials(ctx, problems))
     if runtime is not None:
         verdict = {True: "True", False: "False", None: "Unknown"}[runtime.compatible]
-        conditions = set_condition(conditions, RUNTIME_COMPATIBLE, verdict, runtime.reason, runtime.message,
-                                   generation=ctx.generation, now=ctx.stamp())
+        conditions = set_condition(conditions, ModelDeploymentCondition.RUNTIME_COMPATIBLE, verdict, runtime.reason,
+                                   runtime.message, generation=ctx.generation, now=ctx.stamp())
     status["conditions"] = conditions
     return status
 

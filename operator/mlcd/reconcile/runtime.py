@@ -11,13 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlcd.api.v1alpha1.modeldeployment import DEFAULT_RUNTIME
+from mlcd.api.v1alpha1.vocabulary import Reason
 from mlcd.compatibility import sklearn_problem
-
-RUNTIME_COMPATIBLE = "RuntimeCompatible"  # the condition type, and its reason when True
-RUNTIME_INCOMPATIBLE = "RuntimeIncompatible"
-OTHER_RUNTIME = "OtherRuntime"
-METADATA_UNREADABLE = "MetadataUnreadable"
-VERSIONS_NOT_RECORDED = "VersionsNotRecorded"
 
 
 @dataclass(frozen=True)
@@ -32,19 +27,19 @@ def check_runtime(runtime: str, model_uri: str, recorded: dict | None, own: dict
     """``recorded``: metadata.json's ``versions`` of the model (None when it could not be read, ``problem``
     says why); ``own``: the versions of the operator's image, which mlcd's runtime runs."""
     if runtime != DEFAULT_RUNTIME:
-        return RuntimeCheck(None, OTHER_RUNTIME, f"runtime {runtime} is not mlcd's {DEFAULT_RUNTIME}: the operator "
-                                                 "does not know its library versions and cannot check them")
+        return RuntimeCheck(None, Reason.OTHER_RUNTIME, f"runtime {runtime} is not mlcd's {DEFAULT_RUNTIME}: the "
+                            "operator does not know its library versions and cannot check them")
     if recorded is None:
-        return RuntimeCheck(None, METADATA_UNREADABLE, f"{model_uri}: the versions that trained it could not be "
-                                                        f"read ({problem}); the server checks them as it loads it")
+        return RuntimeCheck(None, Reason.METADATA_UNREADABLE, f"{model_uri}: the versions that trained it could not "
+                            f"be read ({problem}); the server checks them as it loads it")
     trained, serving = recorded.get("sklearn"), own["sklearn"]
     if not trained:
-        return RuntimeCheck(None, VERSIONS_NOT_RECORDED, f"{model_uri}: metadata.json records no scikit-learn "
-                                                          f"version; runtime {runtime} serves with {serving}")
+        return RuntimeCheck(None, Reason.VERSIONS_NOT_RECORDED, f"{model_uri}: metadata.json records no "
+                            f"scikit-learn version; runtime {runtime} serves with {serving}")
     refused = sklearn_problem(trained, serving, where=f"runtime {runtime}")
     if refused:
-        return RuntimeCheck(False, RUNTIME_INCOMPATIBLE,
+        return RuntimeCheck(False, Reason.RUNTIME_INCOMPATIBLE,
                             f"{model_uri} was trained with scikit-learn {trained}, runtime {runtime} serves with "
                             f"scikit-learn {serving}: {refused}")
-    return RuntimeCheck(True, RUNTIME_COMPATIBLE, f"{model_uri} was trained with scikit-learn {trained}; "
-                                                  f"runtime {runtime} serves with {serving}")
+    return RuntimeCheck(True, Reason.RUNTIME_COMPATIBLE, f"{model_uri} was trained with scikit-learn {trained}; "
+                        f"runtime {runtime} serves with {serving}")
