@@ -268,6 +268,11 @@ def test_a_trainingrun_hands_off_to_a_promoted_deployment_and_champion(cluster, 
     assert handed["status"] == "True" and f"{uri}/v1" in handed["message"]
     md = wait_for(cluster.fetch("iris", "modeldeployments"), lambda m: m.get("status"), deadline=10)
     assert md["spec"]["model"]["uri"] == f"{uri}/v1"
+    # The digest recorded at registration, carried by the objects: TrainingRun status -> hand-off ->
+    # ModelDeployment spec -> the predictor's environment.
+    digest = registry.metadata(1)["model"]["sha256"]
+    assert run["status"]["model"]["sha256"] == md["spec"]["model"]["sha256"] == digest
+    assert {"name": "MLCD_MODEL_SHA256", "value": digest} in predictor(cluster)["model"]["env"]
     assert md["metadata"]["annotations"]["mlcd.io/handed-off-by"] == "TrainingRun/iris"
     assert md["spec"]["rollout"]["canaryTrafficPercent"] == 10  # created with the defaults, spelt out
     assert md["spec"]["serving"]["deploymentMode"] == "Serverless"
@@ -285,6 +290,7 @@ def test_a_trainingrun_hands_off_to_a_promoted_deployment_and_champion(cluster, 
     promoted = wait_for(cluster.fetch("iris", "modeldeployments"),
                         lambda m: m["status"].get("activeModel") == f"{uri}/v2", deadline=20)
     assert promoted["status"]["phase"] == "Ready"
+    assert promoted["status"]["activeModelSha256"] == registry.metadata(2)["model"]["sha256"]
     assert "Promoted" in wait_reasons(cluster, wait_for, "iris", "CanaryStarted", "Promoted")
     assert wait_for(lambda: champion(registry), lambda v: v == 2)
 
