@@ -217,6 +217,7 @@ class Observed:
     status: TrainingRunStatus
     now: datetime
     registry_base: str = ""  # TrainingRuns without spec.registry.uri register at BASE/NAMESPACE/NAME; "" = none
+    deleting: bool = False  # metadata.deletionTimestamp is set
     answers: Mapping[Any, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def answer(self, ask: Ask):
@@ -228,7 +229,7 @@ class Observed:
 
 @dataclass(frozen=True)
 class Plan:
-    action: str  # what this reconcile is about: submit, poll or idle (a metric label)
+    action: str  # what this reconcile is about: submit, poll, idle or deleting (a metric label)
     status: TrainingRunStatus  # the whole new status
     asks: tuple[Ask, ...] = ()
     events: tuple[Event, ...] = ()
@@ -293,6 +294,10 @@ def running_run(status: TrainingRunStatus) -> RunHandle:
 
 def plan(observed: Observed) -> Plan:
     """The next step of a TrainingRun, from what was observed (see the module docstring)."""
+    if observed.deleting:
+        # A TrainingRun that is going is left to its delete handler (on_delete): a status written now would
+        # only race the removal of its finalizer.
+        return Plan("deleting", observed.status)
     action = next_action(observed.generation, observed.status)
     retraining = retrain_spec(observed.spec)
     if action == "submit":
