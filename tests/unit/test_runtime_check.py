@@ -41,10 +41,13 @@ def test_an_incompatible_first_version_creates_no_inferenceservice():
     check = check_runtime("mlcd-sklearn", URI, {"sklearn": "0.24.2"}, OWN)
     decision = decide(md(URI), None, datetime(2030, 1, 1, tzinfo=UTC), runtime=check)
     assert decision.inferenceservice is None
-    ready = next(c for c in decision.status["conditions"] if c["type"] == "Ready")
+    status = decision.status.to_wire()
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "RuntimeIncompatible")
     assert "0.24.2" in ready["message"] and "1.7.2" in ready["message"] and "nothing is deployed" in ready["message"]
-    assert decision.status["phase"] == "Failed"
+    compatible = next(c for c in status["conditions"] if c["type"] == "RuntimeCompatible")
+    assert (compatible["status"], compatible["reason"]) == ("False", "RuntimeIncompatible")
+    assert status["phase"] == "Failed"
     assert [e[1] for e in decision.events] == ["RuntimeIncompatible"]
-    again = decide(md(URI, decision.status), None, datetime(2030, 1, 1, tzinfo=UTC), runtime=check)
-    assert again.events == [] and again.status == decision.status
+    again = decide(md(URI, status), None, datetime(2030, 1, 1, tzinfo=UTC), runtime=check)
+    assert again.events == [] and again.status.to_wire() == status
