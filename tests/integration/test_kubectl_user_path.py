@@ -14,7 +14,9 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -75,6 +77,28 @@ class User:
 
     def helm(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("helm", *args, ok=ok)
+
+    def watch_until(self, *args: str, until: Callable[[str], bool]) -> list[str]:
+        """The lines ``kubectl ARGS`` (a watch) prints up to the first one ``until`` accepts; then it is stopped."""
+        lines: list[str] = []
+        with subprocess.Popen(
+            [self.binaries["kubectl"], *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            reader = threading.Thread(target=lambda: _read_until(process, lines, until), daemon=True)
+            reader.start()
+            reader.join(CLIENT_TIMEOUT)
+            process.terminate()
+            _, errors = process.communicate(timeout=10)
+        assert lines and until(lines[-1]), f"kubectl {' '.join(args)} printed {lines}: {errors}"
+        return lines
+
+
+def _read_until(process: subprocess.Popen[str], lines: list[str], until: Callable[[str], bool]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if until(lines[-1]):
+            return
 
 
 def rendered_operator(user: User) -> tuple[list[str], dict[str, str], str]:
@@ -158,6 +182,10 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
     assert iris["PHASE"] == "Succeeded"
     assert iris["VERSION"] == str(status["model"]["version"]) == "1"
     assert iris["METRIC"] == status["keyMetric"] and iris["METRIC"].startswith("accuracy=")
+    categorised = user.kubectl("get", "mlcd", "-o", "name").stdout.split()
+    assert {"trainingrun.mlcd.io/iris", "modeldeployment.mlcd.io/iris"} <= set(categorised)
+    watched = user.watch_until("get", "tr", "-w", until=lambda line: line.startswith("iris "))
+    assert table("\n".join(watched))[-1]["PHASE"] == "Succeeded"
     both = user.kubectl("get", "tr,md").stdout
     assert "trainingrun.mlcd.io/iris" in both and "modeldeployment.mlcd.io/iris" in both
     assert "PHASE" in both.split("\n\n")[1].splitlines()[0]
