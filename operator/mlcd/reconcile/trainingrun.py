@@ -92,8 +92,8 @@ class CheckDrift:
 
 @dataclass(frozen=True)
 class Submit:
-    """Compile the validated spec and find the run by name, or submit it. Answer: RunCreated, Refused
-    or Unavailable."""
+    """Compile the validated spec and find the run by name, or submit it, in the object's namespace as
+    spec.serviceAccountName. Answer: RunCreated, Refused, Denied or Unavailable."""
 
     trigger: str
     run_name: str
@@ -134,6 +134,14 @@ Ask = Validate | Fingerprint | FindChampion | CheckDrift | Submit | Poll | ReadR
 @dataclass(frozen=True)
 class Unavailable:
     """The backend could not be reached: try again later."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Denied:
+    """The backend does not let the operator in (KFP's 401/403); the message names what is missing (the
+    token file, its audience, a RoleBinding in a namespace). Fixing it needs no spec change: try again later."""
 
     message: str
 
@@ -351,6 +359,11 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
         events = _backend_unavailable(status, generation, answer.message, now)
         status.submit_attempts = attempt
         return _final(observed, action, status, events, [RetryLater(retry_at(attempt), answer.message)])
+    if isinstance(answer, Denied):
+        attempt = (status.submit_attempts or 0) + 1
+        events = _access_denied(status, generation, answer.message, now)
+        status.submit_attempts = attempt
+        return _final(observed, action, status, events, [RetryLater(retry_at(attempt, cap=300.0), answer.message)])
     if isinstance(answer, Refused):
         status.pipeline = PipelineRef(run_name=name, generation=generation)
         events = _finished(status, "FAILED", answer.message, {"phase": TrainingRunPhase.FAILED,
@@ -421,6 +434,17 @@ def _backend_unavailable(status: TrainingRunStatus, generation: int, message: st
     status.set_condition(Cond.SUBMITTED, False, Reason.BACKEND_UNAVAILABLE, message, generation, now=now)
     status.phase = status.phase or TrainingRunPhase.PENDING
     status.message = f"waiting for the backend: {message}"
+    return events
+
+
+def _access_denied(status: TrainingRunStatus, generation: int, message: str, now: str) -> list[Event]:
+    previous = status.condition(Cond.SUBMITTED)
+    events = []
+    if previous is None or previous.reason != Reason.PIPELINES_ACCESS_DENIED or previous.message != message:
+        events.append(Event.warning(EventReason.PIPELINES_ACCESS_DENIED, message))
+    status.set_condition(Cond.SUBMITTED, False, Reason.PIPELINES_ACCESS_DENIED, message, generation, now=now)
+    status.phase = status.phase or TrainingRunPhase.PENDING
+    status.message = f"pipelines access denied: {message}"
     return events
 
 

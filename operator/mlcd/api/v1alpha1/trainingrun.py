@@ -119,6 +119,12 @@ class TrainingRunSpec(SpecModel):
     delete_policy: Literal["keep", "stopRuns"] = Field(
         default="keep", description="stopRuns stops an in-flight pipeline run when the TrainingRun is deleted."
     )
+    service_account_name: K8sName | None = Field(
+        default=None,
+        description="Kubernetes ServiceAccount in this namespace that the pipeline's steps run as (the KFP "
+        "run's service_account). Empty: the operator's default (chart value operator.kfp.runServiceAccount), "
+        "else KFP's own (default-editor in multi-user Kubeflow). Not used by the local backend.",
+    )
 
 
 class PipelineRef(StatusModel):
