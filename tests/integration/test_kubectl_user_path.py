@@ -206,6 +206,9 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
     assert iris["PHASE"] == "Succeeded"
     assert iris["VERSION"] == str(status["model"]["version"]) == "1"
     assert iris["METRIC"] == status["keyMetric"] and iris["METRIC"].startswith("accuracy=")
+    events = table(user.kubectl("get", "events").stdout)
+    succeeded = [row for row in events if row["OBJECT"] == "trainingrun/iris" and row["REASON"] == "RunSucceeded"]
+    assert succeeded and succeeded[-1]["TYPE"] == "Normal" and succeeded[-1]["MESSAGE"], events
     categorised = user.kubectl("get", "mlcd", "-o", "name").stdout.split()
     assert {"trainingrun.mlcd.io/iris", "modeldeployment.mlcd.io/iris"} <= set(categorised)
     watched = user.watch_until("get", "tr", "-w", until=lambda line: line.startswith("iris "))
