@@ -263,3 +263,27 @@ def test_binaries_are_the_real_ones(binaries):
     )
     assert helm.stdout.startswith("v")
     assert shutil.which(binaries["kubectl"])
+
+
+def test_kubectl_apply_patches_a_builtin_kind_by_strategic_merge(binaries, k8s_emulator, kubeconfig, tmp_path):
+    user = User(binaries, kubeconfig, tmp_path / "helm")
+    manifest = tmp_path / "cm.yaml"
+
+    def apply(data: dict) -> str:
+        doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": data}
+        manifest.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        return user.kubectl("apply", "-f", str(manifest)).stdout.strip()
+
+    assert apply({"a": "1", "b": "2"}) == "configmap/settings created"
+    user.kubectl("label", "configmap", "settings", "team=ml")  # a change made outside the manifest stays
+    assert apply({"a": "1", "c": "3"}) == "configmap/settings configured"
+    live = json.loads(user.kubectl("get", "configmap", "settings", "-o", "json").stdout)
+    assert live["data"] == {"a": "1", "c": "3"}  # b was in the last-applied configuration: removed
+    assert live["metadata"]["labels"] == {"team": "ml"}
+    last = json.loads(live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert last["data"] == {"a": "1", "c": "3"}
+    patches = k8s_emulator.call(
+        lambda: [r.headers.get("Content-Type") for r in k8s_emulator.emulator if r.method.value == "PATCH"]
+    )
+    assert "application/strategic-merge-patch+json" in patches
+    assert apply({"a": "1", "c": "3"}) == "configmap/settings unchanged"
