@@ -238,6 +238,22 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
         if schema.get("description"):
             assert schema["description"].split("\n")[0][:60] in " ".join(explained.split())
 
+    upgraded = user.helm(
+        "upgrade",
+        "mlcd",
+        "charts/mlcd",
+        "--namespace",
+        SYSTEM,
+        "--reuse-values",
+        "--set",
+        "podAnnotations.example\\.com/team=ml",
+    )
+    assert "STATUS: deployed" in upgraded.stdout and "REVISION: 2" in upgraded.stdout
+    template = json.loads(user.kubectl("-n", SYSTEM, "get", "deployment", "mlcd", "-o", "json").stdout)
+    assert template["spec"]["template"]["metadata"]["annotations"]["example.com/team"] == "ml"
+    history = json.loads(user.helm("history", "mlcd", "--namespace", SYSTEM, "-o", "json").stdout)
+    assert [(entry["revision"], entry["status"]) for entry in history] == [(1, "superseded"), (2, "deployed")]
+
     user.kubectl("delete", "-f", "manifests/samples/", "--timeout=60s")
     assert "No resources found" in user.kubectl("get", "tr,md").stderr
 
