@@ -8,6 +8,7 @@ import logging
 import kopf
 
 from mlcd.api.v1alpha1 import GROUP, VERSION
+from mlcd.api.v1alpha1.vocabulary import TrainingRunPhase
 from mlcd.backends.base import Backend
 from mlcd.handlers import modeldeployment
 from mlcd.handlers.config import OperatorConfig
@@ -27,6 +28,12 @@ def make_backend(config: OperatorConfig) -> Backend:
 
         return LocalQueueBackend(config.home)
     raise ValueError(f"unknown backend {config.backend!r}; expected kfp or local")
+
+
+def runs_in_flight(status) -> bool:
+    """A TrainingRun whose run is in flight, as its status says (what the caps on runs in flight count)."""
+    status = status or {}
+    return status.get("phase") in TrainingRunPhase.IN_FLIGHT and bool((status.get("pipeline") or {}).get("runName"))
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -74,15 +81,20 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
         # In a pod: its service account; elsewhere: the current kubeconfig context ($KUBECONFIG honoured).
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
+    # kopf fills an index before any handler runs: the caps on runs in flight hold from the first admission.
+    @kopf.index(**resource, registry=registry)
+    def mlcd_runs_in_flight(namespace, name, status, **_):
+        return {namespace: name} if runs_in_flight(status) else None
+
     @kopf.on.resume(**resource, registry=registry)
     @kopf.on.create(**resource, registry=registry)
     @kopf.on.update(**resource, field="spec", registry=registry)
-    async def _changed(body, patch, logger, **_):
-        await reconciler.reconcile(body, patch, logger)
+    async def _changed(body, patch, logger, mlcd_runs_in_flight, **_):
+        await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
 
     @kopf.timer(**resource, interval=config.poll_seconds, initial_delay=config.poll_seconds, registry=registry)
-    async def _poll(body, patch, logger, **_):
-        await reconciler.reconcile(body, patch, logger)
+    async def _poll(body, patch, logger, mlcd_runs_in_flight, **_):
+        await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
 
     # Only a TrainingRun that asks for it gets the finalizer: deleting the others costs nothing.
     @kopf.on.delete(**resource, registry=registry, when=lambda spec, **_: spec.get("deletePolicy") == "stopRuns")

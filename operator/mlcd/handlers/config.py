@@ -26,6 +26,9 @@ class OperatorConfig:
     metrics_port: int = 0
     liveness_port: int = 0
     registry_base: str = ""  # where TrainingRuns without spec.registry.uri register: BASE/NAMESPACE/NAME
+    max_runs_in_flight: int = 0  # pipeline runs in flight at once, cluster-wide; 0: no cap
+    max_runs_in_flight_per_namespace: int = 0  # and per namespace; 0: no cap
+    schedule_spread_seconds: int = 0  # scheduled triggers fire up to this much after their slot, fixed per object
     # "now" for retraining (schedule slots, poll intervals, cooldowns): tests drive slots without waiting.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
@@ -48,6 +51,9 @@ class OperatorConfig:
             "namespaces": namespaces,
             "poll_seconds": float(os.environ.get("MLCD_POLL_SECONDS", "10")),
             "registry_base": os.environ.get("MLCD_REGISTRY_BASE", ""),
+            "max_runs_in_flight": int(os.environ.get("MLCD_MAX_RUNS_IN_FLIGHT") or 0),
+            "max_runs_in_flight_per_namespace": int(os.environ.get("MLCD_MAX_RUNS_IN_FLIGHT_PER_NAMESPACE") or 0),
+            "schedule_spread_seconds": int(os.environ.get("MLCD_SCHEDULE_SPREAD_SECONDS") or 0),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, (), "")})
         return cls(**values)

@@ -13,16 +13,21 @@ import asyncio
 import kopf
 
 from mlcd.api.v1alpha1 import API_VERSION
+from mlcd.api.v1alpha1.conditions import rfc3339
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
+from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
 from mlcd.backends.base import AccessDenied, Backend, BackendError, BackendUnavailable, Placement, RunRef
 from mlcd.compiler import compile_trainingrun
 from mlcd.handlers import metrics
+from mlcd.handlers.admission import AdmissionControl
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.status import StatusWriter
 from mlcd.reconcile import retrain
+from mlcd.reconcile.admission import Caps, Verdict, spread_offset
 from mlcd.reconcile.trainingrun import (
+    Admit,
     CheckDrift,
     Denied,
     DriftTarget,
@@ -72,10 +77,15 @@ class TrainingRunReconciler:
         self._executors = {
             Validate: self._validate, Fingerprint: self._fingerprint, FindChampion: self._find_champion,
             CheckDrift: self._check_drift, Submit: self._submit, Poll: self._poll, ReadRecord: self._read_record,
-            Stop: self._stop,
+            Stop: self._stop, Admit: self._admit,
         }
+        self.admission = AdmissionControl(Caps(config.max_runs_in_flight, config.max_runs_in_flight_per_namespace),
+                                          waiter_seconds=3 * config.poll_seconds + 30)
+        self.in_flight = None  # kopf's index of the TrainingRuns with a run in flight, by namespace
 
-    async def reconcile(self, body, patch, logger) -> None:
+    async def reconcile(self, body, patch, logger, in_flight=None) -> None:
+        if in_flight is not None:
+            self.in_flight = in_flight
         lock = self._locks.setdefault(body.metadata.uid, asyncio.Lock())
         async with lock:
             await self._reconcile(body, patch, logger)
@@ -85,7 +95,9 @@ class TrainingRunReconciler:
                         generation=body.metadata.get("generation") or 1, spec=dict(body.spec),
                         status=self.writer.seen(body, TrainingRunStatus), now=self.config.clock(),
                         registry_base=self.config.default_registry_base(self.backend.name),
-                        deleting=bool(body.metadata.get("deletionTimestamp")))
+                        deleting=bool(body.metadata.get("deletionTimestamp")),
+                        schedule_offset=spread_offset(body.metadata.uid, self.config.schedule_spread_seconds),
+                        capped=self.admission.caps.capped)
 
     async def _reconcile(self, body, patch, logger) -> None:
         observed = self.observe(body)
@@ -128,6 +140,12 @@ class TrainingRunReconciler:
             logger.warning("invalid spec name=%s problems=%d", observed.name, len(validated.problems))
             return SpecChecked(None, tuple(str(p) for p in validated.problems))
         return SpecChecked(validated.resource)
+
+    async def _admit(self, ask: Admit, observed: Observed, logger) -> Verdict:
+        queued = observed.status.condition(Cond.SUBMITTED)
+        since = queued.last_transition_time if queued and queued.reason == Reason.QUEUED else None
+        return self.admission.request(observed.namespace, observed.name, since or rfc3339(observed.now),
+                                      self.in_flight)
 
     async def _fingerprint(self, ask: Fingerprint, observed: Observed, logger) -> str | Problem:
         from mlcd.storage import StorageError

@@ -185,23 +185,27 @@ def drift_check_needed(status: TrainingRunStatus, fingerprint: str, champion_ver
 # --- deciding -------------------------------------------------------------------------------------------------
 
 
-def evaluate(spec: RetrainSpec, status: TrainingRunStatus, observed: Observed, generation: int) -> Outcome:
+def evaluate(spec: RetrainSpec, status: TrainingRunStatus, observed: Observed, generation: int,
+             schedule_offset: float = 0.0) -> Outcome:
     """What the triggers say now: the new status (the same as `status` when nothing changes) and Events to post.
 
     A trigger that fires is recorded as status.retrain.pendingTrigger; its run is submitted on the next
-    reconcile, and `started` clears it in the same write that records the run.
+    reconcile, and `started` clears it in the same write that records the run. `schedule_offset` (seconds)
+    fires each schedule slot that much late: the operator spreads many TrainingRuns on one schedule.
     """
     now = observed.now
     state = _state(status)
     events: list[tuple[str, str, str]] = []
     if observed.checked:
         _record_check(state, observed, events)
-    scheduled, found = _schedule(spec, state, now, events)
+    scheduled, found = _schedule(spec, state, now, events, schedule_offset)
     candidates = [t for t in (_drift(state, observed.drift, now, events), _data(state, observed.data), scheduled) if t]
     stop = blocked(spec, status, now, observed.in_flight)
     fired = _fire(candidates, state, status, observed) if candidates and stop is None else None
     _sync_history(state, status)
     next_run = None if found is None else found.due if found.due and not fired else found.upcoming
+    if next_run is not None:
+        next_run += timedelta(seconds=schedule_offset)
 
     out = status.model_copy(deep=True)
     _store(out, state)
@@ -226,8 +230,8 @@ def _record_check(state: RetrainStatus, observed: Observed, events: list) -> Non
     state.problem = observed.problem[:1000]
 
 
-def _schedule(spec: RetrainSpec, state: RetrainStatus, now: datetime,
-              events: list) -> tuple[_Trigger | None, Slots | None]:
+def _schedule(spec: RetrainSpec, state: RetrainStatus, now: datetime, events: list,
+              offset: float = 0.0) -> tuple[_Trigger | None, Slots | None]:
     if not spec.schedule:
         state.schedule = state.scheduled_since = None
         return None, None
@@ -236,7 +240,8 @@ def _schedule(spec: RetrainSpec, state: RetrainStatus, now: datetime,
         # A schedule counts from when it is first seen: slots from before it was set are no backlog.
         state.schedule, state.scheduled_since = schedule, rfc3339(now)
     anchor = parse_time(state.scheduled_since)
-    found = slots(spec.schedule, spec.time_zone, anchor, now, spec.starting_deadline_seconds)
+    found = slots(spec.schedule, spec.time_zone, anchor, now - timedelta(seconds=offset),
+                  spec.starting_deadline_seconds)
     if found.missed:
         state.scheduled_since = rfc3339(found.missed)
         events.append((WARNING, EventReason.SCHEDULE_MISSED, f"schedule slot {rfc3339(found.missed)} skipped: not "

@@ -103,6 +103,14 @@ class Submit:
 
 
 @dataclass(frozen=True)
+class Admit:
+    """May a run start now, under the operator's caps on runs in flight? Answer: admission.Verdict."""
+
+    trigger: str
+    run_name: str
+
+
+@dataclass(frozen=True)
 class Poll:
     """The run's state. Answer: RunSeen or Unavailable."""
 
@@ -125,7 +133,7 @@ class Stop:
     run: RunHandle
 
 
-Ask = Validate | Fingerprint | FindChampion | CheckDrift | Submit | Poll | ReadRecord | Stop
+Ask = Validate | Fingerprint | FindChampion | CheckDrift | Admit | Submit | Poll | ReadRecord | Stop
 
 
 # --- answers --------------------------------------------------------------------------------------------------
@@ -226,6 +234,8 @@ class Observed:
     now: datetime
     registry_base: str = ""  # TrainingRuns without spec.registry.uri register at BASE/NAMESPACE/NAME; "" = none
     deleting: bool = False  # metadata.deletionTimestamp is set
+    schedule_offset: float = 0.0  # seconds each schedule slot fires late (admission.spread_offset)
+    capped: bool = False  # the operator caps runs in flight: a submission asks Admit first
     answers: Mapping[Any, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def answer(self, ask: Ask):
@@ -354,6 +364,13 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
     name = run_name(observed.namespace, observed.name, observed.uid, generation, trigger)
     labels = (("mlcd.io/namespace", observed.namespace), ("mlcd.io/name", observed.name),
               ("mlcd.io/generation", str(generation)), ("mlcd.io/trigger", trigger))
+    admit = Admit(trigger, name)
+    admitted = observed.answer(admit) if observed.capped else None
+    if admitted is NOT_ASKED:
+        return _ask(observed, action, admit)
+    if admitted is not None and not admitted.admitted:
+        # The trigger waits under its key (still in status.retrain); the poll timer asks again.
+        return _final(observed, action, status, _queued(status, generation, admitted.message, now))
     submit = Submit(trigger, name, registry or None, labels, checked.resource)
     answer = observed.answer(submit)
     if answer is NOT_ASKED:
@@ -436,6 +453,18 @@ def _backend_unavailable(status: TrainingRunStatus, generation: int, message: st
     status.set_condition(Cond.SUBMITTED, False, Reason.BACKEND_UNAVAILABLE, message, generation, now=now)
     status.phase = status.phase or TrainingRunPhase.PENDING
     status.message = f"waiting for the backend: {message}"
+    return events
+
+
+def _queued(status: TrainingRunStatus, generation: int, message: str, now: str) -> list[Event]:
+    previous = status.condition(Cond.SUBMITTED)
+    events = []
+    if previous is None or previous.reason != Reason.QUEUED:
+        events.append(Event.normal(EventReason.QUEUED, message))
+    # The condition's lastTransitionTime is when the wait began: the queue's order, across restarts too.
+    status.set_condition(Cond.SUBMITTED, False, Reason.QUEUED, message, generation, now=now)
+    status.phase = status.phase or TrainingRunPhase.PENDING
+    status.message = message
     return events
 
 
@@ -589,7 +618,7 @@ def _retrain(observed: Observed, action: str, retraining: RetrainSpec, *, in_fli
     seen = _look(observed, retraining, in_flight)
     if isinstance(seen, tuple):
         return _ask(observed, action, *seen)
-    outcome = retrain.evaluate(retraining, observed.status, seen, observed.generation)
+    outcome = retrain.evaluate(retraining, observed.status, seen, observed.generation, observed.schedule_offset)
     if not changed(observed.status, outcome.status) and not outcome.events:
         return None
     return _final(observed, action, outcome.status, [Event(*e) for e in outcome.events])

@@ -78,6 +78,7 @@ class Reason:
     RUN_SUBMITTED = "RunSubmitted"
     RUN_ADOPTED = "RunAdopted"
     BACKEND_UNAVAILABLE = "BackendUnavailable"
+    QUEUED = "Queued"  # the operator's cap on runs in flight is reached: the trigger waits its turn
     PIPELINES_ACCESS_DENIED = "PipelinesAccessDenied"  # KFP said 401/403: a token or a RoleBinding is missing
     RUN_IN_PROGRESS = "RunInProgress"
     RUN_SUCCEEDED = "RunSucceeded"
@@ -133,6 +134,7 @@ class EventReason:
     GATE_FAILED = Reason.GATE_FAILED
     HANDED_OFF = Reason.HANDED_OFF
     BACKEND_UNAVAILABLE = Reason.BACKEND_UNAVAILABLE
+    QUEUED = Reason.QUEUED
     PIPELINES_ACCESS_DENIED = Reason.PIPELINES_ACCESS_DENIED
     RETRAIN_TRIGGERED = "RetrainTriggered"
     RETRAIN_CHECK_FAILED = "RetrainCheckFailed"

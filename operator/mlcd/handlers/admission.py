@@ -1,0 +1,56 @@
+"""The operator's count of runs in flight and its queue of triggers waiting for a slot.
+
+Runs in flight are read from a kopf index of the TrainingRuns the operator watches (kopf fills its
+indexes before the first handler runs, so a restarted operator knows what is in flight before it
+admits anything), plus the runs it admitted whose status write the watch has not shown yet. Who waits,
+and since when, comes from each waiter's own status (its Submitted condition), so the order survives a
+restart. The rules are mlcd.reconcile.admission's; this class only keeps the books.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from mlcd.reconcile.admission import Caps, Verdict, Waiter, verdict
+
+RESERVED_SECONDS = 120.0  # an admitted run the watch has not shown in flight by then is not counted
+
+
+class AdmissionControl:
+    def __init__(self, caps: Caps, waiter_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.caps = caps
+        self.waiter_seconds = waiter_seconds  # a waiter that has not asked again for this long is gone
+        self.clock = clock
+        self._reserved: dict[tuple[str, str], float] = {}
+        self._waiting: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def request(self, namespace: str, name: str, since: str, in_flight: Mapping[str, object] | None) -> Verdict:
+        """`in_flight`: namespace -> the names of its TrainingRuns with a run in flight (the kopf index)."""
+        if not self.caps.capped:
+            return Verdict(True, 0)
+        now = self.clock()
+        counts = self._counts(in_flight or {}, now)
+        key = (namespace, name)
+        self._waiting = {k: v for k, v in self._waiting.items() if now - v[1] < self.waiter_seconds}
+        waiting = [Waiter(s, ns, n) for (ns, n), (s, _) in self._waiting.items() if (ns, n) != key]
+        decided = verdict(Waiter(since, namespace, name), waiting, counts, self.caps)
+        if decided.admitted:
+            self._waiting.pop(key, None)
+            self._reserved[key] = now
+        else:
+            self._waiting[key] = (since, now)
+        return decided
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The object is gone: it neither waits nor holds a slot."""
+        self._waiting.pop((namespace, name), None)
+        self._reserved.pop((namespace, name), None)
+
+    def _counts(self, in_flight: Mapping[str, object], now: float) -> dict[str, int]:
+        names = {ns: set(found) for ns, found in in_flight.items()}
+        self._reserved = {k: at for k, at in self._reserved.items()
+                          if now - at < RESERVED_SECONDS and k[1] not in names.get(k[0], ())}
+        for ns, name in self._reserved:
+            names.setdefault(ns, set()).add(name)
+        return {ns: len(found) for ns, found in names.items() if found}
