@@ -23,7 +23,7 @@ import yaml
 from tests.k8s.emulator import Emulator
 
 T = TypeVar("T")
-START_TIMEOUT = 10.0
+START_TIMEOUT = 60.0  # loading KServe's CRD alone takes 10 s of CPU on a loaded machine
 
 
 class ServedEmulator:

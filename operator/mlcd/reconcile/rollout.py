@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from mlcd.api.v1alpha1.conditions import get_condition, set_condition
+from mlcd.api.v1alpha1.conditions import get_condition, rfc3339, set_condition, truncate
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec
 from mlcd.kserve import Readiness, build_inferenceservice, needs_update, readiness, supports_canary
 
@@ -102,6 +102,26 @@ def decide(md: dict, observed: dict | None, now: datetime, *, credential_problem
     for kind, reason, message in outcome.events:
         log.info("rollout event modeldeployment=%s type=%s reason=%s message=%r", ctx.name, kind, reason, message)
     return Decision(desired, status, outcome.events, outcome.requeue_after, outcome.promoted)
+
+
+def not_applied(md: dict, reason: str, message: str, now: datetime) -> Decision:
+    """The decision when the spec cannot become an InferenceService: the spec is invalid (reason
+    InvalidSpec), or the API server refused the InferenceService built from it (RefusedByApiServer).
+    Ready and RolledOut say why, the phase is Failed, one Warning Event per new message; whatever
+    InferenceService is in the cluster is left as it is."""
+    meta = md.get("metadata") or {}
+    status = dict(md.get("status") or {})
+    generation = meta.get("generation")
+    stamp = rfc3339(now)
+    message = truncate(message)
+    previous = get_condition(status.get("conditions") or [], "RolledOut") or {}
+    conditions = list(status.get("conditions") or [])
+    for type_ in ("Ready", "RolledOut"):
+        conditions = set_condition(conditions, type_, False, reason, message, generation=generation, now=stamp)
+    new = {**status, "observedGeneration": generation, "phase": "Failed", "message": message,
+           "conditions": conditions}
+    seen = previous.get("reason") == reason and previous.get("message") == message
+    return Decision(None, new, [] if seen else [(WARNING, reason, message)], None)
 
 
 def _step(ctx: _Context, problems: list[str]) -> _Outcome:

@@ -110,6 +110,8 @@ class Reason:
     CREDENTIALS_INVALID = "CredentialsInvalid"
     CREDENTIALS_NOT_READY = "CredentialsNotReady"
     NO_SERVICE_ACCOUNT = "NoServiceAccount"
+    # ModelDeployment: what it asked for could not be made
+    REFUSED_BY_API_SERVER = "RefusedByApiServer"  # the API server answered 400/422 to the InferenceService
 
 
 class EventReason:
@@ -148,6 +150,7 @@ class EventReason:
     CREDENTIALS_NOT_READY = Reason.CREDENTIALS_NOT_READY
     CHAMPION_SET = "ChampionSet"
     CHAMPION_NOT_SET = "ChampionNotSet"
+    REFUSED_BY_API_SERVER = Reason.REFUSED_BY_API_SERVER
 
 
 def words(group: type) -> dict[str, str]:
