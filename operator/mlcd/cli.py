@@ -301,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kfp: a Kubeflow Pipelines API server; local: KFP's local runner in a worker process "
                         "(env MLCD_BACKEND, default local)")
     p.add_argument("--kfp-host", default=None, help="KFP API URL, e.g. http://ml-pipeline.kubeflow:8888 "
-                                                    "(env MLCD_KFP_HOST); token from MLCD_KFP_TOKEN or the pod")
+                                                    "(env MLCD_KFP_HOST); token from MLCD_KFP_TOKEN, else the "
+                                                    "projected token file KFP's SDK reads "
+                                                    "($KF_PIPELINES_SA_TOKEN_PATH or "
+                                                    "/var/run/secrets/kubeflow/pipelines/token)")
     p.add_argument("--poll-seconds", type=float, default=None, help="how often runs in flight are polled (10)")
     p.add_argument("--liveness-port", type=int, default=0, help="serve GET /healthz on this port")
     p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port")

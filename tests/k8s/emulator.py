@@ -395,7 +395,10 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         old = self._existing(kind, request)
         patched = patches.apply(self._present(kind, old), request.data, content_type, kind.custom)
         self._check_fields(kind, request, patched)
-        return self._present(kind, self.update(kind, old, patched, request.subresource))
+        # kmock keeps the status of a returned Response on the reaction: always say which one.
+        return kmock.Response(
+            status=200, payload=self._present(kind, self.update(kind, old, patched, request.subresource))
+        )
 
     async def _serve_apply(self, kind: Kind, request: rendering.Request) -> rendering.Payload:
         """Server-side apply (see ssa.py): creates a missing object, else merges the configuration in."""
@@ -421,7 +424,7 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         new = ssa.merged(self._present(kind, old), applied, self._applied.get(key))
         stored = self.update(kind, old, new, request.subresource)
         self._applied[key] = applied
-        return self._present(kind, stored)
+        return kmock.Response(status=200, payload=self._present(kind, stored))
 
     async def _serve_replace(self, request: rendering.Request) -> rendering.Payload:
         """PUT: the whole object; for custom resources only with the resourceVersion it was read at."""

@@ -84,7 +84,8 @@ class TrainingRunReconciler:
         return Observed(name=body.metadata.name, namespace=body.metadata.namespace, uid=body.metadata.uid,
                         generation=body.metadata.get("generation") or 1, spec=dict(body.spec),
                         status=self.writer.seen(body, TrainingRunStatus), now=self.config.clock(),
-                        registry_base=self.config.default_registry_base(self.backend.name))
+                        registry_base=self.config.default_registry_base(self.backend.name),
+                        deleting=bool(body.metadata.get("deletionTimestamp")))
 
     async def _reconcile(self, body, patch, logger) -> None:
         observed = self.observe(body)
