@@ -206,6 +206,9 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
     assert iris["PHASE"] == "Succeeded"
     assert iris["VERSION"] == str(status["model"]["version"]) == "1"
     assert iris["METRIC"] == status["keyMetric"] and iris["METRIC"].startswith("accuracy=")
+    events = table(user.kubectl("get", "events").stdout)
+    succeeded = [row for row in events if row["OBJECT"] == "trainingrun/iris" and row["REASON"] == "RunSucceeded"]
+    assert succeeded and succeeded[-1]["TYPE"] == "Normal" and succeeded[-1]["MESSAGE"], events
     categorised = user.kubectl("get", "mlcd", "-o", "name").stdout.split()
     assert {"trainingrun.mlcd.io/iris", "modeldeployment.mlcd.io/iris"} <= set(categorised)
     watched = user.watch_until("get", "tr", "-w", until=lambda line: line.startswith("iris "))
@@ -235,6 +238,22 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
         if schema.get("description"):
             assert schema["description"].split("\n")[0][:60] in " ".join(explained.split())
 
+    upgraded = user.helm(
+        "upgrade",
+        "mlcd",
+        "charts/mlcd",
+        "--namespace",
+        SYSTEM,
+        "--reuse-values",
+        "--set",
+        "podAnnotations.example\\.com/team=ml",
+    )
+    assert "STATUS: deployed" in upgraded.stdout and "REVISION: 2" in upgraded.stdout
+    template = json.loads(user.kubectl("-n", SYSTEM, "get", "deployment", "mlcd", "-o", "json").stdout)
+    assert template["spec"]["template"]["metadata"]["annotations"]["example.com/team"] == "ml"
+    history = json.loads(user.helm("history", "mlcd", "--namespace", SYSTEM, "-o", "json").stdout)
+    assert [(entry["revision"], entry["status"]) for entry in history] == [(1, "superseded"), (2, "deployed")]
+
     user.kubectl("delete", "-f", "manifests/samples/", "--timeout=60s")
     assert "No resources found" in user.kubectl("get", "tr,md").stderr
 
@@ -260,3 +279,27 @@ def test_binaries_are_the_real_ones(binaries):
     )
     assert helm.stdout.startswith("v")
     assert shutil.which(binaries["kubectl"])
+
+
+def test_kubectl_apply_patches_a_builtin_kind_by_strategic_merge(binaries, k8s_emulator, kubeconfig, tmp_path):
+    user = User(binaries, kubeconfig, tmp_path / "helm")
+    manifest = tmp_path / "cm.yaml"
+
+    def apply(data: dict) -> str:
+        doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": data}
+        manifest.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        return user.kubectl("apply", "-f", str(manifest)).stdout.strip()
+
+    assert apply({"a": "1", "b": "2"}) == "configmap/settings created"
+    user.kubectl("label", "configmap", "settings", "team=ml")  # a change made outside the manifest stays
+    assert apply({"a": "1", "c": "3"}) == "configmap/settings configured"
+    live = json.loads(user.kubectl("get", "configmap", "settings", "-o", "json").stdout)
+    assert live["data"] == {"a": "1", "c": "3"}  # b was in the last-applied configuration: removed
+    assert live["metadata"]["labels"] == {"team": "ml"}
+    last = json.loads(live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert last["data"] == {"a": "1", "c": "3"}
+    patches = k8s_emulator.call(
+        lambda: [r.headers.get("Content-Type") for r in k8s_emulator.emulator if r.method.value == "PATCH"]
+    )
+    assert "application/strategic-merge-patch+json" in patches
+    assert apply({"a": "1", "c": "3"}) == "configmap/settings unchanged"

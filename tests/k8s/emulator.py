@@ -1,6 +1,11 @@
-"""A Kubernetes API emulator with the API-server semantics mlcd's operator depends on.
+"""A Kubernetes API emulator with the API-server semantics mlcd's operator and its users depend on.
 
-Built on ``kmock.KubernetesEmulator``: discovery, the ``kmock.objects`` store (with each
+The operator's client, kopf and the official client need the object semantics below; the real
+kubectl and helm also need discovery as the API server writes it (discovery.py), OpenAPI
+documents (openapi.py), server-side Tables (tables.py), strategic merge patch (strategic.py),
+server-side apply (ssa.py), strict field validation and protobuf request bodies (protobuf.py).
+
+Built on ``kmock.KubernetesEmulator``: routing, the ``kmock.objects`` store (with each
 object's history, for assertions), the reaction DSL (``emulator['patch', ...] << 409`` still
 overrides any answer) and streaming come from kmock. The state transitions are replaced by
 the ones of the real API server (see the docstrings of the ``_serve_*`` methods), and they

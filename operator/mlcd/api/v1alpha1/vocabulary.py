@@ -65,6 +65,7 @@ class ModelDeploymentCondition:
     ROLLED_OUT = "RolledOut"
     CANARY_READY = "CanaryReady"
     CREDENTIALS_READY = "CredentialsReady"
+    RUNTIME_COMPATIBLE = "RuntimeCompatible"  # the runtime can load spec.model's version
 
 
 class Reason:
@@ -112,6 +113,12 @@ class Reason:
     NO_SERVICE_ACCOUNT = "NoServiceAccount"
     # ModelDeployment: what it asked for could not be made
     REFUSED_BY_API_SERVER = "RefusedByApiServer"  # the API server answered 400/422 to the InferenceService
+    # ModelDeployment: can the runtime load the version (RuntimeCompatible; Ready=False when it cannot)
+    RUNTIME_COMPATIBLE = "RuntimeCompatible"
+    RUNTIME_INCOMPATIBLE = "RuntimeIncompatible"
+    OTHER_RUNTIME = "OtherRuntime"
+    METADATA_UNREADABLE = "MetadataUnreadable"
+    VERSIONS_NOT_RECORDED = "VersionsNotRecorded"
 
 
 class EventReason:
@@ -151,6 +158,7 @@ class EventReason:
     CHAMPION_SET = "ChampionSet"
     CHAMPION_NOT_SET = "ChampionNotSet"
     REFUSED_BY_API_SERVER = Reason.REFUSED_BY_API_SERVER
+    RUNTIME_INCOMPATIBLE = Reason.RUNTIME_INCOMPATIBLE
 
 
 def words(group: type) -> dict[str, str]:
