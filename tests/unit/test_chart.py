@@ -389,3 +389,15 @@ def test_the_sample_modeldeployments_inferenceservice_names_the_charts_runtime(c
     assert isvc["spec"]["predictor"]["model"]["protocolVersion"] in runtime["spec"]["protocolVersions"]
     validate_custom(isvc, KSERVE / "serving.kserve.io_inferenceservices.yaml")
     validate_custom(runtime, KSERVE / "serving.kserve.io_clusterservingruntimes.yaml")
+
+
+def test_caps_on_runs_in_flight_and_the_schedule_spread_reach_the_operator(chart):
+    assert {k: v["value"] for k, v in operator_env(render(chart, {})).items() if "FLIGHT" in k or "SPREAD" in k} == {
+        "MLCD_MAX_RUNS_IN_FLIGHT": "100", "MLCD_MAX_RUNS_IN_FLIGHT_PER_NAMESPACE": "20",
+        "MLCD_SCHEDULE_SPREAD_SECONDS": "0"}
+    values = {"operator": {"maxRunsInFlight": 0, "maxRunsInFlightPerNamespace": 5, "scheduleSpreadSeconds": 900}}
+    env = operator_env(render(chart, values))
+    assert [env[k]["value"] for k in ("MLCD_MAX_RUNS_IN_FLIGHT", "MLCD_MAX_RUNS_IN_FLIGHT_PER_NAMESPACE",
+                                      "MLCD_SCHEDULE_SPREAD_SECONDS")] == ["0", "5", "900"]
+    with pytest.raises(Exception, match="maxRunsInFlight"):
+        render(chart, {"operator": {"maxRunsInFlight": -1}})

@@ -82,9 +82,11 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
     # kopf fills an index before any handler runs: the caps on runs in flight hold from the first admission.
-    @kopf.index(**resource, registry=registry)
-    def mlcd_runs_in_flight(namespace, name, status, **_):
-        return {namespace: name} if runs_in_flight(status) else None
+    # kopf keeps an index entry while its handler returns None: a `when` filter is what purges it.
+    @kopf.index(**resource, id="mlcd_runs_in_flight", registry=registry,
+                when=lambda status, **_: runs_in_flight(status))
+    def mlcd_runs_in_flight(namespace, name, **_):
+        return {namespace: name}
 
     @kopf.on.resume(**resource, registry=registry)
     @kopf.on.create(**resource, registry=registry)
