@@ -107,10 +107,16 @@ def storage_env(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_VALUE)
 
 
-def test_steps_take_storage_settings_from_the_secret_named_by_the_setting(storage_env):
-    compiled = compile_trainingrun(trainingrun(registry={"uri": "s3://models/iris"}))
+def test_only_the_steps_that_touch_storage_mount_the_secret_named_by_the_setting(storage_env):
+    drift = {"drift": {"current": "s3://data/iris/latest.csv"}}
+    compiled = compile_trainingrun(trainingrun(registry={"uri": "s3://models/iris"}, retrain=drift,
+                                               deploy={"modelDeployment": "iris"}))
     executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(executors) == set(compiled.ir["deploymentSpec"]["executors"])  # every step
+    every = set(compiled.ir["deploymentSpec"]["executors"])
+    assert every == {f"exec-{step}" for step in ("ingest", "drift", "check-data", "train", "evaluate", "gate",
+                                                   "register", "reject", "handoff")}
+    # check-data, train and evaluate read KFP artifacts; the hand-off writes to the Kubernetes API.
+    assert set(executors) == {"exec-ingest", "exec-drift", "exec-gate", "exec-register", "exec-reject"}
     for config in executors.values():
         mounted = {(ref["secretName"], ref["optional"], m["secretKey"], m["envVar"])
                    for ref in config["secretAsEnv"] for m in ref["keyToEnv"]}

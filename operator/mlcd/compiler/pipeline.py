@@ -79,11 +79,15 @@ def build(shape: Shape):
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
                                 registry_uri=registry_uri, run_key=run_key).set_display_name("rejected")
-        for task in (ingest, checked, trained, evaluated, gated, registered, rejected, *([drift] if drift else [])):
+        storage = (ingest, gated, registered, rejected, *([drift] if drift else []))
+        for task in (*storage, checked, trained, evaluated):
             # Data behind a URI changes, and gate and register depend on the registry:
             # a cached step would silently reuse a stale answer.
             task.set_caching_options(False)
-            if shape.s3_secret:
+        if shape.s3_secret:
+            # Only the steps that read the data or the registry see the namespace's storage credentials;
+            # check-data, train and evaluate work on KFP artifacts and get none.
+            for task in storage:
                 _storage_from_secret(task, shape.s3_secret)
         return Outputs(
             evaluated.outputs["Output"], gated.outputs["results"],

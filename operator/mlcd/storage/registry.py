@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,12 +153,14 @@ class Registry:
 _RUN_KEY = re.compile(r"^[a-z0-9][a-z0-9.-]{0,252}$")
 
 
-def open_registry(uri: str) -> Registry:
+def open_registry(uri: str, environ: Mapping[str, str] | None = None) -> Registry:
+    """environ: the S3 settings to reach it with (the operator passes a namespace's Secret); None: this
+    process's environment (a pipeline step, the CLI)."""
     location = parse_uri(uri)
     if location.scheme == "file":
         return Registry(uri, FileStore(uri, location.path))
     if location.scheme == "s3":
-        return Registry(uri, S3Store.from_location(location))
+        return Registry(uri, S3Store.from_location(location, environ))
     raise StorageError(uri, "a registry lives at file:///PATH or s3://BUCKET/PREFIX")
 
 

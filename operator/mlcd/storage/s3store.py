@@ -10,6 +10,7 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from minio.error import S3Error
@@ -25,9 +26,9 @@ CLAIMS = ".claims"
 _MAX_CLAIM_BACKOFF_SECONDS = 0.05
 
 
-def read_object(location: Location) -> tuple[bytes, Fingerprint]:
+def read_object(location: Location, environ: Mapping[str, str] | None = None) -> tuple[bytes, Fingerprint]:
     """The object's bytes and the ETag (and version id) of exactly those bytes, from one GET."""
-    s3 = client_from_env(location.uri)
+    s3 = client_from_env(location.uri, environ)
     with s3.errors(location.uri):
         response = s3.minio.get_object(location.bucket, location.path)
         try:
@@ -39,9 +40,9 @@ def read_object(location: Location) -> tuple[bytes, Fingerprint]:
     return data, _fingerprint(headers.get("etag", ""), headers.get("x-amz-version-id"))
 
 
-def stat_fingerprint(location: Location) -> Fingerprint:
+def stat_fingerprint(location: Location, environ: Mapping[str, str] | None = None) -> Fingerprint:
     """One HEAD request: cheap enough for a data-change trigger to poll."""
-    s3 = client_from_env(location.uri)
+    s3 = client_from_env(location.uri, environ)
     with s3.errors(location.uri):
         try:
             stat = s3.minio.stat_object(location.bucket, location.path)
@@ -72,8 +73,9 @@ class S3Store:
         self._prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
 
     @classmethod
-    def from_location(cls, location: Location) -> S3Store:
-        return cls(location.uri, client_from_env(location.uri), location.bucket, location.path)
+    def from_location(cls, location: Location, environ: Mapping[str, str] | None = None) -> S3Store:
+        """environ: the storage settings to use (a namespace's Secret); None: this process's environment."""
+        return cls(location.uri, client_from_env(location.uri, environ), location.bucket, location.path)
 
     def read_bytes(self, key: str) -> bytes | None:
         with self._s3.errors(join(self.uri, key)):
