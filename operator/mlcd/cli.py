@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -137,6 +138,12 @@ def cmd_operator(args) -> int:
     if config.backend == "kfp" and not config.kfp_host:
         print("mlcd operator: --backend kfp needs --kfp-host or MLCD_KFP_HOST", file=sys.stderr)
         return EXIT_INVALID
+    if config.local_namespace:
+        if config.backend != "local" or set(config.namespaces) - {config.local_namespace}:
+            print("mlcd operator: MLCD_LOCAL_NAMESPACE (file:// allowed there) needs --backend local and no "
+                  "other watched namespace", file=sys.stderr)
+            return EXIT_INVALID
+        config = dataclasses.replace(config, namespaces=(config.local_namespace,))
     run(config, log_format=args.log_format, verbose=args.verbose)
     return EXIT_OK
 

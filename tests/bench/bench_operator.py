@@ -80,7 +80,8 @@ def run_once(count: int, timeout: float) -> dict:
     served.load_crds(mlcd_crd_files())
     home = Path(tempfile.mkdtemp(prefix="mlcd-bench-"))
     poll = float(os.environ.get("MLCD_BENCH_POLL", "10"))
-    config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri())
+    config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri(),
+                            local_namespace="default")
     InProcessOperator(served.url, build_registry(config, InstantBackend()), quick_settings()).start()
     result = timed(served, lambda: post_trainingruns(served.url, count), submitted_count, "mlcd", count, timeout)
     return asdict(result)

@@ -75,10 +75,11 @@ def on_s3(bucket: str, **retraining) -> dict:
 @pytest.mark.s3
 def test_new_data_retrains_once_and_the_same_data_again_does_not(cluster, home, clock, s3_server, monkeypatch,
                                                                  run_operator, wait_for):
-    s3_server.use(monkeypatch)  # the operator and its worker process read S3 with these settings
+    s3_server.use(monkeypatch)  # the local backend's worker process reads S3 with these settings
+    cluster.storage_secret(s3_server.env())  # and the operator with the namespace's Secret
     bucket = s3_server.create_bucket()
     s3_server.put(bucket, "data/train.csv", csv(frame(1)))
-    run_operator(registry_for(home, clock=clock), settings())
+    run_operator(registry_for(home, clock=clock, kube_client=cluster.api_client), settings())
     cluster.create(on_s3(bucket, onDataChange=True, pollSeconds=60))
     first = wait_for(cluster.fetch("iris"), lambda o: settled(o) and state(o).get("checkedAt"), deadline=90)
     assert first["status"]["phase"] == "Succeeded" and history(first) == []
@@ -107,10 +108,11 @@ def test_new_data_retrains_once_and_the_same_data_again_does_not(cluster, home, 
 def test_drifted_data_retrains_and_undrifted_data_does_not(cluster, home, clock, s3_server, monkeypatch,
                                                            run_operator, wait_for):
     s3_server.use(monkeypatch)
+    cluster.storage_secret(s3_server.env())
     bucket = s3_server.create_bucket()
     s3_server.put(bucket, "data/train.csv", csv(frame(1)))
     s3_server.put(bucket, "data/current.csv", csv(frame(3)))  # new rows from the same distribution
-    run_operator(registry_for(home, clock=clock), settings())
+    run_operator(registry_for(home, clock=clock, kube_client=cluster.api_client), settings())
     drift = {"current": f"s3://{bucket}/data/current.csv", "method": "psi", "threshold": 0.2}
     cluster.create(on_s3(bucket, drift=drift, pollSeconds=60))
     calm = wait_for(cluster.fetch("iris"), lambda o: settled(o) and state(o).get("lastDriftCheck"), deadline=90)

@@ -7,7 +7,7 @@ import pytest
 
 from mlcd.api.v1alpha1.conditions import get_condition
 from mlcd.kserve import DEPLOYMENT_MODE_ANNOTATION, merge_patch, normalise_mode
-from mlcd.reconcile import champion_update, decide, preflight
+from mlcd.reconcile import ChampionSkip, champion_recorded, champion_step, decide, preflight
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 V1, V2, V3 = "s3://models/iris/v1", "s3://models/iris/v2", "s3://models/iris/v3"
@@ -207,7 +207,7 @@ def test_rollback_on_progress_deadline_and_no_retry_of_the_same_model():
     assert (status["phase"], status["activeModel"], status["canaryModel"]) == ("RolledBack", V1, V2)
     assert status["traffic"] == {"active": 100, "canary": 0}
     assert cond(obj, "RolledOut")["reason"] == "ProgressDeadlineExceeded"
-    assert champion_update(previous, status, deployment="iris") is None
+    assert champion_step({**status, "championModel": previous["activeModel"]}, deployment="iris") is None
 
     kserve.controller()
     writes = kserve.writes
@@ -329,14 +329,68 @@ def test_lasttransitiontime_only_moves_when_a_condition_changes():
     assert cond(obj, "RolledOut")["lastTransitionTime"] == stamp
 
 
-def test_champion_follows_promotions_only():
-    assert champion_update({}, {"phase": "Ready", "activeModel": V1}, deployment="iris").version == 1
-    update = champion_update({"activeModel": V1}, {"phase": "Ready", "activeModel": V2}, deployment="iris")
+def test_champion_follows_the_active_model_only():
+    assert champion_step({"phase": "Ready", "activeModel": V1}, deployment="iris").version == 1
+    update = champion_step({"phase": "Ready", "activeModel": V2, "championModel": V1}, deployment="iris")
     assert (update.registry_uri, update.version, update.model_uri) == ("s3://models/iris", 2, V2)
     assert "was s3://models/iris/v1" in update.reason
-    assert champion_update({"activeModel": V1}, {"phase": "RolledBack", "activeModel": V1}, deployment="i") is None
-    assert champion_update({"activeModel": V1}, {"phase": "Ready", "activeModel": V1}, deployment="i") is None
-    assert champion_update({}, {"phase": "Ready", "activeModel": "s3://models/iris"}, deployment="i") is None
+    # A rollback keeps the active model, which is the champion already.
+    assert champion_step({"phase": "RolledBack", "activeModel": V1, "championModel": V1}, deployment="i") is None
+    assert champion_step({"phase": "Progressing", "canaryModel": V2, "activeModel": V1, "championModel": V1},
+                         deployment="i") is None
+
+
+@pytest.mark.parametrize("uri", ["gs://models/iris/v1", "https://example.com/iris/v1", "pvc://models/iris/v1",
+                                 "s3://models/iris", "file:///models/iris/v1"])
+def test_a_model_outside_an_mlcd_registry_is_skipped_with_a_reason(uri):
+    step_ = champion_step({"phase": "Ready", "activeModel": uri}, deployment="iris")
+    assert isinstance(step_, ChampionSkip) and uri in step_.message
+    status = champion_recorded({"phase": "Ready", "activeModel": uri}, step_, None, generation=1, now="t")
+    found = get_condition(status["conditions"], "ChampionRecorded")
+    assert (found["status"], found["reason"]) == ("False", "NotInRegistry") and "championModel" not in status
+
+
+def test_a_failed_champion_write_is_its_own_condition_and_is_tried_again():
+    status = {"phase": "Ready", "activeModel": V1, "conditions": []}
+    first = champion_step(status, deployment="iris")
+    failed = champion_recorded(status, first, "s3://models/iris/champion.json: access denied (AccessDenied)",
+                               generation=1, now="t1")
+    assert failed["phase"] == "Ready" and "championModel" not in failed
+    found = get_condition(failed["conditions"], "ChampionRecorded")
+    assert (found["status"], found["reason"]) == ("False", "ChampionWriteFailed") and "AccessDenied" in found["message"]
+    again = champion_step(failed, deployment="iris")
+    assert again == first  # still due: the handler retries it with a backoff
+    done = champion_recorded(failed, again, None, generation=1, now="t2")
+    assert done["championModel"] == V1 and get_condition(done["conditions"], "ChampionRecorded")["status"] == "True"
+    assert champion_step(done, deployment="iris") is None
+    assert champion_step({**done, "activeModel": "file:///r/iris/v1"}, deployment="i", file_allowed=True).version == 1
+
+
+def test_an_inferenceservice_owned_by_someone_else_is_never_touched():
+    obj = md()
+    theirs = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+              "metadata": {"name": "iris", "namespace": "models", "generation": 4,
+                           "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "x",
+                                                "uid": "other-uid", "controller": True}]},
+              "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "gs://theirs"}}},
+              "status": {"observedGeneration": 4, "conditions": [{"type": "Ready", "status": "True"}]}}
+    decision = decide(obj, theirs, T0)
+    assert decision.inferenceservice is None and decision.promoted is None
+    assert decision.status["phase"] == "Failed" and "not owned" in decision.status["message"]
+    assert "activeModel" not in decision.status
+    ready = get_condition(decision.status["conditions"], "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InferenceServiceConflict")
+    assert [e[:2] for e in decision.events] == [("Warning", "InferenceServiceConflict")]
+    obj["status"] = decision.status
+    assert decide(obj, theirs, T0 + timedelta(minutes=1)).events == []  # said once
+    unowned = {**theirs, "metadata": {k: v for k, v in theirs["metadata"].items() if k != "ownerReferences"}}
+    assert decide(obj, unowned, T0).inferenceservice is None
+
+
+def test_ready_while_the_inferenceservice_is_being_created_says_so():
+    decision = decide(md(), None, T0)
+    ready = get_condition(decision.status["conditions"], "Ready")
+    assert (ready["reason"], ready["message"]) == ("UpdatePending", "the InferenceService is being created")
 
 
 def service_account(*secrets, annotations=None):

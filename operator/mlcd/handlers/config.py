@@ -23,6 +23,15 @@ class OperatorConfig:
     metrics_port: int = 0
     liveness_port: int = 0
     registry_base: str = ""  # where TrainingRuns without spec.registry.uri register: BASE/NAMESPACE/NAME
+    # The Secret with each namespace's storage settings, read through the API in that namespace.
+    storage_secret: str = "mlcd-storage"
+    # Development mode: the one namespace where file:// URIs are allowed, with the local backend only.
+    local_namespace: str = ""
+    # A blocking call made for a namespace (a stat, a Secret read, a champion write) gives up after this,
+    # and a namespace holds at most `namespace_workers` of the operator's `workers` threads at once.
+    call_timeout_seconds: float = 30.0
+    workers: int = 16
+    namespace_workers: int = 4
     # "now" for retraining (schedule slots, poll intervals, cooldowns): tests drive slots without waiting.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
@@ -35,6 +44,13 @@ class OperatorConfig:
             "namespaces": namespaces,
             "poll_seconds": float(os.environ.get("MLCD_POLL_SECONDS", "10")),
             "registry_base": os.environ.get("MLCD_REGISTRY_BASE", ""),
+            "storage_secret": os.environ.get("MLCD_STORAGE_SECRET", ""),
+            "local_namespace": os.environ.get("MLCD_LOCAL_NAMESPACE", ""),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, (), "")})
-        return cls(**values)
+        return cls(**{k: v for k, v in values.items() if v != ""})
+
+    def file_uris_allowed(self, namespace: str) -> bool:
+        """file:// names the operator pod's own files: only the local backend's development namespace,
+        opted into explicitly, may use them (DESIGN.md, Tenancy and identity)."""
+        return self.backend == "local" and bool(self.local_namespace) and namespace == self.local_namespace

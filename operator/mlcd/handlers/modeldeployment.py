@@ -16,35 +16,29 @@ timer first); it stops reconciling a ModelDeployment that is gone or going.
 from __future__ import annotations
 
 import asyncio
-import os
+import time
 from datetime import UTC, datetime
 
 import kopf
-import kubernetes
-from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from mlcd.api.v1alpha1 import GROUP, VERSION
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.kube import LazyClient
+from mlcd.handlers.limits import CallTimeout, NamespacePool
+from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.kserve import GROUP as KSERVE_GROUP
 from mlcd.kserve import PLURAL as KSERVE_PLURAL
 from mlcd.kserve import VERSION as KSERVE_VERSION
 from mlcd.kserve import merge_patch
-from mlcd.reconcile import Decision, champion_update, decide, preflight
+from mlcd.reconcile import ChampionSkip, ChampionUpdate, champion_recorded, champion_step, decide, preflight
+from mlcd.reconcile.champion import changed as champion_changed
 
 KIND = "ModelDeployment"
+_CHAMPION_BACKOFF_CAP_SECONDS = 300.0
 PLURAL = "modeldeployments"
-
-
-def make_api_client() -> ApiClient:
-    """A client of its own (the global default configuration stays untouched), from the source kopf's
-    login uses first: the pod's service account, else the current kubeconfig context ($KUBECONFIG)."""
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = kubernetes.client.Configuration()
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
-        return ApiClient(configuration)
-    return kubernetes.config.new_client_from_config()
 
 
 def _missing(call, *args):
@@ -60,10 +54,15 @@ def _missing(call, *args):
 class ModelDeploymentReconciler:
     """One reconcile for every trigger (create, update, resume, timer): level-triggered."""
 
-    def __init__(self, config: OperatorConfig, api_client: ApiClient | None = None):
+    def __init__(self, config: OperatorConfig, client: LazyClient, pool: NamespacePool,
+                 identities: StorageIdentities):
         self.config = config
-        self._api_client = api_client
+        self._client = client
+        self.pool = pool
+        self.identities = identities
         self._locks: dict[str, asyncio.Lock] = {}
+        # uid -> (failed champion writes in a row, monotonic time before which none is tried again)
+        self._champion_backoff: dict[str, tuple[int, float]] = {}
 
     @property
     def crs(self) -> CustomObjectsApi:
@@ -73,13 +72,9 @@ class ModelDeploymentReconciler:
     def core(self) -> CoreV1Api:
         return CoreV1Api(self._client())
 
-    def _client(self) -> ApiClient:
-        if self._api_client is None:
-            self._api_client = make_api_client()
-        return self._api_client
-
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
+        self._champion_backoff.pop(uid, None)
 
     async def reconcile(self, namespace: str, name: str, uid: str, logger) -> None:
         async with self._locks.setdefault(uid, asyncio.Lock()):
@@ -105,11 +100,11 @@ class ModelDeploymentReconciler:
             await asyncio.to_thread(self._apply, decision.inferenceservice, observed)
             logger.info("inferenceservice %s name=%s phase=%s", "created" if observed is None else "patched",
                         name, decision.status.get("phase"))
-        if not await self._champion(md, decision, logger):
-            return  # status unchanged: the next reconcile decides the same promotion and tries again
+        # The status tells what KServe serves whatever becomes of the champion, which has its own condition.
+        status = await self._champion(md, decision.status, logger)
         previous = md.get("status") or {}
-        if decision.status != previous:
-            await asyncio.to_thread(self._write_status, namespace, name, previous, decision.status)
+        if status != previous:
+            await asyncio.to_thread(self._write_status, namespace, name, previous, status)
         for type_, reason, message in decision.events:
             kopf.event(md, type=type_, reason=reason, message=message[:1000])
 
@@ -151,27 +146,45 @@ class ModelDeploymentReconciler:
         self.crs.patch_namespaced_custom_object(KSERVE_GROUP, KSERVE_VERSION, meta["namespace"], KSERVE_PLURAL,
                                                 meta["name"], merge_patch(desired, observed))
 
-    async def _champion(self, md: dict, decision: Decision, logger) -> bool:
-        """Make the model a promotion (or first deployment) made active the registry's champion; a
-        rollback keeps the active model and so the champion. False when the registry could not be written."""
-        from mlcd.storage import StorageError, open_registry
+    async def _champion(self, md: dict, status: dict, logger) -> dict:
+        """``status`` with the champion recorded (first deployment, promotion, or an earlier failed write),
+        skipped with a reason, or failed and left for a later try: never held back by it."""
+        from mlcd.storage import StorageError
 
-        name = md["metadata"]["name"]
-        update = champion_update(md.get("status"), decision.status, deployment=name)
-        if update is None:
-            return True
-        try:
-            await asyncio.to_thread(
-                lambda: open_registry(update.registry_uri).set_champion(update.version, reason=update.reason))
-        except StorageError as exc:
+        meta = md["metadata"]
+        name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
+        step = champion_step(status, deployment=name, file_allowed=self.config.file_uris_allowed(namespace))
+        if step is None:
+            self._champion_backoff.pop(uid, None)
+            return status
+        attempts, not_before = self._champion_backoff.get(uid, (0, 0.0))
+        if isinstance(step, ChampionUpdate) and time.monotonic() < not_before:
+            return status  # backing off: ChampionRecorded keeps saying why the last write failed
+        error = None
+        if isinstance(step, ChampionUpdate):
+            try:
+                environ = await self.identities.environ(namespace) if step.registry_uri.startswith("s3:") else None
+                await self.pool.run(namespace, _set_champion, step, environ)
+            except (StorageError, StorageUnavailable, CallTimeout) as exc:
+                error = str(exc)
+        now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        new = champion_recorded(status, step, error, generation=meta.get("generation"), now=now)
+        if error:
             metrics.ERRORS.labels(KIND, "ChampionNotSet").inc()
-            logger.warning("champion not set name=%s registry=%s error=%s", name, update.registry_uri, exc)
-            kopf.event(md, type="Warning", reason="ChampionNotSet", message=str(exc)[:1000])
-            return False
-        logger.info("champion set name=%s registry=%s version=%d", name, update.registry_uri, update.version)
-        kopf.event(md, type="Normal", reason="ChampionSet",
-                   message=f"v{update.version} is the champion of {update.registry_uri}: {update.reason}")
-        return True
+            delay = min(self.config.poll_seconds * 2 ** attempts, _CHAMPION_BACKOFF_CAP_SECONDS)
+            self._champion_backoff[uid] = (attempts + 1, time.monotonic() + delay)
+            logger.warning("champion not set name=%s model=%s attempt=%d retry_in=%.0fs error=%s", name,
+                           step.model_uri, attempts + 1, delay, error)
+        elif isinstance(step, ChampionUpdate):
+            self._champion_backoff.pop(uid, None)
+            logger.info("champion set name=%s registry=%s version=%d", name, step.registry_uri, step.version)
+            kopf.event(md, type="Normal", reason="ChampionSet",
+                       message=f"v{step.version} is the champion of {step.registry_uri}: {step.reason}")
+        if error and champion_changed(md.get("status") or {}, new):
+            kopf.event(md, type="Warning", reason="ChampionNotSet", message=error[:1000])
+        elif isinstance(step, ChampionSkip) and champion_changed(md.get("status") or {}, new):
+            kopf.event(md, type="Normal", reason="ChampionSkipped", message=step.message[:1000])
+        return new
 
     def _write_status(self, namespace: str, name: str, previous: dict, status: dict) -> None:
         # A merge patch keeps keys it does not mention: the ones the new status drops are sent as null.
@@ -179,15 +192,22 @@ class ModelDeploymentReconciler:
         self.crs.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
 
 
+def _set_champion(step: ChampionUpdate, environ: dict | None) -> None:
+    from mlcd.storage import open_registry
+
+    open_registry(step.registry_uri, environ).set_champion(step.version, reason=step.reason)
+
+
 def _metadata(obj) -> dict:
     meta = obj.metadata
     return {"name": meta.name, "namespace": meta.namespace, "annotations": dict(meta.annotations or {})}
 
 
-def register(registry: kopf.OperatorRegistry, config: OperatorConfig, api_client: ApiClient | None = None) -> None:
-    """The ModelDeployment handlers. api_client: the Kubernetes client they use (tests pass one for the
-    API emulator); by default one from the pod's service account or the kubeconfig, made on first use."""
-    reconciler = ModelDeploymentReconciler(config, api_client)
+def register(registry: kopf.OperatorRegistry, config: OperatorConfig, client: LazyClient, pool: NamespacePool,
+             identities: StorageIdentities) -> None:
+    """The ModelDeployment handlers. client: the Kubernetes client they use (tests give one for the API
+    emulator); pool and identities: the bounded calls and storage identities they share with TrainingRuns."""
+    reconciler = ModelDeploymentReconciler(config, client, pool, identities)
     resource = dict(group=GROUP, version=VERSION, plural=PLURAL)
 
     @kopf.on.resume(**resource, registry=registry)

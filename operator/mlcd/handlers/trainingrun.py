@@ -15,20 +15,22 @@ from mlcd.backends.base import Backend, BackendError, BackendUnavailable, RunRef
 from mlcd.compiler import compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
-from mlcd.reconcile import retrain
+from mlcd.handlers.limits import CallTimeout, NamespacePool
+from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
+from mlcd.reconcile import retrain, tenancy
 from mlcd.reconcile import trainingrun as decide
 
 KIND = "TrainingRun"
 
 
-def read_run_record(registry_uri: str, run_key: str) -> dict:
+def read_run_record(registry_uri: str, run_key: str, environ: dict | None) -> dict:
     """The outcome the run's last step recorded (KFP's API does not return a run's outputs)."""
     from mlcd.storage import StorageError, open_registry
 
     if not registry_uri:
         return {"phase": "Failed", "message": "the run succeeded but its registry is unknown"}
     try:
-        record = open_registry(registry_uri).run_record(run_key)
+        record = open_registry(registry_uri, environ).run_record(run_key)
     except StorageError as exc:
         return {"phase": "Failed", "message": f"the run succeeded but its record cannot be read: {exc}"}
     return record or {"phase": "Failed", "message": f"the run succeeded but left no record in {registry_uri}/runs"}
@@ -42,32 +44,32 @@ def retrain_spec(body) -> RetrainSpec | None:
         return None
 
 
-def data_fingerprint(uri: str) -> str:
-    """A stat, never a download: cheap enough to poll."""
-    from mlcd.storage import fingerprint
+def data_fingerprint(uri: str, environ: dict | None) -> str:
+    """A stat (a HEAD with the namespace's storage identity), never a download: cheap enough to poll."""
+    from mlcd.storage import stat
 
-    found = fingerprint(uri)
+    found = stat(uri, environ)
     return retrain.fingerprint_id(found.kind, found.value, found.version_id)
 
 
-def check_drift(drift: DriftSpec, registry_uri: str, status: dict) -> retrain.DriftSeen | None:
+def check_drift(drift: DriftSpec, registry_uri: str, status: dict, environ: dict | None) -> retrain.DriftSeen | None:
     """The drift report of drift.current against the champion's reference statistics, written next to the
     registry's versions; None when data and champion are those of the last check. LookupError says why not."""
     from mlcd.drift import drift_report
     from mlcd.storage import open_registry, read_dataset
 
-    registry = open_registry(registry_uri)
+    registry = open_registry(registry_uri, environ)
     champion = registry.champion()
     if champion is None:
         raise LookupError(f"spec.retrain.drift: {registry_uri} has no champion yet to compare with")
     version = champion["version"]
-    if not retrain.drift_check_needed(status, data_fingerprint(drift.current), version):
+    if not retrain.drift_check_needed(status, data_fingerprint(drift.current, environ), version):
         return None
     reference = registry.metadata(version).get("reference")
     if not reference:
         raise LookupError(f"spec.retrain.drift: the champion {registry.version_uri(version)} has no reference "
                           "statistics (registered before mlcd recorded them)")
-    frame, read = read_dataset(drift.current)
+    frame, read = read_dataset(drift.current, environ=environ)
     try:
         report = drift_report(reference, frame, drift.method, drift.threshold)
     except ValueError as exc:
@@ -85,9 +87,11 @@ class TrainingRunReconciler:
     the deterministic run name, looked up before submitting, covers restarts and retries.
     """
 
-    def __init__(self, config: OperatorConfig, backend: Backend):
+    def __init__(self, config: OperatorConfig, backend: Backend, pool: NamespacePool, identities: StorageIdentities):
         self.config = config
         self.backend = backend
+        self.pool = pool
+        self.identities = identities
         self._locks: dict[str, asyncio.Lock] = {}
         self._written: dict[str, tuple[float, dict]] = {}
         # How long our own status write may take to come back through the watch stream.
@@ -133,7 +137,7 @@ class TrainingRunReconciler:
             # Before polling: under concurrencyPolicy Replace a trigger stops the run in flight.
             outcome = await self._retrain(body, retraining, generation, status, action == "poll", patch, logger)
         if outcome is None and action == "poll":
-            outcome = await self._poll(status, logger)
+            outcome = await self._poll(body.metadata.namespace, status, logger)
             if outcome is not None:
                 outcome = decide.handed_off(outcome, (body.spec.get("deploy") or {}).get("modelDeployment"))
         if outcome is not None:
@@ -156,11 +160,19 @@ class TrainingRunReconciler:
     async def _data_fingerprint(self, body, logger) -> str | None:
         from mlcd.storage import StorageError
 
+        namespace = body.metadata.namespace
         try:
-            return await asyncio.to_thread(data_fingerprint, body.spec["data"]["source"])
-        except StorageError as exc:
+            environ = await self._environ(namespace, [body.spec["data"]["source"]])
+            return await self.pool.run(namespace, data_fingerprint, body.spec["data"]["source"], environ)
+        except (StorageError, StorageUnavailable, CallTimeout) as exc:
             logger.warning("data fingerprint unavailable name=%s error=%s", body.metadata.name, exc)
             return None
+
+    async def _environ(self, namespace: str, uris: list[str]) -> dict | None:
+        """The namespace's storage settings when one of ``uris`` is in object storage, else None."""
+        if not any(uri.startswith("s3:") for uri in uris):
+            return None
+        return await self.identities.environ(namespace)
 
     async def _retrain(self, body, retraining: RetrainSpec, generation: int, status: dict, in_flight: bool, patch,
                        logger):
@@ -190,14 +202,17 @@ class TrainingRunReconciler:
         from mlcd.storage import StorageError
 
         registry = (status.get("pipeline") or {}).get("registryUri") or ""
+        namespace, source = body.metadata.namespace, body.spec["data"]["source"]
         try:
             data = None
             if retraining.on_data_change:
-                data = await asyncio.to_thread(data_fingerprint, body.spec["data"]["source"])
+                environ = await self._environ(namespace, [source])
+                data = await self.pool.run(namespace, data_fingerprint, source, environ)
             drift = None
             if retraining.drift:
-                drift = await asyncio.to_thread(check_drift, retraining.drift, registry, status)
-        except (StorageError, LookupError) as exc:
+                environ = await self._environ(namespace, [registry, retraining.drift.current])
+                drift = await self.pool.run(namespace, check_drift, retraining.drift, registry, status, environ)
+        except (StorageError, LookupError, StorageUnavailable, CallTimeout) as exc:
             return retrain.Observed(now, in_flight, checked=True, problem=str(exc))
         return retrain.Observed(now, in_flight, checked=True, data=data, drift=drift)
 
@@ -225,8 +240,23 @@ class TrainingRunReconciler:
         if registry is None and not validated.resource.spec.registry.uri:
             return decide.invalid(status, generation, [
                 "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"])
-        name = decide.run_name(body.metadata.namespace, body.metadata.name, body.metadata.uid, generation, trigger)
-        compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=registry, run_key=name)
+        namespace = body.metadata.namespace
+        refused = tenancy.file_refusals(doc["spec"], registry, allowed=self.config.file_uris_allowed(namespace))
+        if refused:
+            logger.warning("file uris refused name=%s count=%d", body.metadata.name, len(refused))
+            return decide.invalid(status, generation, refused)
+        secret = None
+        if tenancy.needs_storage(doc["spec"], registry):
+            try:
+                await self.identities.environ(namespace)
+            except StorageUnavailable as exc:
+                logger.warning("storage not ready name=%s reason=%s", body.metadata.name, exc.reason)
+                return tenancy.storage_waiting(status, generation, exc.reason, str(exc))
+            secret = self.identities.secret_name
+        name = decide.run_name(namespace, body.metadata.name, body.metadata.uid, generation, trigger)
+        # The kfp backend's steps mount the namespace's Secret; the local backend's inherit the operator's settings.
+        compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=registry, run_key=name,
+                                       s3_secret=(secret or "") if self.backend.name == "kfp" else "")
         labels = {"mlcd.io/namespace": body.metadata.namespace, "mlcd.io/name": body.metadata.name,
                   "mlcd.io/generation": str(generation), "mlcd.io/trigger": trigger}
         try:
@@ -246,6 +276,7 @@ class TrainingRunReconciler:
         outcome = decide.submitted(status, generation, trigger, compiled.spec_hash, ref.name, ref.run_id, ref.url,
                                    ref.adopted)
         outcome.status["pipeline"]["registryUri"] = compiled.arguments["registry_uri"]
+        outcome.status["conditions"] = tenancy.storage_ready(outcome.status["conditions"], generation, secret)
         outcome.status["submitAttempts"] = 0
         outcome.status["submittedAt"] = decide.now_rfc3339()
         logger.info("run %s name=%s run=%s", "adopted" if ref.adopted else "submitted", body.metadata.name, ref.name)
@@ -257,7 +288,7 @@ class TrainingRunReconciler:
             return found
         return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels)
 
-    async def _poll(self, status: dict, logger):
+    async def _poll(self, namespace: str, status: dict, logger):
         pipeline = status.get("pipeline") or {}
         ref = RunRef(pipeline["runName"], pipeline.get("runId") or pipeline["runName"], pipeline.get("runUrl", ""))
         try:
@@ -270,7 +301,13 @@ class TrainingRunReconciler:
             return outcome if outcome.status["message"] != status.get("message") else None
         result = state.result
         if state.state == "SUCCEEDED" and not result:
-            result = await asyncio.to_thread(read_run_record, pipeline.get("registryUri", ""), ref.name)
+            registry = pipeline.get("registryUri", "")
+            try:
+                environ = await self._environ(namespace, [registry])
+                result = await self.pool.run(namespace, read_run_record, registry, ref.name, environ)
+            except (StorageUnavailable, CallTimeout) as exc:
+                logger.warning("run record unavailable run=%s error=%s", ref.name, exc)
+                return None
         outcome = decide.finished(status, state.state, state.message, result)
         metrics.RUNS_FINISHED.labels(outcome.status["phase"]).inc()
         submitted_at = status.get("submittedAt")

@@ -1,7 +1,7 @@
 """Pure decisions: (spec, status, observed) -> the next action and the new conditions."""
 
-from mlcd.reconcile.champion import ChampionUpdate, champion_update
+from mlcd.reconcile.champion import ChampionSkip, ChampionUpdate, champion_recorded, champion_step
 from mlcd.reconcile.credentials import preflight
 from mlcd.reconcile.rollout import Decision, decide
 
-__all__ = ["ChampionUpdate", "Decision", "champion_update", "decide", "preflight"]
+__all__ = ["ChampionSkip", "ChampionUpdate", "Decision", "champion_recorded", "champion_step", "decide", "preflight"]

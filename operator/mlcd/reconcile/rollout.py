@@ -18,11 +18,12 @@ from datetime import datetime
 
 from mlcd.api.v1alpha1.conditions import get_condition, set_condition
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec
-from mlcd.kserve import Readiness, build_inferenceservice, needs_update, readiness, supports_canary
+from mlcd.kserve import Readiness, build_inferenceservice, controlled_by, needs_update, readiness, supports_canary
 
 log = logging.getLogger(__name__)
 
 NORMAL, WARNING = "Normal", "Warning"
+INFERENCESERVICE_CONFLICT = "InferenceServiceConflict"
 POLL_SECONDS = 10.0  # how often a rollout in flight is looked at again when KServe sends no news
 
 
@@ -94,6 +95,8 @@ def decide(md: dict, observed: dict | None, now: datetime, *, credential_problem
     ctx = _Context(meta["name"], meta.get("uid"), meta.get("generation"),
                    ModelDeploymentSpec.model_validate(md["spec"]), dict(md.get("status") or {}),
                    md, observed, now)
+    if observed is not None and not controlled_by(observed, ctx.uid):
+        return _conflict(ctx)
     outcome = _step(ctx, list(credential_problems))
     desired = None if outcome.storage_uri is None else ctx.build(outcome.storage_uri, outcome.canary_percent)
     if desired is not None and not needs_update(desired, observed):
@@ -102,6 +105,21 @@ def decide(md: dict, observed: dict | None, now: datetime, *, credential_problem
     for kind, reason, message in outcome.events:
         log.info("rollout event modeldeployment=%s type=%s reason=%s message=%r", ctx.name, kind, reason, message)
     return Decision(desired, status, outcome.events, outcome.requeue_after, outcome.promoted)
+
+
+def _conflict(ctx: _Context) -> Decision:
+    """An InferenceService of this name that another controller (or a person) made is never modified."""
+    message = (f"InferenceService {ctx.name} exists and is not owned by this ModelDeployment, so mlcd leaves it "
+               "untouched: delete it, or give the ModelDeployment another name")
+    conditions = _set(ctx, list(ctx.status.get("conditions") or []), "Ready",
+                      (False, INFERENCESERVICE_CONFLICT, message))
+    conditions = _set(ctx, conditions, "RolledOut", (False, INFERENCESERVICE_CONFLICT, message))
+    already = _reason_of(ctx.status) == INFERENCESERVICE_CONFLICT
+    status = {"observedGeneration": ctx.generation, "phase": "Failed", "message": message,
+              "traffic": {"active": 0, "canary": 0}, "championModel": ctx.status.get("championModel"),
+              "conditions": conditions}
+    events = [] if already else [(WARNING, INFERENCESERVICE_CONFLICT, message)]
+    return Decision(None, {k: v for k, v in status.items() if v is not None}, events, None)
 
 
 def _step(ctx: _Context, problems: list[str]) -> _Outcome:
@@ -323,13 +341,17 @@ def _status(ctx: _Context, outcome: _Outcome, problems, *, applying: bool) -> di
         "traffic": {"active": outcome.traffic[0], "canary": outcome.traffic[1]},
         "canarySince": outcome.canary_since,
         "canaryReadySince": outcome.canary_ready_since,
+        "championModel": ctx.status.get("championModel"),  # the champion's bookkeeping, kept by the handler
     }
     status = {k: v for k, v in status.items() if v is not None}
     conditions = list(ctx.status.get("conditions") or [])
-    ready_message = "KServe reports the InferenceService Ready" if r.ready and in_sync else (
-        f"{r.reason}: {r.message}".rstrip(": "))
-    conditions = _set(ctx, conditions, "Ready", (r.ready and in_sync, "InferenceServiceReady" if r.ready and in_sync
-                                                 else ("UpdatePending" if applying else r.reason), ready_message))
+    if r.ready and in_sync:
+        ready = (True, "InferenceServiceReady", "KServe reports the InferenceService Ready")
+    elif applying:
+        ready = (False, "UpdatePending", f"the InferenceService is being {'updated' if ctx.observed else 'created'}")
+    else:
+        ready = (False, r.reason, f"{r.reason}: {r.message}".rstrip(": "))
+    conditions = _set(ctx, conditions, "Ready", ready)
     conditions = _set(ctx, conditions, "RolledOut", outcome.rolled_out)
     conditions = _set(ctx, conditions, "CanaryReady", outcome.canary_ready)
     conditions = _set(ctx, conditions, "CredentialsReady", _credentials(ctx, problems))

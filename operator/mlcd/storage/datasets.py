@@ -26,14 +26,16 @@ FORMATS = ("csv", "parquet")
 _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def read_dataset(uri: str, fmt: str | None = None) -> tuple[pd.DataFrame, Fingerprint]:
-    """The data at ``uri`` and the fingerprint of exactly the bytes that were parsed."""
+def read_dataset(uri: str, fmt: str | None = None, environ: Mapping[str, str] | None = None
+                 ) -> tuple[pd.DataFrame, Fingerprint]:
+    """The data at ``uri`` and the fingerprint of exactly the bytes that were parsed; ``environ``: the S3
+    settings (None: this process's environment)."""
     location = parse_uri(uri)
     if location.scheme == "builtin":
         frame, print_ = _load_builtin(location), fingerprint(uri)
     else:
         fmt = data_format(_object_location(location), fmt)
-        data, print_ = _read_bytes(location)
+        data, print_ = _read_bytes(location, environ)
         frame = _parse(data, fmt, uri)
     log.info(
         "dataset read uri=%s rows=%d columns=%d fingerprint=%s", uri, len(frame), frame.shape[1], print_.value
@@ -111,9 +113,9 @@ def _load_builtin(location: Location) -> pd.DataFrame:
     return getattr(datasets, f"load_{location.path}")(as_frame=True).frame
 
 
-def _read_bytes(location: Location) -> tuple[bytes, Fingerprint]:
+def _read_bytes(location: Location, environ: Mapping[str, str] | None) -> tuple[bytes, Fingerprint]:
     if location.scheme == "s3":
-        return read_object(location)
+        return read_object(location, environ)
     return _read_file(location)
 
 

@@ -1,8 +1,8 @@
 """The one place that reads S3 settings and credentials: a Secret's keys, never a spec.
 
 A pipeline step and the CLI take them from their environment (in a cluster, the namespace's Secret
-mounted as variables); the operator passes the namespace's Secret as a mapping. Credentials are handed to the minio client
-and nowhere else: they are not logged, not put into metadata, not quoted in any error.
+mounted as variables); the operator passes the namespace's Secret as a mapping. Credentials are handed
+to the minio client and nowhere else: they are not logged, not put into metadata, not quoted in any error.
 """
 
 from __future__ import annotations

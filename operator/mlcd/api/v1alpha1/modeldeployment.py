@@ -74,6 +74,8 @@ class ModelDeploymentStatus(StatusModel):
     traffic: Traffic | None = None
     canary_since: str | None = None
     canary_ready_since: str | None = None
+    champion_model: str | None = Field(
+        default=None, description="The model this ModelDeployment last recorded as its registry's champion.")
     conditions: list[Condition] = Field(default_factory=list)
 
 
