@@ -4,6 +4,11 @@ Every request body and every answer is checked against the swagger copied from K
 (tests/fixtures/kfp/), so a test fails when mlcd sends or expects something KFP would not.
 A submitted run really executes: its pipeline spec and runtime parameters go to mlcd's local
 queue (KFP's local runner), which is as close to KFP's own execution as this machine gets.
+
+Secrets the platform spec mounts into steps (kfp-kubernetes ``secretAsEnv``) are looked up in the
+run's namespace, as KFP's driver does; a missing one fails the run, as a pod that cannot start does.
+The local runner runs every step in one environment, so here every step gets the variables that KFP
+gives only to the steps that mount the Secret (which steps those are is checked on the compiled spec).
 """
 
 from __future__ import annotations
@@ -28,9 +33,16 @@ def _schema(name: str) -> dict:
 
 
 class KfpStandIn:
-    def __init__(self, executor=None):
-        """executor: submit(run_name, ir, arguments, labels) and get(ref) -> RunState (mlcd's local queue)."""
+    def __init__(self, executor=None, secrets=None, home: Path | None = None):
+        """executor: submit(run_name, ir, arguments, labels) and get(ref) -> RunState (mlcd's local queue).
+        secrets: read(namespace, name) -> dict of the Secret's keys, or None when it does not exist; with
+        it, each namespace's runs go to a local queue of their own under ``home``, whose worker has the
+        Secrets the steps mount as its environment."""
         self.executor = executor
+        self.secrets = secrets
+        self.home = home
+        self._executors: dict[str, object] = {}
+        self._run_executor: dict[str, object] = {}
         self.runs: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict | None]] = []
         self.fail_next: list[int] = []  # status codes to answer the next requests with
@@ -62,16 +74,38 @@ class KfpStandIn:
         run_id = str(uuid.uuid4())
         run = {**body, "run_id": run_id, "state": "PENDING", "created_at": _now(), "storage_state": "AVAILABLE"}
         self.runs[run_id] = run
-        if self.executor is not None:
-            self.executor.submit(run_id, body["pipeline_spec"], body["runtime_config"]["parameters"], {})
+        executor = self.executor
+        if self.secrets is not None:
+            executor = self._executor_for(run)
+        if executor is not None:
+            self._run_executor[run_id] = executor
+            executor.submit(run_id, body["pipeline_spec"], body["runtime_config"]["parameters"], {})
         return run
 
+    def _executor_for(self, run: dict):
+        """The queue of the run's namespace (from its run_namespace parameter: KFP takes it from the run's
+        experiment), with the Secrets its steps mount; None, with the run failed, when one is missing."""
+        from mlcd.backends.queue import LocalQueueBackend
+
+        namespace = run["runtime_config"]["parameters"]["run_namespace"]
+        env = {}
+        for name in sorted(_mounted_secrets(run["pipeline_spec"])):
+            values = self.secrets(namespace, name)
+            if values is None:
+                run["state"], run["error"] = "FAILED", {"code": 5, "message": f"secret {name!r} not found"}
+                return None
+            env.update(values)
+        if namespace not in self._executors:
+            self._executors[namespace] = LocalQueueBackend(self.home / namespace, env=env)
+        return self._executors[namespace]
+
     def refresh(self, run: dict) -> dict:
-        if self.executor is None or run["state"] in ("SUCCEEDED", "FAILED", "CANCELED"):
+        executor = self._run_executor.get(run["run_id"], self.executor)
+        if executor is None or run["state"] in ("SUCCEEDED", "FAILED", "CANCELED"):
             return run
         from mlcd.backends.base import RunRef
 
-        state = self.executor.get(RunRef(run["run_id"], run["run_id"]))
+        state = executor.get(RunRef(run["run_id"], run["run_id"]))
         run["state"] = state.state
         if state.state == "FAILED":
             run["error"] = {"code": 2, "message": state.message}
@@ -144,6 +178,13 @@ class KfpStandIn:
                 self._route("POST")
 
         return Handler
+
+
+def _mounted_secrets(document: dict) -> set[str]:
+    platform = document.get("platform_spec") or {}
+    executors = (((platform.get("platforms") or {}).get("kubernetes") or {}).get("deploymentSpec") or {}).get(
+        "executors") or {}
+    return {ref["secretName"] for config in executors.values() for ref in config.get("secretAsEnv") or []}
 
 
 def _now() -> str:

@@ -107,6 +107,11 @@ BUILTINS = (
         custom=False,
         short_names=("crd", "crds"),
     ),
+    # Secrets and ServiceAccounts: the operator reads a namespace's storage Secret, and the Secrets a
+    # ModelDeployment's ServiceAccount lists, by name.
+    Kind("", "v1", "secrets", "Secret", "secret", namespaced=True, status_subresource=False, custom=False),
+    Kind("", "v1", "serviceaccounts", "ServiceAccount", "serviceaccount", namespaced=True, status_subresource=False,
+         custom=False, short_names=("sa",)),
 )
 NAMESPACE_RESOURCE = BUILTINS[0].resource
 CRD_RESOURCE = BUILTINS[2].resource

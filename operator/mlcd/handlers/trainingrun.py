@@ -52,9 +52,11 @@ def data_fingerprint(uri: str, environ: dict | None) -> str:
     return retrain.fingerprint_id(found.kind, found.value, found.version_id)
 
 
-def check_drift(drift: DriftSpec, registry_uri: str, status: dict, environ: dict | None) -> retrain.DriftSeen | None:
+def check_drift(drift: DriftSpec, registry_uri: str, status: dict, environ: dict | None,
+                max_bytes: int) -> retrain.DriftSeen | None:
     """The drift report of drift.current against the champion's reference statistics, written next to the
-    registry's versions; None when data and champion are those of the last check. LookupError says why not."""
+    registry's versions; None when data and champion are those of the last check. LookupError says why not.
+    drift.current is read only up to ``max_bytes``: a larger one is refused unread."""
     from mlcd.drift import drift_report
     from mlcd.storage import open_registry, read_dataset
 
@@ -69,7 +71,7 @@ def check_drift(drift: DriftSpec, registry_uri: str, status: dict, environ: dict
     if not reference:
         raise LookupError(f"spec.retrain.drift: the champion {registry.version_uri(version)} has no reference "
                           "statistics (registered before mlcd recorded them)")
-    frame, read = read_dataset(drift.current, environ=environ)
+    frame, read = read_dataset(drift.current, environ=environ, max_bytes=max_bytes)
     try:
         report = drift_report(reference, frame, drift.method, drift.threshold)
     except ValueError as exc:
@@ -211,7 +213,8 @@ class TrainingRunReconciler:
             drift = None
             if retraining.drift:
                 environ = await self._environ(namespace, [registry, retraining.drift.current])
-                drift = await self.pool.run(namespace, check_drift, retraining.drift, registry, status, environ)
+                drift = await self.pool.run(namespace, check_drift, retraining.drift, registry, status, environ,
+                                            self.config.drift_max_bytes)
         except (StorageError, LookupError, StorageUnavailable, CallTimeout) as exc:
             return retrain.Observed(now, in_flight, checked=True, problem=str(exc))
         return retrain.Observed(now, in_flight, checked=True, data=data, drift=drift)

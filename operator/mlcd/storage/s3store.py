@@ -26,14 +26,19 @@ CLAIMS = ".claims"
 _MAX_CLAIM_BACKOFF_SECONDS = 0.05
 
 
-def read_object(location: Location, environ: Mapping[str, str] | None = None) -> tuple[bytes, Fingerprint]:
-    """The object's bytes and the ETag (and version id) of exactly those bytes, from one GET."""
+def read_object(location: Location, environ: Mapping[str, str] | None = None,
+                max_bytes: int | None = None) -> tuple[bytes, Fingerprint]:
+    """The object's bytes and the ETag (and version id) of exactly those bytes, from one GET; an object
+    larger than ``max_bytes`` is refused before a byte of it is read."""
     s3 = client_from_env(location.uri, environ)
     with s3.errors(location.uri):
         response = s3.minio.get_object(location.bucket, location.path)
         try:
-            data = response.read()
             headers = response.headers
+            size = int(headers.get("content-length") or 0)
+            if max_bytes is not None and size > max_bytes:
+                raise StorageError(location.uri, f"{size} bytes, more than the {max_bytes} this reader takes")
+            data = response.read()
         finally:
             response.close()
             response.release_conn()
