@@ -8,6 +8,7 @@ from pathlib import Path
 
 import kopf
 from kubernetes.client import CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
 
 from mlcd.handlers.app import build_registry
 from mlcd.handlers.config import OperatorConfig
@@ -81,6 +82,16 @@ class Cluster:
         data = {key: base64.b64encode(value.encode()).decode() for key, value in environ.items()}
         body = {"metadata": {"name": name}, "type": "Opaque", "data": data}
         self.core.create_namespaced_secret(namespace or self.namespace, body)
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's keys and values as a step that mounts it sees them; None when it does not exist."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
 
     def events(self, name: str) -> list:
         items = self.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}").items

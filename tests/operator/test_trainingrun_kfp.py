@@ -1,33 +1,37 @@
-"""The operator with the `kfp` backend against a stand-in KFP API server (v2beta1 contract, real execution)."""
+"""The operator with the `kfp` backend against a stand-in KFP API server (v2beta1 contract, real execution),
+its registry on a real S3 server reached with the namespace's storage Secret."""
 
 import threading
 
 import pytest
 
 from mlcd.backends.kfp import KfpBackend
-from mlcd.backends.queue import LocalQueueBackend
 from tests.kfp_standin import KfpStandIn
 from tests.operator.helpers import condition, phase, registry_for, settings, trainingrun
+
+pytestmark = pytest.mark.s3
 
 TOKEN = "kfp-token-do-not-leak-7d1e"
 
 
 @pytest.fixture
-def kfp(tmp_path, monkeypatch):
+def kfp(tmp_path, monkeypatch, cluster, s3_server):
     monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLCD_KFP_TOKEN", TOKEN)
-    standin = KfpStandIn(executor=LocalQueueBackend(tmp_path / "kfp-cluster")).start()
+    cluster.storage_secret(s3_server.env())
+    standin = KfpStandIn(secrets=cluster.read_secret, home=tmp_path / "kfp-cluster").start()
+    standin.registry_base = f"s3://{s3_server.create_bucket()}/registry"
     yield standin
     standin.stop()
 
 
-def kfp_registry(tmp_path, kfp, backend=None):
+def kfp_registry(tmp_path, kfp, backend=None, kube_client=None):
     return registry_for(tmp_path / "home", backend=backend, backend_name="kfp", kfp_host=kfp.url,
-                        registry_base=(tmp_path / "registry").as_uri())
+                        registry_base=kfp.registry_base, kube_client=kube_client)
 
 
 def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path, run_operator, wait_for, caplog):
-    run_operator(kfp_registry(tmp_path, kfp), settings())
+    run_operator(kfp_registry(tmp_path, kfp, kube_client=cluster.api_client), settings())
     cluster.create(trainingrun())
     done = wait_for(cluster.fetch("iris"), phase("Succeeded", "Failed", "Rejected"), deadline=90)
     status = done["status"]
@@ -40,7 +44,7 @@ def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path
     parameters = created[0]["runtime_config"]["parameters"]
     assert parameters["data_source"] == "builtin://iris" and parameters["run_key"] == status["pipeline"]["runName"]
     assert created[0]["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
-    registry = (tmp_path / "registry" / "default" / "iris").as_uri()
+    registry = f"{kfp.registry_base}/default/iris"
     assert status["model"] == {"uri": f"{registry}/v1", "version": 1}
     assert status["metrics"]["accuracy"] >= 0.8  # read from the run record the pipeline wrote
     paths = {(m, p) for m, p, _ in kfp.requests}
@@ -52,8 +56,8 @@ def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path
 
 
 def test_a_failed_run_reports_kfps_error(cluster, kfp, tmp_path, run_operator, wait_for):
-    run_operator(kfp_registry(tmp_path, kfp), settings())
-    missing = (tmp_path / "nowhere.csv").as_uri()
+    run_operator(kfp_registry(tmp_path, kfp, kube_client=cluster.api_client), settings())
+    missing = f"{kfp.registry_base}/nowhere.csv"
     cluster.create(trainingrun(data={"source": missing, "target": "label"}))
     done = wait_for(cluster.fetch("iris"), phase("Succeeded", "Failed", "Rejected"), deadline=90)
     assert done["status"]["phase"] == "Failed"
@@ -64,7 +68,7 @@ def test_a_failed_run_reports_kfps_error(cluster, kfp, tmp_path, run_operator, w
 
 def test_an_unavailable_kfp_api_is_retried_then_succeeds(cluster, kfp, tmp_path, run_operator, wait_for):
     kfp.fail_next = [503, 503, 503]
-    run_operator(kfp_registry(tmp_path, kfp), settings())
+    run_operator(kfp_registry(tmp_path, kfp, kube_client=cluster.api_client), settings())
     cluster.create(trainingrun())
     waiting = wait_for(cluster.fetch("iris"), lambda o: any(
         c["type"] == "Submitted" and c["reason"] == "BackendUnavailable" for c in (o.get("status") or {}).get(
@@ -104,7 +108,7 @@ class HaltAfterSubmit(KfpBackend):
 def test_a_restart_between_submission_and_status_write_adopts_the_run(cluster, kfp, tmp_path, run_operator,
                                                                         wait_for):
     halting = HaltAfterSubmit(kfp.url)
-    first = run_operator(kfp_registry(tmp_path, kfp, backend=halting), settings())
+    first = run_operator(kfp_registry(tmp_path, kfp, backend=halting, kube_client=cluster.api_client), settings())
     cluster.create(trainingrun())
     assert halting.submitted.wait(30)
     assert "pipeline" not in (cluster.get("iris").get("status") or {})
@@ -112,7 +116,7 @@ def test_a_restart_between_submission_and_status_write_adopts_the_run(cluster, k
     threading.Timer(1.0, halting.release.set).start()
     first.stop()
     assert "pipeline" not in (cluster.get("iris").get("status") or {})
-    run_operator(kfp_registry(tmp_path, kfp), settings())
+    run_operator(kfp_registry(tmp_path, kfp, kube_client=cluster.api_client), settings())
     done = wait_for(cluster.fetch("iris"), phase("Succeeded", "Failed"), deadline=90)
     assert done["status"]["phase"] == "Succeeded"
     assert len(kfp.created()) == 1
@@ -120,7 +124,7 @@ def test_a_restart_between_submission_and_status_write_adopts_the_run(cluster, k
 
 
 def test_delete_and_recreate_is_a_new_distinct_run(cluster, kfp, tmp_path, run_operator, wait_for):
-    run_operator(kfp_registry(tmp_path, kfp), settings())
+    run_operator(kfp_registry(tmp_path, kfp, kube_client=cluster.api_client), settings())
     cluster.create(trainingrun())
     old = wait_for(cluster.fetch("iris"), phase("Succeeded"), deadline=90)
     cluster.delete("iris")
@@ -136,7 +140,7 @@ def test_delete_and_recreate_is_a_new_distinct_run(cluster, kfp, tmp_path, run_o
 
 def test_a_spec_change_in_flight_finishes_then_runs_the_new_generation(cluster, kfp, tmp_path, run_operator,
                                                                        wait_for):
-    run_operator(kfp_registry(tmp_path, kfp), settings())
+    run_operator(kfp_registry(tmp_path, kfp, kube_client=cluster.api_client), settings())
     cluster.create(trainingrun())
     wait_for(cluster.fetch("iris"), phase("Pending", "Running"), deadline=30)
     cluster.patch_spec("iris", {"model": {"estimator": "DecisionTreeClassifier", "params": {"max_depth": 2}}})

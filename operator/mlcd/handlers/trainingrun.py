@@ -171,7 +171,10 @@ class TrainingRunReconciler:
             return None
 
     async def _environ(self, namespace: str, uris: list[str]) -> dict | None:
-        """The namespace's storage settings when one of ``uris`` is in object storage, else None."""
+        """The namespace's storage settings when one of ``uris`` is in object storage, else None. A file://
+        URI outside the local backend's development namespace is never touched (its run is invalid)."""
+        if any(uri.startswith("file:") for uri in uris) and not self.config.file_uris_allowed(namespace):
+            raise StorageUnavailable("FileURIRefused", "file:// URIs are refused in this namespace")
         if not any(uri.startswith("s3:") for uri in uris):
             return None
         return await self.identities.environ(namespace)
