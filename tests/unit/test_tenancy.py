@@ -3,13 +3,15 @@ share of the operator's threads."""
 
 import asyncio
 import threading
+from dataclasses import replace
 
 import pytest
 
-from mlcd.api.v1alpha1.conditions import get_condition
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.reconcile import tenancy
+from mlcd.reconcile.trainingrun import StorageFound, StorageMissing, Submit
+from tests.unit.test_trainingrun_plan import condition, created, drive, observe, wire
 
 SPEC = {"data": {"source": "s3://team-a-data/train.csv"}, "registry": {"uri": "s3://team-a-models/iris"},
         "retrain": {"drift": {"current": "file:///data/current.csv"}}}
@@ -39,17 +41,42 @@ def test_storage_is_needed_when_anything_is_on_s3():
     assert tenancy.needs_storage({"data": {"source": "builtin://iris"}}, "s3://models/team-a/iris")
 
 
-def test_a_missing_secret_holds_the_run_and_says_so_once():
-    waiting = tenancy.storage_waiting({}, 2, "SecretMissing", "Secret mlcd-storage in namespace t does not exist")
-    assert waiting.status["phase"] == "Pending" and "pipeline" not in waiting.status
-    found = get_condition(waiting.status["conditions"], "StorageReady")
-    assert (found["status"], found["reason"], found["observedGeneration"]) == ("False", "SecretMissing", 2)
-    assert [e[:2] for e in waiting.events] == [("Warning", "SecretMissing")]
-    again = tenancy.storage_waiting(waiting.status, 2, "SecretMissing", found["message"])
-    assert again.events == [] and again.status == waiting.status
-    ready = tenancy.storage_ready(waiting.status["conditions"], 2, "mlcd-storage")
-    assert get_condition(ready, "StorageReady")["reason"] == "SecretFound"
-    assert get_condition(tenancy.storage_ready([], 2, None), "StorageReady")["reason"] == "NoObjectStorage"
+def test_a_missing_secret_holds_the_run_and_says_so_once_then_the_run_mounts_it():
+    on_s3 = observe(registry={"uri": "s3://team-a-models/iris"})
+    missing = StorageMissing("SecretMissing", "Secret mlcd-storage in namespace default does not exist")
+    waiting, asked = drive(on_s3, StorageIdentity=missing)
+    assert [type(a).__name__ for a in asked] == ["Validate", "StorageIdentity"]  # and no Submit
+    status = wire(waiting)
+    assert status["phase"] == "Pending" and "pipeline" not in status
+    found = condition(status, "StorageReady")
+    assert (found["status"], found["reason"], found["message"]) == ("False", "SecretMissing", missing.message)
+    assert condition(status, "Ready")["reason"] == "SecretMissing"
+    assert [(e.type, e.reason) for e in waiting.events] == [("Warning", "SecretMissing")]
+    again, _ = drive(replace(on_s3, status=waiting.status), StorageIdentity=missing)
+    assert again.events == () and not again.write
+
+    found_secret = StorageFound("mlcd-storage")
+    ran, asked = drive(replace(on_s3, status=waiting.status), StorageIdentity=found_secret, Submit=created)
+    (submit,) = [a for a in asked if isinstance(a, Submit)]
+    assert submit.storage_secret == "mlcd-storage"
+    assert wire(ran)["phase"] == "Pending" and condition(wire(ran), "StorageReady")["reason"] == "SecretFound"
+
+
+def test_a_run_on_builtin_data_and_a_file_registry_needs_no_secret_in_the_development_namespace():
+    step, asked = drive(observe(), Submit=created)
+    assert "StorageIdentity" not in [type(a).__name__ for a in asked]
+    assert condition(wire(step), "StorageReady")["reason"] == "NoObjectStorage"
+
+
+def test_file_uris_outside_the_development_namespace_make_the_spec_invalid_and_are_never_stat():
+    hostile = replace(observe(data={"source": "file:///dev/zero", "target": "x"},
+                              registry={"uri": "s3://team-a-models/iris"}, retrain={"onDataChange": True}),
+                      file_uris_allowed=False)
+    step, asked = drive(hostile)
+    assert [type(a).__name__ for a in asked] == ["Validate"]  # no Fingerprint of /dev/zero, no Submit
+    status = wire(step)
+    assert status["phase"] == "Invalid" and condition(status, "Valid")["status"] == "False"
+    assert status["message"].startswith("spec.data.source: file:///dev/zero: file:// names the operator's own files")
 
 
 def test_a_namespace_whose_calls_hang_holds_only_its_share_of_the_threads():

@@ -23,11 +23,13 @@ import kopf
 from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from mlcd.api.v1alpha1 import GROUP, VERSION
+from mlcd.api.v1alpha1 import GROUP, VERSION, ModelDeploymentStatus
+from mlcd.api.v1alpha1.vocabulary import EventReason, EventType
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.kube import LazyClient
 from mlcd.handlers.limits import CallTimeout, NamespacePool
+from mlcd.handlers.status import StatusWriter
 from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.kserve import GROUP as KSERVE_GROUP
 from mlcd.kserve import PLURAL as KSERVE_PLURAL
@@ -104,7 +106,8 @@ class ModelDeploymentReconciler:
         status = await self._champion(md, decision.status, logger)
         previous = md.get("status") or {}
         if status != previous:
-            await asyncio.to_thread(self._write_status, namespace, name, previous, status)
+            await asyncio.to_thread(StatusWriter.through_api, self.crs, PLURAL, namespace, name, previous,
+                                    ModelDeploymentStatus.model_validate(status))
         for type_, reason, message in decision.events:
             kopf.event(md, type=type_, reason=reason, message=message[:1000])
 
@@ -178,18 +181,13 @@ class ModelDeploymentReconciler:
         elif isinstance(step, ChampionUpdate):
             self._champion_backoff.pop(uid, None)
             logger.info("champion set name=%s registry=%s version=%d", name, step.registry_uri, step.version)
-            kopf.event(md, type="Normal", reason="ChampionSet",
+            kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SET,
                        message=f"v{step.version} is the champion of {step.registry_uri}: {step.reason}")
         if error and champion_changed(md.get("status") or {}, new):
-            kopf.event(md, type="Warning", reason="ChampionNotSet", message=error[:1000])
+            kopf.event(md, type=EventType.WARNING, reason=EventReason.CHAMPION_NOT_SET, message=error[:1000])
         elif isinstance(step, ChampionSkip) and champion_changed(md.get("status") or {}, new):
-            kopf.event(md, type="Normal", reason="ChampionSkipped", message=step.message[:1000])
+            kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SKIPPED, message=step.message[:1000])
         return new
-
-    def _write_status(self, namespace: str, name: str, previous: dict, status: dict) -> None:
-        # A merge patch keeps keys it does not mention: the ones the new status drops are sent as null.
-        body = {"status": {**{key: None for key in previous if key not in status}, **status}}
-        self.crs.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
 
 
 def _set_champion(step: ChampionUpdate, environ: dict | None) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from mlcd.api.v1alpha1.vocabulary import Reason
 from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.storage.s3 import ACCESS_KEY, ENDPOINT, REGION, SECRET_KEY, SECURE
 
@@ -42,7 +43,7 @@ class StorageIdentities:
         try:
             return await self._pool.run(namespace, self._read, namespace)
         except CallTimeout:
-            raise StorageUnavailable("SecretUnreadable", f"reading Secret {self.secret_name} in namespace "
+            raise StorageUnavailable(Reason.SECRET_UNREADABLE, f"reading Secret {self.secret_name} in namespace "
                                                          f"{namespace} timed out") from None
 
     def _read(self, namespace: str) -> dict[str, str]:
@@ -52,22 +53,22 @@ class StorageIdentities:
                 self.secret_name, namespace, _request_timeout=_READ_TIMEOUT_SECONDS)
         except ApiException as exc:
             if exc.status == 404:
-                raise StorageUnavailable("SecretMissing", f"{where} does not exist: create it with the keys "
+                raise StorageUnavailable(Reason.SECRET_MISSING, f"{where} does not exist: create it with the keys "
                                          f"{', '.join(REQUIRED_KEYS)} (and optionally {', '.join(OPTIONAL_KEYS)})"
                                          ) from None
             if exc.status == 403:
-                raise StorageUnavailable("SecretUnreadable", f"the operator may not read {where} (RBAC: get "
+                raise StorageUnavailable(Reason.SECRET_UNREADABLE, f"the operator may not read {where} (RBAC: get "
                                          f"secrets with resourceNames [{self.secret_name}])") from None
-            raise StorageUnavailable("SecretUnreadable", f"reading {where} failed: HTTP {exc.status}") from None
+            raise StorageUnavailable(Reason.SECRET_UNREADABLE, f"reading {where} failed: HTTP {exc.status}") from None
         values = {}
         for key, encoded in (secret.data or {}).items():
             if key in REQUIRED_KEYS + OPTIONAL_KEYS:
                 try:
                     values[key] = base64.b64decode(encoded, validate=True).decode()
                 except (binascii.Error, UnicodeDecodeError):
-                    raise StorageUnavailable("SecretInvalid", f"{where}: key {key} is not base64 of UTF-8 text"
+                    raise StorageUnavailable(Reason.SECRET_INVALID, f"{where}: key {key} is not base64 of UTF-8 text"
                                              ) from None
         missing = [key for key in REQUIRED_KEYS if not values.get(key)]
         if missing:
-            raise StorageUnavailable("SecretInvalid", f"{where} lacks the keys {', '.join(missing)}")
+            raise StorageUnavailable(Reason.SECRET_INVALID, f"{where} lacks the keys {', '.join(missing)}")
         return values

@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass
 
 from mlcd.api.v1alpha1.conditions import get_condition, set_condition
+from mlcd.api.v1alpha1.vocabulary import ModelDeploymentCondition, Reason
 
-CHAMPION_RECORDED = "ChampionRecorded"
-RECORDED, WRITE_FAILED, NOT_IN_REGISTRY = "Recorded", "ChampionWriteFailed", "NotInRegistry"
+CHAMPION_RECORDED = ModelDeploymentCondition.CHAMPION_RECORDED
+RECORDED, WRITE_FAILED = Reason.CHAMPION_RECORDED, Reason.CHAMPION_WRITE_FAILED
+NOT_IN_REGISTRY = Reason.NOT_IN_REGISTRY
 
 _VERSION_DIR = re.compile(r"^(?P<registry>(?P<scheme>[a-z0-9+.-]+)://.+)/v(?P<version>[1-9][0-9]*)/?$")
 

@@ -18,12 +18,13 @@ from datetime import datetime
 
 from mlcd.api.v1alpha1.conditions import get_condition, set_condition
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec
+from mlcd.api.v1alpha1.vocabulary import Reason
 from mlcd.kserve import Readiness, build_inferenceservice, controlled_by, needs_update, readiness, supports_canary
 
 log = logging.getLogger(__name__)
 
 NORMAL, WARNING = "Normal", "Warning"
-INFERENCESERVICE_CONFLICT = "InferenceServiceConflict"
+INFERENCESERVICE_CONFLICT = Reason.INFERENCE_SERVICE_CONFLICT
 POLL_SECONDS = 10.0  # how often a rollout in flight is looked at again when KServe sends no news
 
 

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator
 
+from mlcd.api.v1alpha1.quantity import quantity_problem
+
 BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -81,6 +83,28 @@ ModelURI = Annotated[str, AfterValidator(_model_uri)]
 CronSchedule = Annotated[str, AfterValidator(_cron)]
 TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
 K8sName = Annotated[str, AfterValidator(lambda v: _dns_label(v))]
+
+
+def _quantity(value: str) -> str:
+    problem = quantity_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A resource quantity (cpu: 500m, memory: 1Gi), checked as the API server parses it (quantity.py).
+Quantity = Annotated[str, AfterValidator(_quantity)]
+
+
+def _object_name(value: str) -> str:
+    # The API server checks a custom resource's name as a DNS-1123 subdomain; no '/', no '..'.
+    if len(value) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", value):
+        raise ValueError(f"{value!r} is not a valid Kubernetes object name: at most 253 lowercase letters, digits, "
+                         "'-' and '.', starting and ending with a letter or digit")
+    return value
+
+
+ObjectName = Annotated[str, AfterValidator(_object_name)]
 
 
 def _dns_label(value: str) -> str:

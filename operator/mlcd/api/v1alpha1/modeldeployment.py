@@ -5,8 +5,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
-from mlcd.api.v1alpha1.conditions import Condition
-from mlcd.api.v1alpha1.fields import K8sName, ModelURI
+from mlcd.api.v1alpha1.conditions import Condition, ConditionedStatus, conditions_field
+from mlcd.api.v1alpha1.fields import K8sName, ModelURI, Quantity
 from mlcd.api.v1alpha1.trainingrun import ObjectMeta
 
 DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Failed"]
@@ -19,8 +19,10 @@ class ModelSource(SpecModel):
 
 
 class Resources(SpecModel):
-    requests: dict[str, str] = Field(default_factory=dict)
-    limits: dict[str, str] = Field(default_factory=dict)
+    requests: dict[str, Quantity] = Field(
+        default_factory=dict, description="Resources the predictor asks for, e.g. cpu: 100m, memory: 256Mi.")
+    limits: dict[str, Quantity] = Field(
+        default_factory=dict, description="Most the predictor may use, e.g. cpu: '1', memory: 1Gi.")
 
 
 class Serving(SpecModel):
@@ -64,7 +66,7 @@ class Traffic(StatusModel):
     canary: int = 0
 
 
-class ModelDeploymentStatus(StatusModel):
+class ModelDeploymentStatus(ConditionedStatus):
     observed_generation: int | None = None
     phase: DeploymentPhase | None = None
     message: str | None = None
@@ -76,7 +78,7 @@ class ModelDeploymentStatus(StatusModel):
     canary_ready_since: str | None = None
     champion_model: str | None = Field(
         default=None, description="The model this ModelDeployment last recorded as its registry's champion.")
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = conditions_field()
 
 
 class ModelDeployment(SpecModel):

@@ -5,11 +5,18 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
-from mlcd.api.v1alpha1.conditions import Condition
-from mlcd.api.v1alpha1.fields import CronSchedule, DataURI, K8sName, ObjectURI, RegistryURI, TimeZoneName
+from mlcd.api.v1alpha1.conditions import Condition, ConditionedStatus, conditions_field
+from mlcd.api.v1alpha1.fields import (
+    CronSchedule,
+    DataURI,
+    K8sName,
+    ObjectName,
+    ObjectURI,
+    RegistryURI,
+    TimeZoneName,
+)
 
 Phase = Literal["Pending", "Running", "Succeeded", "Rejected", "Failed", "Invalid"]
-CONDITION_TYPES = ("Valid", "Compiled", "Submitted", "Trained", "GatesPassed", "HandedOff", "Ready")
 
 
 class DataChecks(SpecModel):
@@ -198,11 +205,11 @@ class RetrainStatus(StatusModel):
         default_factory=list, description="Retraining runs, newest first, at most spec.retrain.historyLimit.")
 
 
-class TrainingRunStatus(StatusModel):
+class TrainingRunStatus(ConditionedStatus):
     observed_generation: int | None = None
     phase: Phase | None = None
     message: str | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = conditions_field()
     pipeline: PipelineRef | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     gates: list[GateResult] = Field(default_factory=list)
@@ -219,8 +226,8 @@ class ObjectMeta(SpecModel):
     """The part of metadata mlcd reads; the API server owns the rest."""
 
     model_config = SpecModel.model_config | {"extra": "allow"}
-    name: str = "local"
-    namespace: str = "default"
+    name: ObjectName = "local"
+    namespace: K8sName = "default"
     generation: int | None = None
 
 
