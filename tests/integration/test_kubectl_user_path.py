@@ -123,7 +123,9 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
         SYSTEM,
         "--create-namespace",
         "--set",
-        "operator.backend=local",
+        "operator.backend=local",  # the development mode, on the one namespace the samples go to
+        "--set",
+        "operator.localNamespace=default",
         "--set",
         f"operator.livenessPort={liveness}",
         "--set",
