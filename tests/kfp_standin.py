@@ -83,11 +83,11 @@ class KfpStandIn:
         return run
 
     def _executor_for(self, run: dict):
-        """The queue of the run's namespace (from its run_namespace parameter: KFP takes it from the run's
-        experiment), with the Secrets its steps mount; None, with the run failed, when one is missing."""
+        """The queue of the run's namespace (from the labels mlcd puts in its description: KFP takes it from
+        the run's experiment), with the Secrets its steps mount; None, with the run failed, when one is missing."""
         from mlcd.backends.queue import LocalQueueBackend
 
-        namespace = run["runtime_config"]["parameters"]["run_namespace"]
+        namespace = json.loads(run.get("description") or "{}")["mlcd.io/namespace"]
         env = {}
         for name in sorted(_mounted_secrets(run["pipeline_spec"])):
             values = self.secrets(namespace, name)

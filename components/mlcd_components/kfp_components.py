@@ -128,7 +128,16 @@ def drift(dataset: Input[Dataset], registry_uri: str, method: str, threshold: fl
     return line
 
 
-STEPS = (ingest, check_data, train, evaluate, gate, register, reject, handoff, drift)
+def check_drift(dataset: Input[Dataset], registry_uri: str, champion_version: int, method: str, threshold: float,
+                key: str) -> str:
+    from mlcd_components import drift_check as impl
+    from mlcd_components.progress import step
+
+    with step("check-drift"):
+        return impl.record(dataset.path, registry_uri, champion_version, method, threshold, key)
+
+
+STEPS = (ingest, check_data, train, evaluate, gate, register, reject, handoff, drift, check_drift)
 
 
 def build(image: str) -> SimpleNamespace:

@@ -43,7 +43,10 @@ def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path
     assert status["pipeline"]["runUrl"] == f"{kfp.url}/#/runs/details/{run_id}"
     parameters = created[0]["runtime_config"]["parameters"]
     assert parameters["data_source"] == "builtin://iris" and parameters["run_key"] == status["pipeline"]["runName"]
-    assert created[0]["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
+    document = created[0]["pipeline_spec"]  # the pipeline spec and the platform spec, as kfp.Client sends them
+    assert document["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
+    executors = document["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {ref["secretName"] for config in executors.values() for ref in config["secretAsEnv"]} == {"mlcd-storage"}
     registry = f"{kfp.registry_base}/default/iris"
     assert status["model"] == {"uri": f"{registry}/v1", "version": 1}
     assert status["metrics"]["accuracy"] >= 0.8  # read from the run record the pipeline wrote

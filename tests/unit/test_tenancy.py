@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from mlcd.compiler import compile_drift_check
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.reconcile import tenancy
@@ -95,3 +96,15 @@ def test_a_namespace_whose_calls_hang_holds_only_its_share_of_the_threads():
         return answer
 
     assert asyncio.run(scenario()) == "team-b served"
+
+
+def test_the_drift_check_runs_as_a_pipeline_of_the_tenant_with_its_secret():
+    compiled = compile_drift_check("s3://team-a-data/new.csv", "s3://team-a-models/iris", 2, "psi", 0.2,
+                                   "drift-abc-v2", s3_secret="mlcd-storage")
+    executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(executors) == set(compiled.ir["deploymentSpec"]["executors"]) == {"exec-ingest", "exec-check-drift"}
+    assert {ref["secretName"] for config in executors.values() for ref in config["secretAsEnv"]} == {"mlcd-storage"}
+    params = compiled.ir["root"]["inputDefinitions"]["parameters"]
+    assert params["current"]["defaultValue"] == "s3://team-a-data/new.csv"
+    assert (params["key"]["defaultValue"], params["champion_version"]["defaultValue"]) == ("drift-abc-v2", 2)
+    assert compiled.ir["pipelineInfo"]["name"] == "mlcd-drift-check"

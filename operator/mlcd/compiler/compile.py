@@ -14,7 +14,7 @@ import yaml
 import mlcd
 from mlcd.api.v1alpha1 import TrainingRun
 from mlcd.compiler import parameters
-from mlcd.compiler.pipeline import Shape, build
+from mlcd.compiler.pipeline import Shape, build, build_drift_check
 
 DEFAULT_IMAGE = f"ghcr.io/mlcd-io/mlcd-components:{mlcd.__version__}"
 IMAGE_ENV = "MLCD_COMPONENT_IMAGE"
@@ -121,3 +121,23 @@ def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_ur
                   handoff=tr.spec.deploy.model_deployment is not None,
                   drift=bool(tr.spec.retrain and tr.spec.retrain.drift))
     return _compile_cached(json.dumps(arguments, sort_keys=True), shape)
+
+
+@functools.lru_cache(maxsize=4)
+def _drift_check_structure(image: str, s3_secret: str) -> tuple[dict, dict]:
+    from google.protobuf import json_format
+
+    pipeline = build_drift_check(image, s3_secret)
+    return json_format.MessageToDict(pipeline.pipeline_spec), json_format.MessageToDict(pipeline.platform_spec)
+
+
+def compile_drift_check(current: str, registry_uri: str, champion_version: int, method: str, threshold: float,
+                        key: str, *, data_format: str = "", image: str | None = None,
+                        s3_secret: str = "") -> CompiledPipeline:
+    """The drift-check pipeline for one (data, champion) pair; its record lands at REGISTRY/drift/KEY.json."""
+    arguments = {"current": current, "data_format": data_format, "registry_uri": registry_uri,
+                 "champion_version": champion_version, "method": method, "threshold": threshold, "key": key}
+    pipeline, platform = _drift_check_structure(image or component_image(), s3_secret)
+    digest = hashlib.sha256(json.dumps([pipeline.get("root"), platform, arguments], sort_keys=True).encode())
+    return CompiledPipeline(ir=_fill(pipeline, arguments), spec_hash=f"sha256:{digest.hexdigest()}",
+                            arguments=arguments, platform_spec=platform)

@@ -96,6 +96,31 @@ def build(shape: Shape):
                         description="mlcd: ingest, check, train, evaluate, gate and register a model")
 
 
+DRIFT_CHECK_NAME = "mlcd-drift-check"
+
+
+def build_drift_check(image: str, s3_secret: str = ""):
+    """The drift check the operator runs in the tenant's namespace (it never reads a tenant's data itself):
+    ingest spec.retrain.drift.current, score it against the champion's reference statistics, record the
+    result at REGISTRY/drift/KEY for the operator to read."""
+    c = kfp_components.build(image)
+
+    @dsl.pipeline(name=DRIFT_CHECK_NAME, description="mlcd: drift of new data from the champion's training data")
+    def drift_check(current: str, data_format: str, registry_uri: str, champion_version: int, method: str,
+                    threshold: float, key: str) -> str:
+        ingest = c.ingest(source=current, data_format=data_format).set_display_name("ingest")
+        checked = c.check_drift(dataset=ingest.outputs["dataset"], registry_uri=registry_uri,
+                                champion_version=champion_version, method=method, threshold=threshold, key=key)
+        checked.set_display_name("check-drift")
+        for task in (ingest, checked):
+            task.set_caching_options(False)
+            if s3_secret:
+                _storage_from_secret(task, s3_secret)
+        return checked.output
+
+    return drift_check
+
+
 def _storage_from_secret(task, secret: str) -> None:
     """The step reads its storage settings from the Secret, so no credential is ever a pipeline parameter
     (parameters are stored in KFP's database and shown in its UI)."""

@@ -32,8 +32,6 @@ class OperatorConfig:
     call_timeout_seconds: float = 30.0
     workers: int = 16
     namespace_workers: int = 4
-    # The largest spec.retrain.drift.current the operator reads to check drift; a larger one is refused unread.
-    drift_max_bytes: int = 32 * 1024 * 1024
     # "now" for retraining (schedule slots, poll intervals, cooldowns): tests drive slots without waiting.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 

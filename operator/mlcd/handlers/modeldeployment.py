@@ -118,12 +118,17 @@ class ModelDeploymentReconciler:
         namespace = md["metadata"]["namespace"]
         try:
             sa = _missing(self.core.read_namespaced_service_account, account, namespace)
-            secrets = [] if sa is None else self._secrets(sa, namespace)
         except ApiException as exc:
             if exc.status != 403:
                 raise
             return [f"spec.serving.serviceAccountName: the operator may not read ServiceAccount {account!r} "
-                    f"or its Secrets (RBAC: get serviceaccounts, secrets)"]
+                    "(RBAC: get serviceaccounts)"]
+        try:
+            secrets = [] if sa is None else self._secrets(sa, namespace)
+        except _Forbidden as exc:
+            return [f"spec.serving.serviceAccountName: the operator may not read Secret {exc.name!r}, listed by "
+                    f"ServiceAccount {account!r}: it reads Secrets by name only (add the name to the chart's "
+                    "rbac.preflightSecrets to have it checked)"]
         if sa is None:
             return preflight(None, [], name=account)
         listed = [{"name": ref.name} for ref in sa.secrets or []]
@@ -133,7 +138,12 @@ class ModelDeploymentReconciler:
         """The Secrets the ServiceAccount lists, each read by name (the operator never lists Secrets)."""
         found = []
         for ref in sa.secrets or []:
-            secret = _missing(self.core.read_namespaced_secret, ref.name, namespace)
+            try:
+                secret = _missing(self.core.read_namespaced_secret, ref.name, namespace)
+            except ApiException as exc:
+                if exc.status == 403:
+                    raise _Forbidden(ref.name) from None
+                raise
             if secret is not None:
                 found.append({"metadata": _metadata(secret), "data": dict(secret.data or {}),
                               "stringData": dict(secret.string_data or {})})
@@ -188,6 +198,12 @@ class ModelDeploymentReconciler:
         elif isinstance(step, ChampionSkip) and champion_changed(md.get("status") or {}, new):
             kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SKIPPED, message=step.message[:1000])
         return new
+
+
+class _Forbidden(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
 
 
 def _set_champion(step: ChampionUpdate, environ: dict | None) -> None:

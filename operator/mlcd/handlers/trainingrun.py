@@ -17,7 +17,7 @@ from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
 from mlcd.backends.base import Backend, BackendError, BackendUnavailable, RunRef
-from mlcd.compiler import compile_trainingrun
+from mlcd.compiler import compile_drift_check, compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.limits import CallTimeout, NamespacePool
@@ -26,6 +26,7 @@ from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.reconcile import retrain
 from mlcd.reconcile.trainingrun import (
     CheckDrift,
+    DriftPending,
     DriftTarget,
     FindChampion,
     Fingerprint,
@@ -50,6 +51,7 @@ from mlcd.reconcile.trainingrun import (
     Validate,
     on_delete,
     plan,
+    run_name,
 )
 
 KIND = "TrainingRun"
@@ -171,14 +173,44 @@ class TrainingRunReconciler:
         except (StorageError, StorageUnavailable, CallTimeout) as exc:
             return Problem(str(exc))
 
-    async def _check_drift(self, ask: CheckDrift, observed: Observed, logger) -> retrain.DriftSeen | Problem:
+    async def _check_drift(self, ask: CheckDrift, observed: Observed,
+                           logger) -> retrain.DriftSeen | DriftPending | Problem:
+        """The record of the drift-check run for (data, champion), else that run: found by its name, or
+        submitted in the tenant's namespace. The operator reads the record, never the data."""
         from mlcd.storage import StorageError
 
+        key = f"{retrain.content_key('drift', ask.fingerprint)}-v{ask.champion_version}"
         try:
-            return await self._tenant_call(observed, [ask.registry_uri, ask.current], check_drift, ask,
-                                           self.config.drift_max_bytes)
+            found = await self._tenant_call(observed, [ask.registry_uri, ask.current], read_drift_record,
+                                            ask.registry_uri, key)
         except (StorageError, StorageUnavailable, CallTimeout) as exc:
             return Problem(str(exc))
+        if found is not None:
+            return retrain.DriftSeen(ask.fingerprint, ask.champion_version, found.get("record") or {},
+                                     found.get("report") or "")
+        name = run_name(observed.namespace, observed.name, observed.uid, observed.generation, key)
+        secret = self.identities.secret_name if self.backend.name == "kfp" else ""
+        compiled = compile_drift_check(ask.current, ask.registry_uri, ask.champion_version, ask.method,
+                                       ask.threshold, key, s3_secret=secret)
+        labels = {"mlcd.io/namespace": observed.namespace, "mlcd.io/name": observed.name, "mlcd.io/trigger": key}
+        try:
+            ref = await asyncio.to_thread(self._find_or_submit, name, compiled, labels)
+            state = await asyncio.to_thread(self.backend.get, ref)
+        except BackendError as exc:  # BackendUnavailable included: the check stays due
+            return Problem(f"spec.retrain.drift: the drift check run {name}: {exc}")
+        if state.finished and state.state != "SUCCEEDED":
+            return Problem(f"spec.retrain.drift: the drift check run {name} ended {state.state}: {state.message}")
+        if state.finished:  # it may have recorded its result since the first look
+            try:
+                found = await self._tenant_call(observed, [ask.registry_uri], read_drift_record, ask.registry_uri, key)
+            except (StorageError, StorageUnavailable, CallTimeout) as exc:
+                return Problem(str(exc))
+            if found is None:
+                return Problem(f"spec.retrain.drift: the drift check run {name} left no record in {ask.registry_uri}")
+            return retrain.DriftSeen(ask.fingerprint, ask.champion_version, found.get("record") or {},
+                                     found.get("report") or "")
+        logger.info("drift check under way name=%s run=%s", observed.name, name)
+        return DriftPending(name)
 
     async def _submit(self, ask: Submit, observed: Observed, logger) -> RunCreated | Refused | Unavailable:
         # The kfp backend's steps mount the namespace's Secret; the local backend's inherit the operator's settings.
@@ -275,23 +307,8 @@ def find_champion(ask: FindChampion, environ: dict | None) -> DriftTarget | Prob
     return DriftTarget(data_fingerprint(ask.current, environ), champion["version"])
 
 
-def check_drift(ask: CheckDrift, max_bytes: int, environ: dict | None) -> retrain.DriftSeen | Problem:
-    """The drift report of the data against the champion's reference statistics, written next to the
-    registry's versions. drift.current is read only up to ``max_bytes``: a larger one is refused unread."""
-    from mlcd.drift import drift_report
-    from mlcd.storage import open_registry, read_dataset
+def read_drift_record(registry_uri: str, key: str, environ: dict | None) -> dict | None:
+    """The small record a drift-check run left at REGISTRY/drift/KEY.json (size-bounded), or None."""
+    from mlcd.storage import open_registry
 
-    registry = open_registry(ask.registry_uri, environ)
-    reference = registry.metadata(ask.champion_version).get("reference")
-    if not reference:
-        return Problem(f"spec.retrain.drift: the champion {registry.version_uri(ask.champion_version)} has no "
-                       "reference statistics (registered before mlcd recorded them)")
-    frame, read = read_dataset(ask.current, environ=environ, max_bytes=max_bytes)
-    try:
-        report = drift_report(reference, frame, ask.method, ask.threshold)
-    except ValueError as exc:
-        return Problem(f"spec.retrain.drift.current: {ask.current}: {exc}")
-    fingerprint = retrain.fingerprint_id(read.kind, read.value, read.version_id)
-    name = f"{retrain.content_key('drift', fingerprint)}-v{ask.champion_version}"
-    return retrain.DriftSeen(fingerprint, ask.champion_version, report.record(),
-                             registry.write_report(name, report.to_markdown(), report.to_html()))
+    return open_registry(registry_uri, environ).drift_record(key)

@@ -80,14 +80,16 @@ class FindChampion:
 
 @dataclass(frozen=True)
 class CheckDrift:
-    """Score drift.current against the champion's reference statistics and write the report.
-    Answer: retrain.DriftSeen or Problem."""
+    """Score drift.current (as it was when fingerprinted) against the champion's reference statistics, in
+    a drift-check pipeline run of the tenant's: the operator reads the small record it leaves, never the
+    data. Answer: retrain.DriftSeen, DriftPending while the run is under way, or Problem."""
 
     registry_uri: str
     champion_version: int
     current: str
     method: str
     threshold: float
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,13 @@ class RunSeen:
     finished: bool
     message: str = ""
     result: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DriftPending:
+    """The drift check's run is under way: nothing is known yet, look again on a later reconcile."""
+
+    run_name: str
 
 
 @dataclass(frozen=True)
@@ -627,12 +636,15 @@ def _look(observed: Observed, retraining: RetrainSpec, wire: dict, in_flight: bo
     if find is not None:
         target = observed.answer(find)
         if retrain.drift_check_needed(wire, target.fingerprint, target.champion_version):
-            check = CheckDrift(registry, target.champion_version, drift.current, drift.method, drift.threshold)
+            check = CheckDrift(registry, target.champion_version, drift.current, drift.method, drift.threshold,
+                               target.fingerprint)
             seen = observed.answer(check)
             if seen is NOT_ASKED:
                 return (check,)
             if isinstance(seen, Problem):
                 return retrain.Observed(now, in_flight, checked=True, problem=seen.message)
+            if isinstance(seen, DriftPending):
+                return retrain.Observed(now, in_flight)  # not checked yet: the check stays due
     data = observed.answer(data_ask) if data_ask else None
     return retrain.Observed(now, in_flight, checked=True, data=data, drift=seen)
 

@@ -26,16 +26,14 @@ FORMATS = ("csv", "parquet")
 _EXTENSIONS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
-def read_dataset(uri: str, fmt: str | None = None, environ: Mapping[str, str] | None = None,
-                 max_bytes: int | None = None) -> tuple[pd.DataFrame, Fingerprint]:
-    """The data at ``uri`` and the fingerprint of exactly the bytes that were parsed; ``environ``: the S3
-    settings (None: this process's environment); larger than ``max_bytes``: refused unread."""
+def read_dataset(uri: str, fmt: str | None = None) -> tuple[pd.DataFrame, Fingerprint]:
+    """The data at ``uri`` and the fingerprint of exactly the bytes that were parsed."""
     location = parse_uri(uri)
     if location.scheme == "builtin":
         frame, print_ = _load_builtin(location), fingerprint(uri)
     else:
         fmt = data_format(_object_location(location), fmt)
-        data, print_ = _read_bytes(location, environ, max_bytes)
+        data, print_ = _read_bytes(location)
         frame = _parse(data, fmt, uri)
     log.info(
         "dataset read uri=%s rows=%d columns=%d fingerprint=%s", uri, len(frame), frame.shape[1], print_.value
@@ -113,22 +111,18 @@ def _load_builtin(location: Location) -> pd.DataFrame:
     return getattr(datasets, f"load_{location.path}")(as_frame=True).frame
 
 
-def _read_bytes(location: Location, environ: Mapping[str, str] | None,
-                max_bytes: int | None) -> tuple[bytes, Fingerprint]:
+def _read_bytes(location: Location) -> tuple[bytes, Fingerprint]:
     if location.scheme == "s3":
-        return read_object(location, environ, max_bytes)
-    return _read_file(location, max_bytes)
+        return read_object(location)
+    return _read_file(location)
 
 
-def _read_file(location: Location, max_bytes: int | None) -> tuple[bytes, Fingerprint]:
+def _read_file(location: Location) -> tuple[bytes, Fingerprint]:
     try:
         with open(location.path, "rb") as stream:
-            # One byte more than allowed tells a file that is too long (a device such as /dev/zero has no size).
-            data = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
+            data = stream.read()
     except OSError as exc:
         raise _file_error(location.uri, exc) from exc
-    if max_bytes is not None and len(data) > max_bytes:
-        raise StorageError(location.uri, f"more than the {max_bytes} bytes this reader takes")
     return data, Fingerprint("sha256", hashlib.sha256(data).hexdigest())
 
 

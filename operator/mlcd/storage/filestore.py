@@ -18,13 +18,17 @@ class FileStore:
         self.uri = uri.rstrip("/")
         self.root = Path(root)
 
-    def read_bytes(self, key: str) -> bytes | None:
+    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes | None:
         try:
-            return (self.root / key).read_bytes()
+            with open(self.root / key, "rb") as stream:
+                data = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StorageError(join(self.uri, key), f"cannot read: {exc.strerror}") from exc
+        if max_bytes is not None and len(data) > max_bytes:
+            raise StorageError(join(self.uri, key), f"more than the {max_bytes} bytes this reader takes")
+        return data
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self._replace(key, lambda out: out.write(data))

@@ -130,10 +130,24 @@ class Registry:
         self._store.write_bytes(f"drift/{name}.html", html.encode())
         return join(self.uri, f"drift/{name}.html")
 
+    def write_drift_record(self, name: str, record: dict) -> None:
+        """REGISTRY/drift/NAME.json: what a drift check found, for the operator that asked for it."""
+        if not _RUN_KEY.match(name):
+            raise StorageError(self.uri, f"drift record name {name!r} is not a plain name")
+        self._store.write_bytes(f"drift/{name}.json", _to_json({**record, "recordedAt": _now()}))
+
+    def drift_record(self, name: str) -> dict | None:
+        """The record of drift check NAME, or None while there is none. Refused when larger than a record
+        can be: the bucket is the tenant's, and the operator reads it."""
+        if not _RUN_KEY.match(name):
+            return None
+        data = self._store.read_bytes(f"drift/{name}.json", _MAX_RECORD_BYTES)
+        return None if data is None else _from_json(data, join(self.uri, f"drift/{name}.json"))
+
     def run_record(self, run_key: str) -> dict | None:
         if not _RUN_KEY.match(run_key):
             return None
-        data = self._store.read_bytes(f"runs/{run_key}.json")
+        data = self._store.read_bytes(f"runs/{run_key}.json", _MAX_RECORD_BYTES)
         return None if data is None else _from_json(data, join(self.uri, f"runs/{run_key}.json"))
 
     def _allocate(self) -> int:
@@ -151,6 +165,7 @@ class Registry:
 
 
 _RUN_KEY = re.compile(r"^[a-z0-9][a-z0-9.-]{0,252}$")
+_MAX_RECORD_BYTES = 1024 * 1024
 
 
 def open_registry(uri: str, environ: Mapping[str, str] | None = None) -> Registry:

@@ -26,18 +26,13 @@ CLAIMS = ".claims"
 _MAX_CLAIM_BACKOFF_SECONDS = 0.05
 
 
-def read_object(location: Location, environ: Mapping[str, str] | None = None,
-                max_bytes: int | None = None) -> tuple[bytes, Fingerprint]:
-    """The object's bytes and the ETag (and version id) of exactly those bytes, from one GET; an object
-    larger than ``max_bytes`` is refused before a byte of it is read."""
-    s3 = client_from_env(location.uri, environ)
+def read_object(location: Location) -> tuple[bytes, Fingerprint]:
+    """The object's bytes and the ETag (and version id) of exactly those bytes, from one GET."""
+    s3 = client_from_env(location.uri)
     with s3.errors(location.uri):
         response = s3.minio.get_object(location.bucket, location.path)
         try:
             headers = response.headers
-            size = int(headers.get("content-length") or 0)
-            if max_bytes is not None and size > max_bytes:
-                raise StorageError(location.uri, f"{size} bytes, more than the {max_bytes} this reader takes")
             data = response.read()
         finally:
             response.close()
@@ -82,7 +77,7 @@ class S3Store:
         """environ: the storage settings to use (a namespace's Secret); None: this process's environment."""
         return cls(location.uri, client_from_env(location.uri, environ), location.bucket, location.path)
 
-    def read_bytes(self, key: str) -> bytes | None:
+    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes | None:
         with self._s3.errors(join(self.uri, key)):
             try:
                 response = self._s3.minio.get_object(self._bucket, self._prefix + key)
@@ -91,6 +86,9 @@ class S3Store:
                     return None
                 raise
             try:
+                size = int(response.headers.get("content-length") or 0)
+                if max_bytes is not None and size > max_bytes:
+                    raise StorageError(join(self.uri, key), f"{size} bytes, more than the {max_bytes} allowed")
                 return response.read()
             finally:
                 response.close()

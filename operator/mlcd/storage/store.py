@@ -11,8 +11,9 @@ class ObjectStore(Protocol):
 
     uri: str
 
-    def read_bytes(self, key: str) -> bytes | None:
-        """The object's content, or None when it does not exist."""
+    def read_bytes(self, key: str, max_bytes: int | None = None) -> bytes | None:
+        """The object's content, or None when it does not exist; StorageError, with nothing read, when it
+        is larger than ``max_bytes``."""
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Readers see the old content or the new, never a part."""
