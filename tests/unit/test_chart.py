@@ -7,10 +7,13 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from kfp.client import KF_PIPELINES_SA_TOKEN_PATH
 
 import mlcd
 from mlcd.api.crd import all_crds
+from mlcd.api.v1alpha1.modeldeployment import DEFAULT_RUNTIME
 from mlcd.compiler.compile import DEFAULT_IMAGE
+from mlcd.kserve import build_inferenceservice
 from tests.kube_checks import (
     KUBE_VERSION,
     ROOT,
@@ -18,10 +21,12 @@ from tests.kube_checks import (
     assert_restricted,
     load_all,
     validate_builtin,
+    validate_custom,
     wildcards,
 )
 
 CHART = ROOT / "charts" / "mlcd"
+KSERVE = ROOT / "tests" / "fixtures" / "kserve"
 RELEASE, NAMESPACE = "mlcd", "mlcd-system"
 
 VALUE_SETS = {
@@ -42,6 +47,11 @@ VALUE_SETS = {
         "image": {"digest": "sha256:" + "ab" * 32},
     },
     "local-development": {"operator": {"backend": "local", "localNamespace": "dev"}},
+    "kfp-multi-user": {
+        "operator": {"backend": "kfp", "kfpHost": "http://ml-pipeline.kubeflow:8888"},
+        "watchNamespaces": ["team-a", "team-b"],
+        "kfp": {"runServiceAccount": "default-editor", "uiUrl": "https://kubeflow.example.com/pipeline"},
+    },
     "existing-service-account": {"serviceAccount": {"create": False, "name": "platform-mlcd"},
                                  "tolerations": [{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],
                                  "nodeSelector": {"pool": "ml"}, "priorityClassName": "platform"},
@@ -87,6 +97,8 @@ def test_every_rendered_object_is_valid(chart, values):
     for doc in docs:
         if doc["apiVersion"] == "monitoring.coreos.com/v1":
             check_service_monitor(doc, docs)
+        elif doc["apiVersion"] == "serving.kserve.io/v1alpha1":
+            validate_custom(doc, KSERVE / "serving.kserve.io_clusterservingruntimes.yaml")
         else:
             validate_builtin(doc)
         assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
@@ -313,3 +325,86 @@ def test_the_pipeline_runner_may_hand_models_off_in_the_watched_namespaces(chart
     assert [r["metadata"]["namespace"] for r in by_kind(explicit, "Role")] == ["ml"]
     none = render(chart, {"rbac": {"handoff": {"serviceAccountName": ""}}, "watchNamespaces": ["ml"]})
     assert [r["metadata"]["name"] for r in by_kind(none, "Role") if r["metadata"]["name"].endswith("-handoff")] == []
+
+
+def test_kfp_multi_user_gets_a_projected_token_and_a_role_binding_per_namespace(chart):
+    docs = render(chart, VALUE_SETS["kfp-multi-user"])
+    pod = deployment(docs)["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "kfp-token"]
+    assert volume["projected"]["sources"] == [{"serviceAccountToken": {
+        "path": "token", "audience": "pipelines.kubeflow.org", "expirationSeconds": 3600}}]
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kfp-token"]
+    # KFP's SDK default path (kfp.client.KF_PIPELINES_SA_TOKEN_PATH), so no variable is needed.
+    assert mount == {"name": "kfp-token", "mountPath": "/var/run/secrets/kubeflow/pipelines", "readOnly": True}
+    assert KF_PIPELINES_SA_TOKEN_PATH == mount["mountPath"] + "/token"
+    env = operator_env(docs)
+    assert env["MLCD_KFP_EXPERIMENT"]["value"] == "mlcd"
+    assert env["MLCD_KFP_SERVICE_ACCOUNT"]["value"] == "default-editor"
+    assert env["MLCD_KFP_UI_URL"]["value"] == "https://kubeflow.example.com/pipeline"
+    assert "MLCD_KFP_TOKEN" not in env
+    bindings = [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for binding in bindings:
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                      "name": "kubeflow-pipelines-edit"}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
+        validate_builtin(binding)
+    validate_builtin(deployment(docs))
+
+
+def test_kfp_token_and_role_bindings_can_be_turned_off(chart):
+    values = {**VALUE_SETS["kfp-multi-user"], "kfp": {"token": {"enabled": False}, "roleBindings": {"enabled": False}}}
+    docs = render(chart, values)
+    assert "kfp-token" not in {v["name"] for v in deployment(docs)["spec"]["template"]["spec"]["volumes"]}
+    assert not [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
+    local = render(chart, {"watchNamespaces": ["team-a"]})  # the local backend needs neither
+    assert "kfp-token" not in {v["name"] for v in deployment(local)["spec"]["template"]["spec"]["volumes"]}
+    assert not [b for b in by_kind(local, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
+    explicit = render(chart, {**VALUE_SETS["kfp-with-secrets"], "kfp": {"roleBindings": {"namespaces": ["ml"]}}})
+    assert [b["metadata"]["namespace"] for b in by_kind(explicit, "RoleBinding")
+            if b["roleRef"]["name"] == "kubeflow-pipelines-edit"] == ["ml"]
+
+
+def serving_runtime(docs: list[dict]) -> dict:
+    (only,) = by_kind(docs, "ClusterServingRuntime")
+    return only
+
+
+@pytest.mark.parametrize("values", [{}, VALUE_SETS["kfp-with-secrets"], {"image": {"tag": "0.1.0-rc1"}}],
+                         ids=["defaults", "digest", "tag"])
+def test_the_serving_runtime_runs_the_operators_image_under_kserves_contract(chart, values):
+    docs = render(chart, values)
+    runtime = serving_runtime(docs)
+    (operator,) = deployment(docs)["spec"]["template"]["spec"]["containers"]
+    (server,) = runtime["spec"]["containers"]
+    assert server["image"] == operator["image"]
+    assert server["name"] == "kserve-container"
+    assert server["command"] == ["mlcd", "serve"]
+    assert server["args"][:3] == ["--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080"]
+    assert "--host=0.0.0.0" in server["args"]
+    assert runtime["metadata"]["name"] == DEFAULT_RUNTIME
+    assert runtime["spec"]["protocolVersions"] == ["v1", "v2"]
+    assert [f["name"] for f in runtime["spec"]["supportedModelFormats"]] == ["sklearn"]
+    # Like KServe's own sklearn runtime, in the same container shape.
+    (kserves,) = load_all((KSERVE / "kserve-sklearnserver.yaml").read_text())[0]["spec"]["containers"]
+    assert server["args"][:3] == kserves["args"]
+    assert server["securityContext"] == kserves["securityContext"]
+    assert server["resources"]["limits"]["memory"] == "1Gi"
+
+
+def test_the_serving_runtime_can_be_left_out(chart):
+    assert by_kind(render(chart, {"servingRuntime": {"enabled": False}}), "ClusterServingRuntime") == []
+
+
+def test_the_sample_modeldeployments_inferenceservice_names_the_charts_runtime(chart):
+    runtime = serving_runtime(render(chart, {}))
+    (sample,) = load_all((ROOT / "manifests" / "samples" / "iris-modeldeployment.yaml").read_text())
+    sample["metadata"].setdefault("namespace", "default")
+    isvc = build_inferenceservice(sample, storage_uri=sample["spec"]["model"]["uri"], model_sha256="ab" * 32)
+    assert isvc["spec"]["predictor"]["model"]["runtime"] == runtime["metadata"]["name"]
+    assert isvc["spec"]["predictor"]["model"]["modelFormat"]["name"] in {
+        f["name"] for f in runtime["spec"]["supportedModelFormats"]}
+    assert isvc["spec"]["predictor"]["model"]["protocolVersion"] in runtime["spec"]["protocolVersions"]
+    validate_custom(isvc, KSERVE / "serving.kserve.io_inferenceservices.yaml")
+    validate_custom(runtime, KSERVE / "serving.kserve.io_clusterservingruntimes.yaml")

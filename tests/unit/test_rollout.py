@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mlcd.api.v1alpha1 import ModelDeploymentStatus
 from mlcd.api.v1alpha1.conditions import get_condition
 from mlcd.kserve import DEPLOYMENT_MODE_ANNOTATION, merge_patch, normalise_mode
 from mlcd.reconcile import ChampionSkip, champion_recorded, champion_step, decide, preflight
@@ -81,8 +82,12 @@ def md(uri=V1, **rollout_and_serving) -> dict:
 def step(obj, kserve, now, problems=()):
     decision = decide(obj, kserve.isvc, now, credential_problems=list(problems))
     kserve.apply(decision.inferenceservice)
-    obj["status"] = decision.status
+    obj["status"] = decision.status.to_wire()
     return decision
+
+
+def typed(status: dict) -> ModelDeploymentStatus:
+    return ModelDeploymentStatus.model_validate(status)
 
 
 def set_uri(obj, uri):
@@ -207,7 +212,7 @@ def test_rollback_on_progress_deadline_and_no_retry_of_the_same_model():
     assert (status["phase"], status["activeModel"], status["canaryModel"]) == ("RolledBack", V1, V2)
     assert status["traffic"] == {"active": 100, "canary": 0}
     assert cond(obj, "RolledOut")["reason"] == "ProgressDeadlineExceeded"
-    assert champion_step({**status, "championModel": previous["activeModel"]}, deployment="iris") is None
+    assert champion_step(typed({**status, "championModel": previous["activeModel"]}), deployment="iris") is None
 
     kserve.controller()
     writes = kserve.writes
@@ -330,40 +335,44 @@ def test_lasttransitiontime_only_moves_when_a_condition_changes():
 
 
 def test_champion_follows_the_active_model_only():
-    assert champion_step({"phase": "Ready", "activeModel": V1}, deployment="iris").version == 1
-    update = champion_step({"phase": "Ready", "activeModel": V2, "championModel": V1}, deployment="iris")
+    assert champion_step(typed({"phase": "Ready", "activeModel": V1}), deployment="iris").version == 1
+    update = champion_step(typed({"phase": "Ready", "activeModel": V2, "championModel": V1}), deployment="iris")
     assert (update.registry_uri, update.version, update.model_uri) == ("s3://models/iris", 2, V2)
     assert "was s3://models/iris/v1" in update.reason
     # A rollback keeps the active model, which is the champion already.
-    assert champion_step({"phase": "RolledBack", "activeModel": V1, "championModel": V1}, deployment="i") is None
-    assert champion_step({"phase": "Progressing", "canaryModel": V2, "activeModel": V1, "championModel": V1},
+    assert champion_step(typed({"phase": "RolledBack", "activeModel": V1, "championModel": V1}), deployment="i") is None
+    assert champion_step(typed({"phase": "Progressing", "canaryModel": V2, "activeModel": V1, "championModel": V1}),
                          deployment="i") is None
 
 
 @pytest.mark.parametrize("uri", ["gs://models/iris/v1", "https://example.com/iris/v1", "pvc://models/iris/v1",
                                  "s3://models/iris", "file:///models/iris/v1"])
 def test_a_model_outside_an_mlcd_registry_is_skipped_with_a_reason(uri):
-    step_ = champion_step({"phase": "Ready", "activeModel": uri}, deployment="iris")
+    served = typed({"phase": "Ready", "activeModel": uri})
+    step_ = champion_step(served, deployment="iris")
     assert isinstance(step_, ChampionSkip) and uri in step_.message
-    status = champion_recorded({"phase": "Ready", "activeModel": uri}, step_, None, generation=1, now="t")
+    status = champion_recorded(served, step_, None, generation=1, now="2026-01-01T12:00:00Z").to_wire()
     found = get_condition(status["conditions"], "ChampionRecorded")
     assert (found["status"], found["reason"]) == ("False", "NotInRegistry") and "championModel" not in status
+    assert status["phase"] == "Ready"
 
 
 def test_a_failed_champion_write_is_its_own_condition_and_is_tried_again():
-    status = {"phase": "Ready", "activeModel": V1, "conditions": []}
-    first = champion_step(status, deployment="iris")
-    failed = champion_recorded(status, first, "s3://models/iris/champion.json: access denied (AccessDenied)",
-                               generation=1, now="t1")
-    assert failed["phase"] == "Ready" and "championModel" not in failed
-    found = get_condition(failed["conditions"], "ChampionRecorded")
+    served = typed({"phase": "Ready", "activeModel": V1})
+    first = champion_step(served, deployment="iris")
+    failed = champion_recorded(served, first, "s3://models/iris/champion.json: access denied (AccessDenied)",
+                               generation=1, now="2026-01-01T12:00:00Z")
+    wire = failed.to_wire()
+    assert wire["phase"] == "Ready" and "championModel" not in wire
+    found = get_condition(wire["conditions"], "ChampionRecorded")
     assert (found["status"], found["reason"]) == ("False", "ChampionWriteFailed") and "AccessDenied" in found["message"]
     again = champion_step(failed, deployment="iris")
     assert again == first  # still due: the handler retries it with a backoff
-    done = champion_recorded(failed, again, None, generation=1, now="t2")
-    assert done["championModel"] == V1 and get_condition(done["conditions"], "ChampionRecorded")["status"] == "True"
+    done = champion_recorded(failed, again, None, generation=1, now="2026-01-01T12:01:00Z")
+    assert done.champion_model == V1 and done.condition("ChampionRecorded").status == "True"
     assert champion_step(done, deployment="iris") is None
-    assert champion_step({**done, "activeModel": "file:///r/iris/v1"}, deployment="i", file_allowed=True).version == 1
+    moved = done.model_copy(update={"active_model": "file:///r/iris/v1"})
+    assert champion_step(moved, deployment="i", file_allowed=True).version == 1
 
 
 def test_an_inferenceservice_owned_by_someone_else_is_never_touched():
@@ -375,21 +384,21 @@ def test_an_inferenceservice_owned_by_someone_else_is_never_touched():
               "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "gs://theirs"}}},
               "status": {"observedGeneration": 4, "conditions": [{"type": "Ready", "status": "True"}]}}
     decision = decide(obj, theirs, T0)
+    status = decision.status.to_wire()
     assert decision.inferenceservice is None and decision.promoted is None
-    assert decision.status["phase"] == "Failed" and "not owned" in decision.status["message"]
-    assert "activeModel" not in decision.status
-    ready = get_condition(decision.status["conditions"], "Ready")
+    assert status["phase"] == "Failed" and "not owned" in status["message"]
+    assert "activeModel" not in status
+    ready = get_condition(status["conditions"], "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "InferenceServiceConflict")
     assert [e[:2] for e in decision.events] == [("Warning", "InferenceServiceConflict")]
-    obj["status"] = decision.status
+    obj["status"] = status
     assert decide(obj, theirs, T0 + timedelta(minutes=1)).events == []  # said once
     unowned = {**theirs, "metadata": {k: v for k, v in theirs["metadata"].items() if k != "ownerReferences"}}
     assert decide(obj, unowned, T0).inferenceservice is None
 
 
 def test_ready_while_the_inferenceservice_is_being_created_says_so():
-    decision = decide(md(), None, T0)
-    ready = get_condition(decision.status["conditions"], "Ready")
+    ready = get_condition(decide(md(), None, T0).status.to_wire()["conditions"], "Ready")
     assert (ready["reason"], ready["message"]) == ("UpdatePending", "the InferenceService is being created")
 
 
@@ -447,8 +456,6 @@ def test_preflight_missing_pieces():
 
 
 def test_every_status_written_fits_the_modeldeployment_status_schema():
-    from mlcd.api.v1alpha1 import ModelDeploymentStatus
-
     obj, kserve = deployed()
     statuses = [copy.deepcopy(obj["status"])]
     set_uri(obj, V2)

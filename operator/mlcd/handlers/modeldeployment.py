@@ -24,6 +24,7 @@ from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from mlcd.api.v1alpha1 import GROUP, VERSION, ModelDeploymentStatus
+from mlcd.api.v1alpha1.modeldeployment import DEFAULT_RUNTIME
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
@@ -35,12 +36,38 @@ from mlcd.kserve import GROUP as KSERVE_GROUP
 from mlcd.kserve import PLURAL as KSERVE_PLURAL
 from mlcd.kserve import VERSION as KSERVE_VERSION
 from mlcd.kserve import merge_patch
-from mlcd.reconcile import ChampionSkip, ChampionUpdate, champion_recorded, champion_step, decide, preflight
+from mlcd.reconcile import ChampionUpdate, champion_recorded, champion_step, decide, preflight
 from mlcd.reconcile.champion import changed as champion_changed
+from mlcd.reconcile.runtime import RuntimeCheck, check_runtime
+from mlcd.reconcile.status import changed
+from mlcd.storage import StorageError
 
 KIND = "ModelDeployment"
 _CHAMPION_BACKOFF_CAP_SECONDS = 300.0
 PLURAL = "modeldeployments"
+METADATA_TIMEOUT_SECONDS = 10.0  # one small GET; a registry slower than this is not waited for
+METADATA_RETRY_SECONDS = 60.0  # an unreadable metadata.json is not asked for again before this
+_CACHED = 1024  # versions are never overwritten, so what a version recorded is read once
+
+
+def _bounded(cache: dict) -> dict:
+    """The newest entries of ``cache`` (insertion order), at most _CACHED of them."""
+    return dict(list(cache.items())[-_CACHED:])
+
+
+def read_model_metadata(uri: str, environ: dict | None) -> dict:
+    """metadata.json of the model version at ``uri``: one GET of at most a few MiB, no listing, with the
+    namespace's storage identity (``environ``, its Secret)."""
+    from mlcd.storage import read_version_metadata
+
+    return read_version_metadata(uri, environ=environ)
+
+
+def own_versions() -> dict:
+    """The library versions of this image, which the chart's mlcd-sklearn runtime also runs."""
+    from importlib.metadata import version
+
+    return {"sklearn": version("scikit-learn"), "mlcd": version("mlcd")}
 
 
 def _missing(call, *args):
@@ -63,6 +90,10 @@ class ModelDeploymentReconciler:
         self.pool = pool
         self.identities = identities
         self._locks: dict[str, asyncio.Lock] = {}
+        # (namespace, model URI) -> metadata.json's versions: what one namespace may read is not another's
+        self._trained_with: dict[tuple[str, str], dict] = {}
+        self._unread: dict[tuple[str, str], tuple[float, str]] = {}  # -> (when to try again, why it failed)
+        self._own_versions = own_versions()
         # uid -> (failed champion writes in a row, monotonic time before which none is tried again)
         self._champion_backoff: dict[str, tuple[int, float]] = {}
 
@@ -96,20 +127,56 @@ class ModelDeploymentReconciler:
         observed = await asyncio.to_thread(_missing, self.crs.get_namespaced_custom_object,
                                            KSERVE_GROUP, KSERVE_VERSION, namespace, KSERVE_PLURAL, name)
         problems = await asyncio.to_thread(self._preflight, md)
-        decision = decide(md, observed, datetime.now(UTC), credential_problems=problems)
+        runtime = await self._runtime_check(md, logger)
+        decision = decide(md, observed, datetime.now(UTC), credential_problems=problems, runtime=runtime)
         metrics.RECONCILES.labels(KIND, "apply" if decision.inferenceservice else "observe").inc()
         if decision.inferenceservice is not None:
             await asyncio.to_thread(self._apply, decision.inferenceservice, observed)
             logger.info("inferenceservice %s name=%s phase=%s", "created" if observed is None else "patched",
-                        name, decision.status.get("phase"))
+                        name, decision.status.phase)
         # The status tells what KServe serves whatever becomes of the champion, which has its own condition.
         status = await self._champion(md, decision.status, logger)
         previous = md.get("status") or {}
-        if status != previous:
-            await asyncio.to_thread(StatusWriter.through_api, self.crs, PLURAL, namespace, name, previous,
-                                    ModelDeploymentStatus.model_validate(status))
+        if changed(ModelDeploymentStatus.model_validate(previous), status):
+            await asyncio.to_thread(StatusWriter.through_api, self.crs, PLURAL, namespace, name, previous, status)
         for type_, reason, message in decision.events:
             kopf.event(md, type=type_, reason=reason, message=message[:1000])
+
+    async def _runtime_check(self, md: dict, logger) -> RuntimeCheck:
+        """Can the runtime load spec.model? From the versions the model recorded, read once per version."""
+        spec = md.get("spec") or {}
+        uri = ((spec.get("model") or {}).get("uri") or "").rstrip("/")
+        runtime = (spec.get("serving") or {}).get("runtime") or DEFAULT_RUNTIME
+        if runtime != DEFAULT_RUNTIME:
+            return check_runtime(runtime, uri, None, self._own_versions)
+        namespace = md["metadata"]["namespace"]
+        key = (namespace, uri)
+        recorded = self._trained_with.get(key)
+        retry_at, problem = self._unread.get(key, (0.0, None))
+        if recorded is None and time.monotonic() >= retry_at:
+            try:
+                metadata = await self._tenant_read(namespace, uri, read_model_metadata, uri,
+                                                   timeout=METADATA_TIMEOUT_SECONDS)
+                recorded = dict(metadata.get("versions") or {})
+            except (StorageError, StorageUnavailable) as exc:
+                problem = str(exc)
+            except CallTimeout:
+                problem = f"no answer from storage in {METADATA_TIMEOUT_SECONDS:.0f}s"
+            if recorded is None:
+                logger.warning("model versions unread name=%s uri=%s problem=%s", md["metadata"]["name"], uri, problem)
+                self._unread = _bounded({**self._unread, key: (time.monotonic() + METADATA_RETRY_SECONDS, problem)})
+            else:
+                self._trained_with = _bounded({**self._trained_with, key: recorded})
+                self._unread.pop(key, None)
+        return check_runtime(runtime, uri, recorded, self._own_versions, problem=problem)
+
+    async def _tenant_read(self, namespace: str, uri: str, call, *args, timeout: float | None = None):
+        """call(*args, environ) in the namespace's share of the pool, with its storage Secret for s3:// (a
+        file:// URI only in the local backend's development namespace)."""
+        if uri.startswith("file:") and not self.config.file_uris_allowed(namespace):
+            raise StorageUnavailable("FileURIRefused", f"{uri}: file:// URIs are refused in this namespace")
+        environ = await self.identities.environ(namespace) if uri.startswith("s3:") else None
+        return await self.pool.run(namespace, call, *args, environ, timeout=timeout)
 
     def _preflight(self, md: dict) -> list[str]:
         account = ((md.get("spec") or {}).get("serving") or {}).get("serviceAccountName")
@@ -159,11 +226,9 @@ class ModelDeploymentReconciler:
         self.crs.patch_namespaced_custom_object(KSERVE_GROUP, KSERVE_VERSION, meta["namespace"], KSERVE_PLURAL,
                                                 meta["name"], merge_patch(desired, observed))
 
-    async def _champion(self, md: dict, status: dict, logger) -> dict:
+    async def _champion(self, md: dict, status: ModelDeploymentStatus, logger) -> ModelDeploymentStatus:
         """``status`` with the champion recorded (first deployment, promotion, or an earlier failed write),
         skipped with a reason, or failed and left for a later try: never held back by it."""
-        from mlcd.storage import StorageError
-
         meta = md["metadata"]
         name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
         step = champion_step(status, deployment=name, file_allowed=self.config.file_uris_allowed(namespace))
@@ -176,26 +241,26 @@ class ModelDeploymentReconciler:
         error = None
         if isinstance(step, ChampionUpdate):
             try:
-                environ = await self.identities.environ(namespace) if step.registry_uri.startswith("s3:") else None
-                await self.pool.run(namespace, _set_champion, step, environ)
+                await self._tenant_read(namespace, step.registry_uri, _set_champion, step)
             except (StorageError, StorageUnavailable, CallTimeout) as exc:
                 error = str(exc)
         now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         new = champion_recorded(status, step, error, generation=meta.get("generation"), now=now)
+        before = ModelDeploymentStatus.model_validate(md.get("status") or {})
         if error:
-            metrics.ERRORS.labels(KIND, "ChampionNotSet").inc()
+            metrics.ERRORS.labels(KIND, EventReason.CHAMPION_NOT_SET).inc()
             delay = min(self.config.poll_seconds * 2 ** attempts, _CHAMPION_BACKOFF_CAP_SECONDS)
             self._champion_backoff[uid] = (attempts + 1, time.monotonic() + delay)
             logger.warning("champion not set name=%s model=%s attempt=%d retry_in=%.0fs error=%s", name,
                            step.model_uri, attempts + 1, delay, error)
+            if champion_changed(before, new):
+                kopf.event(md, type=EventType.WARNING, reason=EventReason.CHAMPION_NOT_SET, message=error[:1000])
         elif isinstance(step, ChampionUpdate):
             self._champion_backoff.pop(uid, None)
             logger.info("champion set name=%s registry=%s version=%d", name, step.registry_uri, step.version)
             kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SET,
                        message=f"v{step.version} is the champion of {step.registry_uri}: {step.reason}")
-        if error and champion_changed(md.get("status") or {}, new):
-            kopf.event(md, type=EventType.WARNING, reason=EventReason.CHAMPION_NOT_SET, message=error[:1000])
-        elif isinstance(step, ChampionSkip) and champion_changed(md.get("status") or {}, new):
+        elif champion_changed(before, new):
             kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SKIPPED, message=step.message[:1000])
         return new
 

@@ -16,7 +16,7 @@ from mlcd.api.v1alpha1 import API_VERSION
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
-from mlcd.backends.base import Backend, BackendError, BackendUnavailable, RunRef
+from mlcd.backends.base import AccessDenied, Backend, BackendError, BackendUnavailable, Placement, RunRef
 from mlcd.compiler import compile_drift_check, compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
@@ -26,6 +26,7 @@ from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.reconcile import retrain
 from mlcd.reconcile.trainingrun import (
     CheckDrift,
+    Denied,
     DriftPending,
     DriftTarget,
     FindChampion,
@@ -94,7 +95,8 @@ class TrainingRunReconciler:
                         generation=body.metadata.get("generation") or 1, spec=dict(body.spec),
                         status=self.writer.seen(body, TrainingRunStatus), now=self.config.clock(),
                         registry_base=self.config.default_registry_base(self.backend.name),
-                        file_uris_allowed=self.config.file_uris_allowed(body.metadata.namespace))
+                        file_uris_allowed=self.config.file_uris_allowed(body.metadata.namespace),
+                        deleting=bool(body.metadata.get("deletionTimestamp")))
 
     async def _reconcile(self, body, patch, logger) -> None:
         observed = self.observe(body)
@@ -193,10 +195,11 @@ class TrainingRunReconciler:
         compiled = compile_drift_check(ask.current, ask.registry_uri, ask.champion_version, ask.method,
                                        ask.threshold, key, s3_secret=secret)
         labels = {"mlcd.io/namespace": observed.namespace, "mlcd.io/name": observed.name, "mlcd.io/trigger": key}
+        place = Placement(observed.namespace, (observed.spec.get("serviceAccountName") or ""))
         try:
-            ref = await asyncio.to_thread(self._find_or_submit, name, compiled, labels)
+            ref = await asyncio.to_thread(self._find_or_submit, name, compiled, labels, place)
             state = await asyncio.to_thread(self.backend.get, ref)
-        except BackendError as exc:  # BackendUnavailable included: the check stays due
+        except BackendError as exc:  # BackendUnavailable and AccessDenied included: the check stays due
             return Problem(f"spec.retrain.drift: the drift check run {name}: {exc}")
         if state.finished and state.state != "SUCCEEDED":
             return Problem(f"spec.retrain.drift: the drift check run {name} ended {state.state}: {state.message}")
@@ -212,13 +215,18 @@ class TrainingRunReconciler:
         logger.info("drift check under way name=%s run=%s", observed.name, name)
         return DriftPending(name)
 
-    async def _submit(self, ask: Submit, observed: Observed, logger) -> RunCreated | Refused | Unavailable:
+    async def _submit(self, ask: Submit, observed: Observed, logger) -> RunCreated | Refused | Denied | Unavailable:
         # The kfp backend's steps mount the namespace's Secret; the local backend's inherit the operator's settings.
         compiled = compile_trainingrun(ask.resource, trigger=ask.trigger, registry_uri=ask.registry_uri,
                                        run_key=ask.run_name,
                                        s3_secret=ask.storage_secret if self.backend.name == "kfp" else "")
+        place = Placement(observed.namespace, ask.resource.spec.service_account_name or "")
         try:
-            ref = await asyncio.to_thread(self._find_or_submit, ask.run_name, compiled, dict(ask.labels))
+            ref = await asyncio.to_thread(self._find_or_submit, ask.run_name, compiled, dict(ask.labels), place)
+        except AccessDenied as exc:
+            metrics.ERRORS.labels(KIND, Reason.PIPELINES_ACCESS_DENIED).inc()
+            logger.warning("pipelines access denied name=%s error=%s", observed.name, exc)
+            return Denied(str(exc))
         except BackendUnavailable as exc:
             metrics.ERRORS.labels(KIND, Reason.BACKEND_UNAVAILABLE).inc()
             return Unavailable(str(exc))
@@ -230,16 +238,16 @@ class TrainingRunReconciler:
         return RunCreated(ref.name, ref.run_id, ref.url, ref.adopted, compiled.spec_hash,
                           compiled.arguments["registry_uri"])
 
-    def _find_or_submit(self, name: str, compiled, labels: dict) -> RunRef:
-        found = self.backend.find(name)
+    def _find_or_submit(self, name: str, compiled, labels: dict, place: Placement) -> RunRef:
+        found = self.backend.find(name, place)
         if found is not None:
             return found
-        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels)
+        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels, place)
 
     async def _poll(self, ask: Poll, observed: Observed, logger) -> RunSeen | Unavailable:
         try:
             state = await asyncio.to_thread(self.backend.get, _ref(ask.run))
-        except BackendUnavailable as exc:
+        except (BackendUnavailable, AccessDenied) as exc:  # a run in flight is looked at again next time
             logger.warning("backend unavailable while polling run=%s error=%s", ask.run.name, exc)
             return Unavailable(str(exc))
         return RunSeen(state.state, state.finished, state.message, state.result)

@@ -119,6 +119,12 @@ class TrainingRunSpec(SpecModel):
     delete_policy: Literal["keep", "stopRuns"] = Field(
         default="keep", description="stopRuns stops an in-flight pipeline run when the TrainingRun is deleted."
     )
+    service_account_name: K8sName | None = Field(
+        default=None,
+        description="Kubernetes ServiceAccount in this namespace that the pipeline's steps run as (the KFP "
+        "run's service_account). Empty: the operator's default (chart value operator.kfp.runServiceAccount), "
+        "else KFP's own (default-editor in multi-user Kubeflow). Not used by the local backend.",
+    )
 
 
 class PipelineRef(StatusModel):
@@ -142,6 +148,7 @@ class GateResult(StatusModel):
 class ModelRef(StatusModel):
     uri: str
     version: int
+    sha256: str | None = Field(default=None, description="sha256 of the registered model.joblib, handed off with it.")
 
 
 class RetrainRecord(StatusModel):

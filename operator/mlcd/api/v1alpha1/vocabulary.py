@@ -67,6 +67,7 @@ class ModelDeploymentCondition:
     CANARY_READY = "CanaryReady"
     CREDENTIALS_READY = "CredentialsReady"
     CHAMPION_RECORDED = "ChampionRecorded"  # the active model is its registry's champion
+    RUNTIME_COMPATIBLE = "RuntimeCompatible"  # the runtime can load spec.model's version
 
 
 class Reason:
@@ -79,6 +80,7 @@ class Reason:
     RUN_SUBMITTED = "RunSubmitted"
     RUN_ADOPTED = "RunAdopted"
     BACKEND_UNAVAILABLE = "BackendUnavailable"
+    PIPELINES_ACCESS_DENIED = "PipelinesAccessDenied"  # KFP said 401/403: a token or a RoleBinding is missing
     RUN_IN_PROGRESS = "RunInProgress"
     RUN_SUCCEEDED = "RunSucceeded"
     RUN_FAILED = "RunFailed"
@@ -122,6 +124,12 @@ class Reason:
     CHAMPION_RECORDED = "Recorded"
     CHAMPION_WRITE_FAILED = "ChampionWriteFailed"
     NOT_IN_REGISTRY = "NotInRegistry"
+    # ModelDeployment: can the runtime load the version (RuntimeCompatible; Ready=False when it cannot)
+    RUNTIME_COMPATIBLE = "RuntimeCompatible"
+    RUNTIME_INCOMPATIBLE = "RuntimeIncompatible"
+    OTHER_RUNTIME = "OtherRuntime"
+    METADATA_UNREADABLE = "MetadataUnreadable"
+    VERSIONS_NOT_RECORDED = "VersionsNotRecorded"
 
 
 class EventReason:
@@ -138,6 +146,7 @@ class EventReason:
     GATE_FAILED = Reason.GATE_FAILED
     HANDED_OFF = Reason.HANDED_OFF
     BACKEND_UNAVAILABLE = Reason.BACKEND_UNAVAILABLE
+    PIPELINES_ACCESS_DENIED = Reason.PIPELINES_ACCESS_DENIED
     RETRAIN_TRIGGERED = "RetrainTriggered"
     RETRAIN_CHECK_FAILED = "RetrainCheckFailed"
     SCHEDULE_MISSED = "ScheduleMissed"
@@ -165,6 +174,7 @@ class EventReason:
     SECRET_MISSING = Reason.SECRET_MISSING
     SECRET_UNREADABLE = Reason.SECRET_UNREADABLE
     SECRET_INVALID = Reason.SECRET_INVALID
+    RUNTIME_INCOMPATIBLE = Reason.RUNTIME_INCOMPATIBLE
 
 
 def words(group: type) -> dict[str, str]:
