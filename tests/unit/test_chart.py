@@ -358,7 +358,7 @@ def test_kfp_token_and_role_bindings_can_be_turned_off(chart):
     docs = render(chart, values)
     assert "kfp-token" not in {v["name"] for v in deployment(docs)["spec"]["template"]["spec"]["volumes"]}
     assert not [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
-    local = render(chart, {"watchNamespaces": ["team-a"]})  # the local backend needs neither
+    local = render(chart, {"operator": {"backend": "local", "localNamespace": "team-a"}})  # it needs neither
     assert "kfp-token" not in {v["name"] for v in deployment(local)["spec"]["template"]["spec"]["volumes"]}
     assert not [b for b in by_kind(local, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
     explicit = render(chart, {**VALUE_SETS["kfp-with-secrets"], "kfp": {"roleBindings": {"namespaces": ["ml"]}}})
