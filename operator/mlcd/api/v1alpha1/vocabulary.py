@@ -124,6 +124,8 @@ class Reason:
     CHAMPION_RECORDED = "Recorded"
     CHAMPION_WRITE_FAILED = "ChampionWriteFailed"
     NOT_IN_REGISTRY = "NotInRegistry"
+    # ModelDeployment: what it asked for could not be made
+    REFUSED_BY_API_SERVER = "RefusedByApiServer"  # the API server answered 400/422 to the InferenceService
     # ModelDeployment: can the runtime load the version (RuntimeCompatible; Ready=False when it cannot)
     RUNTIME_COMPATIBLE = "RuntimeCompatible"
     RUNTIME_INCOMPATIBLE = "RuntimeIncompatible"
@@ -174,6 +176,7 @@ class EventReason:
     SECRET_MISSING = Reason.SECRET_MISSING
     SECRET_UNREADABLE = Reason.SECRET_UNREADABLE
     SECRET_INVALID = Reason.SECRET_INVALID
+    REFUSED_BY_API_SERVER = Reason.REFUSED_BY_API_SERVER
     RUNTIME_INCOMPATIBLE = Reason.RUNTIME_INCOMPATIBLE
 
 
