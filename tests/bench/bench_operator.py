@@ -43,10 +43,10 @@ class InstantBackend:
     def __init__(self):
         self.runs: dict[str, RunRef] = {}
 
-    def find(self, run_name):
+    def find(self, run_name, place=None):
         return self.runs.get(run_name)
 
-    def submit(self, run_name, document, arguments, labels):
+    def submit(self, run_name, document, arguments, labels, place=None):
         self.runs[run_name] = RunRef(run_name, run_name)
         return self.runs[run_name]
 
