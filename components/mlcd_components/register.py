@@ -6,13 +6,14 @@ from mlcd_components.progress import StepError
 
 
 def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, preprocessing: dict, data: dict,
-             signature: dict, reference: dict, run: dict) -> dict:
-    """reference: statistics of the training rows, what drift checks compare new data with (mlcd.drift)."""
+             signature: dict, reference: dict, run: dict, tuning: dict | None = None) -> dict:
+    """reference: statistics of the training rows, what drift checks compare new data with (mlcd.drift).
+    tuning: the search that chose params (best, score, metric, every trial), when there was one."""
     import sklearn
 
     import mlcd
 
-    return {
+    meta = {
         "estimator": estimator,
         "params": params,
         "preprocessing": preprocessing,
@@ -25,6 +26,9 @@ def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, prepro
         "versions": {"python": platform.python_version(), "sklearn": sklearn.__version__,
                      "mlcd": mlcd.__version__},
     }
+    if tuning:
+        meta["tuning"] = tuning
+    return meta
 
 
 def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: str = "") -> tuple[str, int]:
@@ -38,10 +42,17 @@ def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: 
         if run_key:
             registry.write_run_record(run_key, {
                 "phase": "Succeeded", "metrics": meta["metrics"], "gates": meta["gates"],
-                "model": {"uri": version.uri, "version": version.version}, "message": f"registered {version.uri}"})
+                "model": {"uri": version.uri, "version": version.version}, "message": f"registered {version.uri}",
+                **({"tuning": tuning_summary(meta["tuning"])} if "tuning" in meta else {})})
     except StorageError as exc:
         raise StepError(f"spec.registry.uri: {exc}") from None
     return version.uri, version.version
+
+
+def tuning_summary(tuning: dict) -> dict:
+    """What status shows of a search: the best candidate, its score and how many trials there were."""
+    return {"best": tuning["best"], "score": tuning["score"], "metric": tuning["metric"],
+            "trials": len(tuning["trials"])}
 
 
 def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list) -> str:

@@ -7,6 +7,8 @@ from pydantic import Field, model_validator
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
 from mlcd.api.v1alpha1.conditions import Condition
 from mlcd.api.v1alpha1.fields import CronSchedule, DataURI, K8sName, ObjectURI, RegistryURI, TimeZoneName
+from mlcd.api.v1alpha1.resources import NodeSelector, ResourcesSpec, TimeoutsSpec, Toleration
+from mlcd.api.v1alpha1.tuning import TuningSpec
 
 Phase = Literal["Pending", "Running", "Succeeded", "Rejected", "Failed", "Invalid"]
 CONDITION_TYPES = ("Valid", "Compiled", "Submitted", "Trained", "GatesPassed", "HandedOff", "Ready")
@@ -112,6 +114,15 @@ class TrainingRunSpec(SpecModel):
     delete_policy: Literal["keep", "stopRuns"] = Field(
         default="keep", description="stopRuns stops an in-flight pipeline run when the TrainingRun is deleted."
     )
+    tuning: TuningSpec | None = Field(
+        default=None, description="A hyperparameter search whose best candidate is the model trained.")
+    resources: ResourcesSpec = Field(
+        default_factory=ResourcesSpec, description="cpu, memory and accelerator of the steps.")
+    node_selector: NodeSelector = Field(
+        default_factory=dict, description="Node labels every step's Pod requires (the Pod's nodeSelector).")
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Taints every step's Pod tolerates (the Pod's tolerations).")
+    timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec, description="Limits on how long steps and runs take.")
 
 
 class PipelineRef(StatusModel):
@@ -198,6 +209,15 @@ class RetrainStatus(StatusModel):
         default_factory=list, description="Retraining runs, newest first, at most spec.retrain.historyLimit.")
 
 
+class TuningResult(StatusModel):
+    """The outcome of spec.tuning: the candidate that was trained."""
+
+    best: dict[str, Any] = Field(default_factory=dict, description="The best candidate's parameters.")
+    score: float | None = Field(default=None, description="Its mean cross-validated score on the metric.")
+    metric: str | None = Field(default=None, description="The metric the search optimised.")
+    trials: int | None = Field(default=None, description="How many candidates were scored.")
+
+
 class TrainingRunStatus(StatusModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -213,6 +233,7 @@ class TrainingRunStatus(StatusModel):
     key_metric: str | None = Field(default=None, description="name=value of the metric shown by kubectl get.")
     submitted_at: str | None = None
     submit_attempts: int | None = Field(default=None, description="Failed attempts to reach the backend.")
+    tuning: TuningResult | None = Field(default=None, description="The hyperparameter search's best candidate.")
 
 
 class ObjectMeta(SpecModel):

@@ -95,6 +95,7 @@ def trainingrun_problems(spec: Any) -> list[Problem]:
     kind = catalog.estimator_kind(name)
     if kind is not None:
         problems += gate_problems(spec.get("gates"), kind)
+        problems += tuning_problems(name, kind, spec.get("tuning"))
     return problems
 
 
@@ -112,23 +113,57 @@ def estimator_problems(name: str, params: Any) -> list[Problem]:
 
 
 def param_problems(name: str, params: dict) -> list[Problem]:
+    problems = []
+    for key, value in params.items():
+        problems += _value_problems(name, key, value, f"spec.model.params.{key}")
+    return problems
+
+
+def _value_problems(name: str, key: str, value: Any, path: str) -> list[Problem]:
+    """Whether `key=value` is a parameter value the estimator accepts, by scikit-learn's own constraints."""
     from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
     cls = catalog.estimator_class(name)
     known = cls().get_params(deep=False)
     constraints = getattr(cls, "_parameter_constraints", {})
+    if key not in known:
+        return [Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}")]
+    if key not in constraints:
+        return []
+    try:
+        validate_parameter_constraints({key: constraints[key]}, {key: value}, caller_name=name)
+    except InvalidParameterError as exc:
+        return [Problem(path, str(exc))]
+    return []
+
+
+def tuning_problems(name: str, kind: str, tuning: Any) -> list[Problem]:
+    """Every candidate value of the search space checked as spec.model.params are, and the metric."""
+    if not isinstance(tuning, dict):
+        return []
     problems = []
-    for key, value in params.items():
-        path = f"spec.model.params.{key}"
-        if key not in known:
-            problems.append(Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}"))
+    metric = tuning.get("metric")
+    if isinstance(metric, str) and metric not in catalog.metrics_for(kind):
+        problems.append(Problem("spec.tuning.metric", f"{metric!r} does not apply to a {kind}; expected one of "
+                                                      f"{', '.join(catalog.metrics_for(kind))}"))
+    space = tuning.get("parameters")
+    for key, dimension in (space.items() if isinstance(space, dict) else ()):
+        path = f"spec.tuning.parameters.{key}"
+        if not isinstance(dimension, dict):
             continue
-        if key not in constraints:
+        unknown = _value_problems(name, key, None, path)
+        if unknown and unknown[0].message.startswith("not a parameter"):
+            problems += unknown
             continue
-        try:
-            validate_parameter_constraints({key: constraints[key]}, {key: value}, caller_name=name)
-        except InvalidParameterError as exc:
-            problems.append(Problem(path, str(exc)))
+        values = dimension.get("values")
+        for i, value in enumerate(values if isinstance(values, list) else ()):
+            problems += _value_problems(name, key, value, f"{path}.values[{i}]")
+        if dimension.get("distribution") in ("int", "uniform", "logUniform"):
+            for end in ("low", "high"):
+                value = dimension.get(end)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    value = int(value) if dimension["distribution"] == "int" and value == int(value) else value
+                    problems += _value_problems(name, key, value, f"{path}.{end}")
     return problems
 
 
