@@ -43,16 +43,10 @@ def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: 
             registry.write_run_record(run_key, {
                 "phase": "Succeeded", "metrics": meta["metrics"], "gates": meta["gates"],
                 "model": {"uri": version.uri, "version": version.version}, "message": f"registered {version.uri}",
-                **({"tuning": tuning_summary(meta["tuning"])} if "tuning" in meta else {})})
+                **({"tuning": meta["tuning"]} if "tuning" in meta else {})})
     except StorageError as exc:
         raise StepError(f"spec.registry.uri: {exc}") from None
     return version.uri, version.version
-
-
-def tuning_summary(tuning: dict) -> dict:
-    """What status shows of a search: the best candidate, its score and how many trials there were."""
-    return {"best": tuning["best"], "score": tuning["score"], "metric": tuning["metric"],
-            "trials": len(tuning["trials"])}
 
 
 def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list) -> str:

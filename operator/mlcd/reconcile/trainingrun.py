@@ -131,12 +131,22 @@ def finished(status: dict, state: str, message: str, result: dict) -> Outcome:
            "metrics": result.get("metrics") or {}, "gates": gates}
     if result.get("model"):
         out["model"] = result["model"]
+    if result.get("tuning"):
+        out["tuning"] = tuning_status(result["tuning"])
     key = _key_metric(out["metrics"])
     if key:
         out["keyMetric"] = key
     reason = {"Succeeded": "RunSucceeded", "Rejected": "GateFailed"}.get(phase, "RunFailed")
     kind = "Normal" if phase == "Succeeded" else "Warning"
     return Outcome(out, [(kind, reason, f"run {run}: {text}"[:1000])])
+
+
+def tuning_status(tuning: dict) -> dict:
+    """status.tuning of a run's search: its best candidate and score, and how many trials it scored (the
+    table itself is in the run's artifacts and the version's metadata.json, too long for a status)."""
+    trials = tuning.get("trials")
+    return {"best": tuning.get("best") or {}, "score": tuning.get("score"), "metric": tuning.get("metric"),
+            "trials": len(trials) if isinstance(trials, list) else trials}
 
 
 def handed_off(outcome: Outcome, target: str | None) -> Outcome:
