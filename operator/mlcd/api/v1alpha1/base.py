@@ -8,7 +8,7 @@ class SpecModel(BaseModel):
     """A part of a spec: camelCase field names, unknown fields are an error (a typo must not vanish)."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, allow_inf_nan=False
     )
 
     def to_wire(self) -> dict:

@@ -6,7 +6,15 @@ from pydantic import Field, model_validator
 
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
 from mlcd.api.v1alpha1.conditions import Condition
-from mlcd.api.v1alpha1.fields import CronSchedule, DataURI, K8sName, ObjectURI, RegistryURI, TimeZoneName
+from mlcd.api.v1alpha1.fields import (
+    CronSchedule,
+    DataURI,
+    K8sName,
+    ObjectName,
+    ObjectURI,
+    RegistryURI,
+    TimeZoneName,
+)
 from mlcd.api.v1alpha1.resources import NodeSelector, ResourcesSpec, TimeoutsSpec, Toleration
 from mlcd.api.v1alpha1.tuning import TuningSpec
 
@@ -240,8 +248,8 @@ class ObjectMeta(SpecModel):
     """The part of metadata mlcd reads; the API server owns the rest."""
 
     model_config = SpecModel.model_config | {"extra": "allow"}
-    name: str = "local"
-    namespace: str = "default"
+    name: ObjectName = "local"
+    namespace: K8sName = "default"
     generation: int | None = None
 
 
