@@ -21,9 +21,9 @@ def kfp(tmp_path, monkeypatch):
     standin.stop()
 
 
-def kfp_registry(tmp_path, kfp, backend=None):
+def kfp_registry(tmp_path, kfp, backend=None, poll: float = 0.3):
     return registry_for(tmp_path / "home", backend=backend, backend_name="kfp", kfp_host=kfp.url,
-                        registry_base=(tmp_path / "registry").as_uri())
+                        registry_base=(tmp_path / "registry").as_uri(), poll=poll)
 
 
 def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path, run_operator, wait_for, caplog):
@@ -104,7 +104,10 @@ class HaltAfterSubmit(KfpBackend):
 def test_a_restart_between_submission_and_status_write_adopts_the_run(cluster, kfp, tmp_path, run_operator,
                                                                         wait_for):
     halting = HaltAfterSubmit(kfp.url)
-    first = run_operator(kfp_registry(tmp_path, kfp, backend=halting), settings())
+    # No timer in the first operator: when stopping cancels the hanging create handler, a timer waiting for
+    # the object's lock would take it, adopt the run and write status before the test looks (and be left
+    # running past the stop, its session leaking into later tests).
+    first = run_operator(kfp_registry(tmp_path, kfp, backend=halting, poll=3600), settings())
     cluster.create(trainingrun())
     assert halting.submitted.wait(30)
     assert "pipeline" not in (cluster.get("iris").get("status") or {})

@@ -134,13 +134,13 @@ def test_every_gate_metric_can_be_optimised(metric):
 
 
 def test_status_carries_the_best_candidate_and_the_number_of_trials():
-    from mlcd.api.v1alpha1 import TrainingRunStatus
-    from mlcd.reconcile.trainingrun import finished
+    from mlcd.reconcile.trainingrun import RunSeen
+    from tests.unit.test_trainingrun_plan import drive, in_flight, observe
 
     rows = [{"trial": i, "params": {"max_depth": i + 1}, "mean": 0.5 + i / 10} for i in range(3)]
     result = {"phase": "Succeeded", "metrics": {"accuracy": 0.9}, "gates": [],
               "model": {"uri": "s3://m/iris/v1", "version": 1},
               "tuning": {"best": {"max_depth": 3}, "score": 0.7, "metric": "accuracy", "trials": rows}}
-    status = finished({"pipeline": {"runName": "r", "generation": 1}}, "SUCCEEDED", "", result).status
-    assert status["tuning"] == {"best": {"max_depth": 3}, "score": 0.7, "metric": "accuracy", "trials": 3}
-    assert TrainingRunStatus.model_validate(status).tuning.best == {"max_depth": 3}
+    step, _ = drive(observe(in_flight()), Poll=RunSeen("SUCCEEDED", True, result=result))
+    assert step.status.to_wire()["tuning"] == {"best": {"max_depth": 3}, "score": 0.7, "metric": "accuracy",
+                                               "trials": 3}

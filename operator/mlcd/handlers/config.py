@@ -26,6 +26,13 @@ class OperatorConfig:
     # "now" for retraining (schedule slots, poll intervals, cooldowns): tests drive slots without waiting.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
+    def default_registry_base(self, backend_name: str) -> str:
+        """registry_base, else for the local backend a folder under home: where runs without
+        spec.registry.uri register (BASE/NAMESPACE/NAME)."""
+        if self.registry_base or backend_name != "local":
+            return self.registry_base
+        return (self.home / "registry").resolve().as_uri()
+
     @classmethod
     def from_env(cls, **overrides) -> OperatorConfig:
         namespaces = tuple(n for n in os.environ.get("MLCD_NAMESPACES", "").split(",") if n)

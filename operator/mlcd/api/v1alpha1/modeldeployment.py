@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
-from mlcd.api.v1alpha1.conditions import Condition
+from mlcd.api.v1alpha1.conditions import Condition, ConditionedStatus, conditions_field
 from mlcd.api.v1alpha1.fields import K8sName, ModelURI, Quantity
 from mlcd.api.v1alpha1.trainingrun import ObjectMeta
 
@@ -66,7 +66,7 @@ class Traffic(StatusModel):
     canary: int = 0
 
 
-class ModelDeploymentStatus(StatusModel):
+class ModelDeploymentStatus(ConditionedStatus):
     observed_generation: int | None = None
     phase: DeploymentPhase | None = None
     message: str | None = None
@@ -76,7 +76,7 @@ class ModelDeploymentStatus(StatusModel):
     traffic: Traffic | None = None
     canary_since: str | None = None
     canary_ready_since: str | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = conditions_field()
 
 
 class ModelDeployment(SpecModel):

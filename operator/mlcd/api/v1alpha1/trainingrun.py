@@ -5,7 +5,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
-from mlcd.api.v1alpha1.conditions import Condition
+from mlcd.api.v1alpha1.conditions import Condition, ConditionedStatus, conditions_field
 from mlcd.api.v1alpha1.fields import (
     CronSchedule,
     DataURI,
@@ -19,7 +19,6 @@ from mlcd.api.v1alpha1.resources import NodeSelector, ResourcesSpec, TimeoutsSpe
 from mlcd.api.v1alpha1.tuning import TuningSpec
 
 Phase = Literal["Pending", "Running", "Succeeded", "Rejected", "Failed", "Invalid"]
-CONDITION_TYPES = ("Valid", "Compiled", "Submitted", "Trained", "GatesPassed", "HandedOff", "Ready")
 
 
 class DataChecks(SpecModel):
@@ -226,11 +225,11 @@ class TuningResult(StatusModel):
     trials: int | None = Field(default=None, description="How many candidates were scored.")
 
 
-class TrainingRunStatus(StatusModel):
+class TrainingRunStatus(ConditionedStatus):
     observed_generation: int | None = None
     phase: Phase | None = None
     message: str | None = None
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = conditions_field()
     pipeline: PipelineRef | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     gates: list[GateResult] = Field(default_factory=list)
