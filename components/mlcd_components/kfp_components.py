@@ -129,15 +129,16 @@ def register(model: Input[Model], reference: Input[Artifact], registry_uri: str,
     return NamedTuple("Registered", model_uri=str, version=int)(uri, version)
 
 
-def reject(gate_results: str, metrics_json: str, registry_uri: str,
-           run_key: str) -> NamedTuple("Registered", model_uri=str, version=int):
+def reject(gate_results: str, metrics_json: str, registry_uri: str, run_key: str,
+           tuning_json: str = "") -> NamedTuple("Registered", model_uri=str, version=int):
     import json
 
     from mlcd_components import register as impl
     from mlcd_components.progress import step
 
     with step("rejected"):
-        impl.record_rejection(registry_uri, run_key, json.loads(metrics_json), json.loads(gate_results))
+        impl.record_rejection(registry_uri, run_key, json.loads(metrics_json), json.loads(gate_results),
+                              json.loads(tuning_json) if tuning_json else None)
     return NamedTuple("Registered", model_uri=str, version=int)("", 0)
 
 

@@ -49,7 +49,7 @@ def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: 
     return version.uri, version.version
 
 
-def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list) -> str:
+def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list, tuning: dict | None = None) -> str:
     """A rejected run registers nothing, but its submitter still needs to know why."""
     from mlcd.storage import StorageError, open_registry
 
@@ -57,7 +57,8 @@ def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list
     if run_key and registry_uri:
         try:
             open_registry(registry_uri).write_run_record(
-                run_key, {"phase": "Rejected", "metrics": metrics, "gates": gates, "message": message})
+                run_key, {"phase": "Rejected", "metrics": metrics, "gates": gates, "message": message,
+                          **({"tuning": tuning} if tuning else {})})
         except StorageError as exc:
             raise StepError(f"spec.registry.uri: {exc}") from None
     return message

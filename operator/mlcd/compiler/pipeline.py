@@ -106,7 +106,9 @@ def build(shape: Shape):
                                     promote=p.promote).set_display_name("handoff").set_caching_options(False)
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
-                                registry_uri=p.registry_uri, run_key=p.run_key).set_display_name("rejected")
+                                registry_uri=p.registry_uri, run_key=p.run_key,
+                                **({"tuning_json": selected.outputs["tuning_json"]} if selected else {}),
+                                ).set_display_name("rejected")
         storing = [ingest, checked, trained, evaluated, gated, registered, rejected, *tuned,
                    *([selected] if selected else []), *([drift] if drift else [])]
         for task in storing:
