@@ -81,12 +81,32 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised where the run is so that it unwinds like Ctrl-C."""
+
+
 def cmd_run(args) -> int:
+    import signal
+
     from mlcd.backends.local import Zygote, mlcd_home
 
-    # The steps' fork server imports scikit-learn on the other core while this one validates.
-    with Zygote(mlcd_home()) as zygote:
-        return _run(args, zygote)
+    def terminate(*_) -> None:
+        # The steps go first: the runner waits for the step it started before it lets an exception by.
+        zygote.kill()
+        raise _Terminated
+
+    # The steps' fork server imports scikit-learn on the other core while this one validates. Leaving
+    # the block ends its process group, and with it every step still running.
+    try:
+        with Zygote(mlcd_home()) as zygote:
+            signal.signal(signal.SIGTERM, terminate)
+            return _run(args, zygote)
+    except KeyboardInterrupt:
+        print("mlcd run: interrupted; the run's steps were stopped", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except _Terminated:
+        print("mlcd run: terminated; the run's steps were stopped", file=sys.stderr)
+        return 128 + signal.SIGTERM
 
 
 def _run(args, zygote) -> int:
@@ -281,7 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kfp: a Kubeflow Pipelines API server; local: KFP's local runner in a worker process "
                         "(env MLCD_BACKEND, default local)")
     p.add_argument("--kfp-host", default=None, help="KFP API URL, e.g. http://ml-pipeline.kubeflow:8888 "
-                                                    "(env MLCD_KFP_HOST); token from MLCD_KFP_TOKEN or the pod")
+                                                    "(env MLCD_KFP_HOST); token from MLCD_KFP_TOKEN, else the "
+                                                    "projected token file KFP's SDK reads "
+                                                    "($KF_PIPELINES_SA_TOKEN_PATH or "
+                                                    "/var/run/secrets/kubeflow/pipelines/token)")
     p.add_argument("--poll-seconds", type=float, default=None, help="how often runs in flight are polled (10)")
     p.add_argument("--liveness-port", type=int, default=0, help="serve GET /healthz on this port")
     p.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus /metrics on this port")

@@ -10,6 +10,7 @@ from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, TrainingRunCondition
 from mlcd.reconcile import retrain
 from mlcd.reconcile.trainingrun import (
+    Denied,
     Fingerprint,
     Observed,
     Plan,
@@ -145,6 +146,24 @@ def test_an_unavailable_backend_is_retried_with_backoff_and_told_once():
     again, _ = drive(observe(status), Submit=down)
     assert again.effects == (RetryLater(4.0, "KFP API unreachable"),) and again.events == ()
     assert wire(again)["submitAttempts"] == 2
+
+
+def test_access_denied_says_what_is_missing_keeps_the_generation_pending_and_retries():
+    denied = Denied("KFP refused to create runs in namespace default (403): the operator's ServiceAccount needs a "
+                    "RoleBinding to ClusterRole kubeflow-pipelines-edit in namespace default")
+    step, _ = drive(observe(), Submit=denied)
+    status = wire(step)
+    submitted = condition(status, "Submitted")
+    assert (submitted["status"], submitted["reason"], submitted["message"]) == (
+        "False", Reason.PIPELINES_ACCESS_DENIED, denied.message)
+    assert status["phase"] == "Pending" and "pipeline" not in status
+    assert step.effects == (RetryLater(2.0, denied.message),)
+    assert reasons(step) == [EventReason.PIPELINES_ACCESS_DENIED]
+    again, _ = drive(observe(status), Submit=denied)  # the same refusal is told once
+    assert again.events == () and again.effects == (RetryLater(4.0, denied.message),)
+    granted, _ = drive(observe(wire(again)), Submit=created)  # the RoleBinding arrived
+    assert condition(wire(granted), "Submitted")["reason"] == Reason.RUN_SUBMITTED
+    assert wire(granted)["submitAttempts"] == 0
 
 
 def test_a_refused_submission_fails_this_generation_and_is_not_repeated():
@@ -290,6 +309,13 @@ def test_a_data_check_that_fails_is_a_problem_not_a_crash():
     step, _ = drive(observe(status, retrain={"onDataChange": True}), Fingerprint=Problem("s3://d/x: no such key"))
     assert wire(step)["retrain"]["problem"] == "s3://d/x: no such key"
     assert reasons(step) == [EventReason.RETRAIN_CHECK_FAILED]
+
+
+def test_a_trainingrun_being_deleted_is_left_to_its_delete_handler():
+    going = observe(in_flight())
+    going = Observed(going.name, going.namespace, going.uid, 1, going.spec, going.status, T0, BASE, deleting=True)
+    step = plan(going)
+    assert step.final and step.action == "deleting" and not step.write and step.events == () == step.effects
 
 
 def test_stop_runs_on_delete_stops_only_a_run_in_flight():

@@ -34,6 +34,7 @@ from mlcd.kserve import PLURAL as KSERVE_PLURAL
 from mlcd.kserve import VERSION as KSERVE_VERSION
 from mlcd.kserve import merge_patch
 from mlcd.reconcile import Decision, champion_update, decide, preflight
+from mlcd.reconcile.status import changed
 
 KIND = "ModelDeployment"
 PLURAL = "modeldeployments"
@@ -106,13 +107,13 @@ class ModelDeploymentReconciler:
         if decision.inferenceservice is not None:
             await asyncio.to_thread(self._apply, decision.inferenceservice, observed)
             logger.info("inferenceservice %s name=%s phase=%s", "created" if observed is None else "patched",
-                        name, decision.status.get("phase"))
+                        name, decision.status.phase)
         if not await self._champion(md, decision, logger):
             return  # status unchanged: the next reconcile decides the same promotion and tries again
         previous = md.get("status") or {}
-        if decision.status != previous:
+        if changed(ModelDeploymentStatus.model_validate(previous), decision.status):
             await asyncio.to_thread(StatusWriter.through_api, self.crs, PLURAL, namespace, name, previous,
-                                    ModelDeploymentStatus.model_validate(decision.status))
+                                    decision.status)
         for type_, reason, message in decision.events:
             kopf.event(md, type=type_, reason=reason, message=message[:1000])
 
@@ -160,14 +161,15 @@ class ModelDeploymentReconciler:
         from mlcd.storage import StorageError, open_registry
 
         name = md["metadata"]["name"]
-        update = champion_update(md.get("status"), decision.status, deployment=name)
+        update = champion_update(ModelDeploymentStatus.model_validate(md.get("status") or {}), decision.status,
+                                 deployment=name)
         if update is None:
             return True
         try:
             await asyncio.to_thread(
                 lambda: open_registry(update.registry_uri).set_champion(update.version, reason=update.reason))
         except StorageError as exc:
-            metrics.ERRORS.labels(KIND, "ChampionNotSet").inc()
+            metrics.ERRORS.labels(KIND, EventReason.CHAMPION_NOT_SET).inc()
             logger.warning("champion not set name=%s registry=%s error=%s", name, update.registry_uri, exc)
             kopf.event(md, type=EventType.WARNING, reason=EventReason.CHAMPION_NOT_SET, message=str(exc)[:1000])
             return False

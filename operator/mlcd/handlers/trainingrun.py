@@ -16,7 +16,7 @@ from mlcd.api.v1alpha1 import API_VERSION
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
-from mlcd.backends.base import Backend, BackendError, BackendUnavailable, RunRef
+from mlcd.backends.base import AccessDenied, Backend, BackendError, BackendUnavailable, Placement, RunRef
 from mlcd.compiler import compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
@@ -24,6 +24,7 @@ from mlcd.handlers.status import StatusWriter
 from mlcd.reconcile import retrain
 from mlcd.reconcile.trainingrun import (
     CheckDrift,
+    Denied,
     DriftTarget,
     FindChampion,
     Fingerprint,
@@ -83,7 +84,8 @@ class TrainingRunReconciler:
         return Observed(name=body.metadata.name, namespace=body.metadata.namespace, uid=body.metadata.uid,
                         generation=body.metadata.get("generation") or 1, spec=dict(body.spec),
                         status=self.writer.seen(body, TrainingRunStatus), now=self.config.clock(),
-                        registry_base=self.config.default_registry_base(self.backend.name))
+                        registry_base=self.config.default_registry_base(self.backend.name),
+                        deleting=bool(body.metadata.get("deletionTimestamp")))
 
     async def _reconcile(self, body, patch, logger) -> None:
         observed = self.observe(body)
@@ -158,11 +160,16 @@ class TrainingRunReconciler:
         except StorageError as exc:
             return Problem(str(exc))
 
-    async def _submit(self, ask: Submit, observed: Observed, logger) -> RunCreated | Refused | Unavailable:
+    async def _submit(self, ask: Submit, observed: Observed, logger) -> RunCreated | Refused | Denied | Unavailable:
         compiled = compile_trainingrun(ask.resource, trigger=ask.trigger, registry_uri=ask.registry_uri,
                                        run_key=ask.run_name)
+        place = Placement(observed.namespace, ask.resource.spec.service_account_name or "")
         try:
-            ref = await asyncio.to_thread(self._find_or_submit, ask.run_name, compiled, dict(ask.labels))
+            ref = await asyncio.to_thread(self._find_or_submit, ask.run_name, compiled, dict(ask.labels), place)
+        except AccessDenied as exc:
+            metrics.ERRORS.labels(KIND, Reason.PIPELINES_ACCESS_DENIED).inc()
+            logger.warning("pipelines access denied name=%s error=%s", observed.name, exc)
+            return Denied(str(exc))
         except BackendUnavailable as exc:
             metrics.ERRORS.labels(KIND, Reason.BACKEND_UNAVAILABLE).inc()
             return Unavailable(str(exc))
@@ -174,16 +181,16 @@ class TrainingRunReconciler:
         return RunCreated(ref.name, ref.run_id, ref.url, ref.adopted, compiled.spec_hash,
                           compiled.arguments["registry_uri"])
 
-    def _find_or_submit(self, name: str, compiled, labels: dict) -> RunRef:
-        found = self.backend.find(name)
+    def _find_or_submit(self, name: str, compiled, labels: dict, place: Placement) -> RunRef:
+        found = self.backend.find(name, place)
         if found is not None:
             return found
-        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels)
+        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels, place)
 
     async def _poll(self, ask: Poll, observed: Observed, logger) -> RunSeen | Unavailable:
         try:
             state = await asyncio.to_thread(self.backend.get, _ref(ask.run))
-        except BackendUnavailable as exc:
+        except (BackendUnavailable, AccessDenied) as exc:  # a run in flight is looked at again next time
             logger.warning("backend unavailable while polling run=%s error=%s", ask.run.name, exc)
             return Unavailable(str(exc))
         return RunSeen(state.state, state.finished, state.message, state.result)

@@ -130,6 +130,12 @@ class TrainingRunSpec(SpecModel):
     tolerations: list[Toleration] = Field(
         default_factory=list, description="Taints every step's Pod tolerates (the Pod's tolerations).")
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec, description="Limits on how long steps and runs take.")
+    service_account_name: K8sName | None = Field(
+        default=None,
+        description="Kubernetes ServiceAccount in this namespace that the pipeline's steps run as (the KFP "
+        "run's service_account). Empty: the operator's default (chart value operator.kfp.runServiceAccount), "
+        "else KFP's own (default-editor in multi-user Kubeflow). Not used by the local backend.",
+    )
 
 
 class PipelineRef(StatusModel):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlcd import catalog
+from mlcd import catalog, constraints
 from mlcd.api.v1alpha1.modeldeployment import ModelDeployment
 from mlcd.api.v1alpha1.trainingrun import TrainingRun
 
@@ -148,23 +148,13 @@ def param_problems(name: str, params: dict) -> list[Problem]:
 
 
 def _value_problems(name: str, key: str, value: Any, path: str) -> list[Problem]:
-    """Whether `key=value` is a parameter value the estimator accepts, by scikit-learn's own constraints."""
-    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
-
-    cls = catalog.estimator_class(name)
-    known = catalog.param_names(cls)
-    constraints = getattr(cls, "_parameter_constraints", {})
+    """Whether `key` is a parameter of the estimator and `value` one it takes (scikit-learn's verdict)."""
+    info = catalog.estimator_info(name)
+    known = info.params if info else ()
     if key not in known:
         return [Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}")]
-    if key not in constraints:
-        return []
-    try:
-        validate_parameter_constraints({key: constraints[key]}, {key: value}, caller_name=name)
-    except InvalidParameterError as exc:
-        return [Problem(path, str(exc))]
-    except (TypeError, ValueError) as exc:  # a constraint that cannot even compare this value
-        return [Problem(path, f"{value!r} is not a value {name} takes here: {exc}")]
-    return []
+    message = _value_problem(name, key, value, info.constraints.get(key, "no_validation"))
+    return [Problem(path, message)] if message else []
 
 
 def tuning_problems(name: str, kind: str, tuning: Any) -> list[Problem]:
@@ -176,14 +166,15 @@ def tuning_problems(name: str, kind: str, tuning: Any) -> list[Problem]:
     if isinstance(metric, str) and metric not in catalog.metrics_for(kind):
         problems.append(Problem("spec.tuning.metric", f"{metric!r} does not apply to a {kind}; expected one of "
                                                       f"{', '.join(catalog.metrics_for(kind))}"))
+    info = catalog.estimator_info(name)
+    known = info.params if info else ()
     space = tuning.get("parameters")
     for key, dimension in (space.items() if isinstance(space, dict) else ()):
         path = f"spec.tuning.parameters.{key}"
-        if not isinstance(dimension, dict):
+        if key not in known:
+            problems.append(Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}"))
             continue
-        unknown = _value_problems(name, key, None, path)
-        if unknown and unknown[0].message.startswith("not a parameter"):
-            problems += unknown
+        if not isinstance(dimension, dict):
             continue
         values = dimension.get("values")
         for i, value in enumerate(values if isinstance(values, list) else ()):
@@ -195,6 +186,23 @@ def tuning_problems(name: str, kind: str, tuning: Any) -> list[Problem]:
                     value = int(value) if dimension["distribution"] == "int" and value == int(value) else value
                     problems += _value_problems(name, key, value, f"{path}.{end}")
     return problems
+
+
+def _value_problem(name: str, key: str, value: Any, listed) -> str | None:
+    """scikit-learn's verdict on one parameter value, from the catalog: no scikit-learn import."""
+    if constraints.yaml_type(value) is not None:
+        return constraints.problem(name, key, listed, value)
+    # Not a plain YAML value (a date, say): ask scikit-learn itself rather than guess.
+    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+    cls = catalog.estimator_class(name)
+    try:
+        validate_parameter_constraints({key: cls._parameter_constraints[key]}, {key: value}, caller_name=name)
+    except InvalidParameterError as exc:
+        return str(exc)
+    except (TypeError, ValueError, KeyError) as exc:  # a constraint that cannot even compare this value
+        return f"{value!r} is not a value {name} takes here: {exc}"
+    return None
 
 
 def gate_problems(gates: Any, kind: str) -> list[Problem]:

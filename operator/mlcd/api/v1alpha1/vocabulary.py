@@ -77,6 +77,7 @@ class Reason:
     RUN_SUBMITTED = "RunSubmitted"
     RUN_ADOPTED = "RunAdopted"
     BACKEND_UNAVAILABLE = "BackendUnavailable"
+    PIPELINES_ACCESS_DENIED = "PipelinesAccessDenied"  # KFP said 401/403: a token or a RoleBinding is missing
     RUN_IN_PROGRESS = "RunInProgress"
     RUN_SUCCEEDED = "RunSucceeded"
     RUN_FAILED = "RunFailed"
@@ -127,6 +128,7 @@ class EventReason:
     GATE_FAILED = Reason.GATE_FAILED
     HANDED_OFF = Reason.HANDED_OFF
     BACKEND_UNAVAILABLE = Reason.BACKEND_UNAVAILABLE
+    PIPELINES_ACCESS_DENIED = Reason.PIPELINES_ACCESS_DENIED
     RETRAIN_TRIGGERED = "RetrainTriggered"
     RETRAIN_CHECK_FAILED = "RetrainCheckFailed"
     SCHEDULE_MISSED = "ScheduleMissed"
