@@ -49,4 +49,5 @@ def decide(outputs: dict, failure: str) -> RunResult:
         return RunResult(phase="Rejected", message="; ".join(failed), metrics=metrics, gates=gates, tuning=tuning)
     uri = outputs.get("model_uri", "")
     return RunResult(phase="Succeeded", message=f"registered {uri}", metrics=metrics, gates=gates,
-                     model={"uri": uri, "version": version}, tuning=tuning)
+                     model={"uri": uri, "version": version, "sha256": outputs.get("model_sha256") or None},
+                     tuning=tuning)

@@ -41,6 +41,7 @@ class Outputs(NamedTuple):
     gates: str
     model_uri: str
     version: int
+    model_sha256: str
 
 
 class TunedOutputs(NamedTuple):
@@ -48,6 +49,7 @@ class TunedOutputs(NamedTuple):
     gates: str
     model_uri: str
     version: int
+    model_sha256: str
     tuning: str  # the search: best params, score, metric and every trial (JSON)
 
 
@@ -102,7 +104,8 @@ def build(shape: Shape):
             if shape.handoff:
                 # Needs no storage settings: it writes to the Kubernetes API only (see handoff.py).
                 handoff = c.handoff(model_deployment=p.model_deployment, namespace=p.run_namespace,
-                                    model_uri=registered.outputs["model_uri"], run_name=p.run_name,
+                                    model_uri=registered.outputs["model_uri"],
+                                    model_sha256=registered.outputs["model_sha256"], run_name=p.run_name,
                                     promote=p.promote).set_display_name("handoff").set_caching_options(False)
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
@@ -121,7 +124,8 @@ def build(shape: Shape):
             _bound(task, p, shape, "train" if task in (trained, *tuned) else "steps")
         outputs = (evaluated.outputs["Output"], gated.outputs["results"],
                    dsl.OneOf(registered.outputs["model_uri"], rejected.outputs["model_uri"]),
-                   dsl.OneOf(registered.outputs["version"], rejected.outputs["version"]))
+                   dsl.OneOf(registered.outputs["version"], rejected.outputs["version"]),
+                   dsl.OneOf(registered.outputs["model_sha256"], rejected.outputs["model_sha256"]))
         return TunedOutputs(*outputs, selected.outputs["tuning_json"]) if selected else Outputs(*outputs)
 
     return dsl.pipeline(_declared(training, TunedOutputs if shape.tuning else Outputs), name=PIPELINE_NAME,

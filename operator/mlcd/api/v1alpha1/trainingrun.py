@@ -159,6 +159,7 @@ class GateResult(StatusModel):
 class ModelRef(StatusModel):
     uri: str
     version: int
+    sha256: str | None = Field(default=None, description="sha256 of the registered model.joblib, handed off with it.")
 
 
 class RetrainRecord(StatusModel):

@@ -65,6 +65,7 @@ class ModelDeploymentCondition:
     ROLLED_OUT = "RolledOut"
     CANARY_READY = "CanaryReady"
     CREDENTIALS_READY = "CredentialsReady"
+    RUNTIME_COMPATIBLE = "RuntimeCompatible"  # the runtime can load spec.model's version
 
 
 class Reason:
@@ -111,6 +112,12 @@ class Reason:
     CREDENTIALS_INVALID = "CredentialsInvalid"
     CREDENTIALS_NOT_READY = "CredentialsNotReady"
     NO_SERVICE_ACCOUNT = "NoServiceAccount"
+    # ModelDeployment: can the runtime load the version (RuntimeCompatible; Ready=False when it cannot)
+    RUNTIME_COMPATIBLE = "RuntimeCompatible"
+    RUNTIME_INCOMPATIBLE = "RuntimeIncompatible"
+    OTHER_RUNTIME = "OtherRuntime"
+    METADATA_UNREADABLE = "MetadataUnreadable"
+    VERSIONS_NOT_RECORDED = "VersionsNotRecorded"
 
 
 class EventReason:
@@ -150,6 +157,7 @@ class EventReason:
     CREDENTIALS_NOT_READY = Reason.CREDENTIALS_NOT_READY
     CHAMPION_SET = "ChampionSet"
     CHAMPION_NOT_SET = "ChampionNotSet"
+    RUNTIME_INCOMPATIBLE = Reason.RUNTIME_INCOMPATIBLE
 
 
 def words(group: type) -> dict[str, str]:
