@@ -101,7 +101,7 @@ def test_the_metric_defaults_to_the_first_gate_and_the_compiled_loop_is_as_wide_
                                              if "parameterIterator" in t]
     assert [loop["iteratorPolicy"]["parallelismLimit"] for loop in loops] == [3]
     outputs = compiled.ir["root"]["outputDefinitions"]["parameters"]
-    assert set(outputs) == {"metrics", "gates", "model_uri", "version", "tuning"}
+    assert set(outputs) == {"metrics", "gates", "model_uri", "version", "model_sha256", "tuning"}
 
 
 def test_the_best_trial_is_the_first_of_the_best_score_and_lower_is_better_metrics_are_minimised():
