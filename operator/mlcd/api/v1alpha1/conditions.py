@@ -11,12 +11,14 @@ from mlcd.api.v1alpha1.base import StatusModel
 class Condition(StatusModel):
     """The metav1.Condition shape, as kubebuilder and KServe write it."""
 
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
-    message: str = Field(default="", max_length=32768)
-    last_transition_time: str
-    observed_generation: int | None = Field(default=None, ge=0)
+    type: str = Field(description="The condition's type, in CamelCase, e.g. Ready.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024,
+                        description="Why the condition is as it is, in one CamelCase word.")
+    message: str = Field(default="", max_length=32768, description="The reason in words, for a person.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, ge=0, description=(
+        "The metadata.generation the condition was set for."))
 
 
 def now_rfc3339() -> str:
