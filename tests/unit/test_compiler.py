@@ -167,3 +167,16 @@ def test_the_drift_step_exists_only_for_trainingruns_watching_for_drift():
     assert "drift" not in plain and "drift" in tasks
     assert "drift" in tasks["check-data"]["dependentTasks"]  # before this run can replace the champion
     assert watching.arguments["drift_method"] == "ks" and watching.arguments["drift_threshold"] == 0.3
+
+
+def test_parameters_are_declared_once_and_the_pipeline_and_the_arguments_follow():
+    from mlcd.compiler.parameters import PARAMETERS
+
+    compiled = compile_trainingrun(trainingrun())
+    declared = compiled.ir["root"]["inputDefinitions"]["parameters"]
+    kfp_type = {str: "STRING", int: "NUMBER_INTEGER", float: "NUMBER_DOUBLE", bool: "BOOLEAN", list: "LIST",
+                dict: "STRUCT"}
+    assert {name: spec["parameterType"] for name, spec in declared.items()} == {
+        p.name: kfp_type[p.type] for p in PARAMETERS}
+    assert sorted(compiled.arguments) == sorted(p.name for p in PARAMETERS)
+    assert all(declared[name]["defaultValue"] == value for name, value in compiled.arguments.items())

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import yaml
 
 import mlcd
-from mlcd import catalog
 from mlcd.api.v1alpha1 import TrainingRun
+from mlcd.compiler import parameters
 from mlcd.compiler.pipeline import Shape, build
 
 DEFAULT_IMAGE = f"ghcr.io/mlcd-io/mlcd-components:{mlcd.__version__}"
@@ -71,33 +71,9 @@ def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: s
     run_key: the run's own name; its last step records the outcome at REGISTRY/runs/KEY.json.
     """
     spec = tr.spec
-    wire = spec.to_wire()
-    return {
-        "data_source": spec.data.source,
-        "data_format": spec.data.format or "",
-        "target": spec.data.target,
-        "features": list(spec.data.features),
-        "test_fraction": spec.data.test_fraction,
-        "seed": spec.data.seed,
-        "checks": wire["data"]["checks"],
-        "estimator": spec.model.estimator,
-        "kind": catalog.estimator_kind(spec.model.estimator) or "classifier",
-        # JSON, not a struct: a protobuf Struct turns every integer into a float (max_depth 4 -> 4.0),
-        # which scikit-learn's parameter validation rightly refuses.
-        "params_json": json.dumps(spec.model.params, sort_keys=True),
-        "preprocessing": wire["model"]["preprocessing"],
-        "gates": wire.get("gates", []),
-        "registry_uri": registry_uri or spec.registry.uri or "",
-        "promote": spec.deploy.model_deployment is None if promote is None else promote,
-        "run_namespace": tr.metadata.namespace,
-        "run_name": tr.metadata.name,
-        "run_generation": tr.metadata.generation or 0,
-        "run_trigger": trigger,
-        "run_key": run_key,
-        "model_deployment": spec.deploy.model_deployment or "",
-        "drift_method": spec.retrain.drift.method if spec.retrain and spec.retrain.drift else "psi",
-        "drift_threshold": spec.retrain.drift.threshold if spec.retrain and spec.retrain.drift else 0.2,
-    }
+    if promote is None:
+        promote = spec.deploy.model_deployment is None
+    return parameters.arguments(parameters.Run(tr, trigger, registry_uri or spec.registry.uri or "", promote, run_key))
 
 
 def _fill(structure: dict, arguments: dict) -> dict:

@@ -1,10 +1,13 @@
 """The pipeline's structure. It depends only on the shape of a spec; every value is a parameter."""
 
+import inspect
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import NamedTuple
 
 from kfp import dsl, kubernetes
 
+from mlcd.compiler.parameters import PARAMETERS
 from mlcd_components import kfp_components
 
 PIPELINE_NAME = "mlcd-training"
@@ -34,51 +37,45 @@ class Outputs(NamedTuple):
 def build(shape: Shape):
     c = kfp_components.build(shape.image)
 
-    @dsl.pipeline(name=PIPELINE_NAME, description="mlcd: ingest, check, train, evaluate, gate and register a model")
-    def training(
-        data_source: str, data_format: str, target: str, features: list, test_fraction: float, seed: int,
-        checks: dict, estimator: str, kind: str, params_json: str, preprocessing: dict, gates: list,
-        registry_uri: str, promote: bool, run_namespace: str, run_name: str, run_generation: int,
-        run_trigger: str, run_key: str, model_deployment: str, drift_method: str, drift_threshold: float,
-    ) -> Outputs:
-        ingest = c.ingest(source=data_source, data_format=data_format).set_display_name("ingest")
+    def training(p: SimpleNamespace) -> Outputs:
+        ingest = c.ingest(source=p.data_source, data_format=p.data_format).set_display_name("ingest")
         drift = None
         if shape.drift:
-            drift = c.drift(dataset=ingest.outputs["dataset"], registry_uri=registry_uri, method=drift_method,
-                            threshold=drift_threshold).set_display_name("drift")
+            drift = c.drift(dataset=ingest.outputs["dataset"], registry_uri=p.registry_uri, method=p.drift_method,
+                            threshold=p.drift_threshold).set_display_name("drift")
         checked = c.check_data(
-            dataset=ingest.outputs["dataset"], target=target, features=features, checks=checks,
-            test_fraction=test_fraction, seed=seed, kind=kind,
+            dataset=ingest.outputs["dataset"], target=p.target, features=p.features, checks=p.checks,
+            test_fraction=p.test_fraction, seed=p.seed, kind=p.kind,
         ).set_display_name("check-data")
         if drift is not None:
             checked.after(drift)  # it compares with the champion before this run may replace it
         trained = c.train(
-            train_set=checked.outputs["train_set"], target=target, estimator=estimator, params_json=params_json,
-            preprocessing=preprocessing, seed=seed,
+            train_set=checked.outputs["train_set"], target=p.target, estimator=p.estimator, params_json=p.params_json,
+            preprocessing=p.preprocessing, seed=p.seed,
         ).set_display_name("train")
         evaluated = c.evaluate(
-            model=trained.outputs["model"], test_set=checked.outputs["test_set"], target=target, kind=kind,
+            model=trained.outputs["model"], test_set=checked.outputs["test_set"], target=p.target, kind=p.kind,
         ).set_display_name("evaluate")
-        gated = c.gate(metrics_json=evaluated.outputs["Output"], gates=gates, registry_uri=registry_uri)
+        gated = c.gate(metrics_json=evaluated.outputs["Output"], gates=p.gates, registry_uri=p.registry_uri)
         gated.set_display_name("gate")
         with dsl.If(gated.outputs["passed"] == True, name="gates-passed"):  # noqa: E712 (a KFP condition)
             registered = c.register(
-                model=trained.outputs["model"], registry_uri=registry_uri, metrics_json=evaluated.outputs["Output"],
+                model=trained.outputs["model"], registry_uri=p.registry_uri, metrics_json=evaluated.outputs["Output"],
                 gate_results=gated.outputs["results"], data_json=ingest.outputs["Output"],
                 signature_json=checked.outputs["Output"], reference=checked.outputs["reference"],
-                estimator=estimator, params_json=params_json,
-                preprocessing=preprocessing, run_namespace=run_namespace, run_name=run_name,
-                run_generation=run_generation, run_trigger=run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-                promote=promote, run_key=run_key,
+                estimator=p.estimator, params_json=p.params_json,
+                preprocessing=p.preprocessing, run_namespace=p.run_namespace, run_name=p.run_name,
+                run_generation=p.run_generation, run_trigger=p.run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+                promote=p.promote, run_key=p.run_key,
             ).set_display_name("register")
             if shape.handoff:
                 # Needs no storage settings: it writes to the Kubernetes API only (see handoff.py).
-                c.handoff(model_deployment=model_deployment, namespace=run_namespace,
-                          model_uri=registered.outputs["model_uri"], run_name=run_name, promote=promote,
+                c.handoff(model_deployment=p.model_deployment, namespace=p.run_namespace,
+                          model_uri=registered.outputs["model_uri"], run_name=p.run_name, promote=p.promote,
                           ).set_display_name("handoff").set_caching_options(False)
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
-                                registry_uri=registry_uri, run_key=run_key).set_display_name("rejected")
+                                registry_uri=p.registry_uri, run_key=p.run_key).set_display_name("rejected")
         for task in (ingest, checked, trained, evaluated, gated, registered, rejected, *([drift] if drift else [])):
             # Data behind a URI changes, and gate and register depend on the registry:
             # a cached step would silently reuse a stale answer.
@@ -91,7 +88,8 @@ def build(shape: Shape):
             dsl.OneOf(registered.outputs["version"], rejected.outputs["version"]),
         )
 
-    return training
+    return dsl.pipeline(_declared(training), name=PIPELINE_NAME,
+                        description="mlcd: ingest, check, train, evaluate, gate and register a model")
 
 
 def _storage_from_secret(task, secret: str) -> None:
@@ -99,3 +97,20 @@ def _storage_from_secret(task, secret: str) -> None:
     (parameters are stored in KFP's database and shown in its UI)."""
     kubernetes.use_secret_as_env(task, secret, {key: key for key in S3_SECRET_KEYS})
     kubernetes.use_secret_as_env(task, secret, {key: key for key in S3_SECRET_OPTIONAL_KEYS}, optional=True)
+
+
+def _declared(body):
+    """The function KFP reads a pipeline from: one parameter per entry of PARAMETERS, in its order.
+
+    KFP takes a pipeline's inputs from the function's signature and calls it with a channel for each;
+    the body gets them by name as `p.NAME`.
+    """
+    names = [parameter.name for parameter in PARAMETERS]
+
+    def training(*channels):
+        return body(SimpleNamespace(**dict(zip(names, channels, strict=True))))
+
+    training.__signature__ = inspect.Signature(
+        [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=p.type) for p in PARAMETERS],
+        return_annotation=Outputs)
+    return training

@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, Field
 from pydantic.fields import FieldInfo
 
+from mlcd.api.v1alpha1.quantity import quantity_problem
+
 BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
@@ -102,6 +104,17 @@ K8sName = Annotated[str, AfterValidator(lambda v: _dns_label(v)), _schema(
     "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
     "must be a Kubernetes name: lowercase letters, digits and '-', starting and ending with a letter or digit",
     63)]
+
+
+def _quantity(value: str) -> str:
+    problem = quantity_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# A resource quantity (cpu: 500m, memory: 1Gi), checked as the API server parses it (quantity.py).
+Quantity = Annotated[str, AfterValidator(_quantity)]
 
 
 def _dns_label(value: str) -> str:

@@ -6,7 +6,7 @@ from pydantic import Field, model_validator
 
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
 from mlcd.api.v1alpha1.conditions import Condition
-from mlcd.api.v1alpha1.fields import K8sName, ModelURI
+from mlcd.api.v1alpha1.fields import K8sName, ModelURI, Quantity
 from mlcd.api.v1alpha1.trainingrun import ObjectMeta
 
 DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Failed"]
@@ -25,10 +25,10 @@ class ModelSource(SpecModel):
 class Resources(SpecModel):
     """CPU and memory of the predictor container, as a Pod's resources."""
 
-    requests: dict[str, str] = Field(default_factory=dict, description=(
-        "Resources reserved, by name (cpu, memory), as Kubernetes quantities such as 100m or 256Mi."))
-    limits: dict[str, str] = Field(default_factory=dict, description=(
-        "Most resources the container may use, by name (cpu, memory), as Kubernetes quantities."))
+    requests: dict[str, Quantity] = Field(
+        default_factory=dict, description="Resources the predictor asks for, e.g. cpu: 100m, memory: 256Mi.")
+    limits: dict[str, Quantity] = Field(
+        default_factory=dict, description="Most the predictor may use, e.g. cpu: '1', memory: 1Gi.")
 
 
 class Serving(SpecModel):
