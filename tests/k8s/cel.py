@@ -16,7 +16,7 @@ Not covered: transition rules (``oldSelf``), ``messageExpression``, ``reason``, 
 """
 
 import json
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import celpy
@@ -84,15 +84,24 @@ def _walk(value: Any, schema: dict[str, Any], path: str, causes: list[Cause]) ->
 
 def _check(rule: dict[str, Any], value: Any, schema: dict[str, Any], path: str) -> Cause | None:
     field = path + rule.get("fieldPath", "")
-    try:
-        result = _program(rule["rule"]).evaluate({"self": to_cel(value, schema)})
-    except celpy.CELEvalError as exc:
-        return _invalid(field, value, schema, f"{exc.args[0]} evaluating rule: {rule['rule']}")
-    if isinstance(result, celpy.CELEvalError):
-        return _invalid(field, value, schema, f"{result.args[0]} evaluating rule: {rule['rule']}")
-    if isinstance(result, celtypes.BoolType) and result:
+    error = _outcome(rule["rule"], json.dumps(value, sort_keys=True), json.dumps(schema, sort_keys=True))
+    if error is None:
         return None
-    return _invalid(field, value, schema, rule.get("message") or f"failed rule: {rule['rule']}")
+    detail = error or rule.get("message") or f"failed rule: {rule['rule']}"
+    return _invalid(field, value, schema, detail)
+
+
+@lru_cache(maxsize=4096)
+def _outcome(rule: str, value: str, schema: str) -> str | None:
+    """None when the rule holds, "" when it is false, the error when it cannot be evaluated. Memoised:
+    status writes re-validate an unchanged spec, and cel-python's interpreter takes milliseconds a rule."""
+    try:
+        result = _program(rule).evaluate({"self": to_cel(json.loads(value), json.loads(schema))})
+    except celpy.CELEvalError as exc:
+        result = exc
+    if isinstance(result, celpy.CELEvalError):
+        return f"{result.args[0]} evaluating rule: {rule}"
+    return None if isinstance(result, celtypes.BoolType) and result else ""
 
 
 def _invalid(field: str, value: Any, schema: dict[str, Any], detail: str) -> Cause:
