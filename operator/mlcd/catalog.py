@@ -36,11 +36,38 @@ class EstimatorInfo:
     name: str
     module: str
     kind: Kind
+    # Constructor parameters without a default: what a meta-estimator needs (the estimators it
+    # wraps), and what a spec, being data, can never give.
+    required: tuple[str, ...] = ()
+
+    @property
+    def is_meta(self) -> bool:
+        return bool(self.required)
 
 
 def _cache_file(sklearn_version: str) -> Path:
     home = Path(os.environ.get("MLCD_HOME", Path.home() / ".mlcd"))
     return home / "cache" / f"sklearn-{sklearn_version}-estimators.json"
+
+
+def _init_params(cls) -> list:
+    import inspect
+
+    return [p for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def param_names(cls) -> tuple[str, ...]:
+    """The constructor parameters of an estimator class (what get_params() names), without building one:
+    a deprecated estimator warns when built, and a meta-estimator cannot be built without its estimators."""
+    return tuple(p.name for p in _init_params(cls))
+
+
+def required_params(cls) -> tuple[str, ...]:
+    """The constructor parameters of an estimator class that have no default."""
+    import inspect
+
+    return tuple(p.name for p in _init_params(cls) if p.default is inspect.Parameter.empty)
 
 
 def _discover() -> dict[str, EstimatorInfo]:
@@ -49,7 +76,7 @@ def _discover() -> dict[str, EstimatorInfo]:
     found: dict[str, EstimatorInfo] = {}
     for kind in ("classifier", "regressor"):
         for name, cls in all_estimators(type_filter=kind):
-            found.setdefault(name, EstimatorInfo(name, cls.__module__, kind))
+            found.setdefault(name, EstimatorInfo(name, cls.__module__, kind, required_params(cls)))
     return found
 
 
@@ -66,14 +93,14 @@ def estimator_catalog() -> dict[str, EstimatorInfo]:
     path = _cache_file(version("scikit-learn"))
     try:
         raw = json.loads(path.read_text())
-        return {n: EstimatorInfo(n, m, k) for n, (m, k) in raw.items()}
+        return {n: EstimatorInfo(n, m, k, tuple(r)) for n, (m, k, r) in raw.items()}
     except (OSError, ValueError, TypeError):
         pass
     found = _discover()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({n: [i.module, i.kind] for n, i in sorted(found.items())}))
+        tmp.write_text(json.dumps({n: [i.module, i.kind, list(i.required)] for n, i in sorted(found.items())}))
         os.replace(tmp, path)
     except OSError as exc:
         log.debug("estimator catalog not cached path=%s error=%s", path, exc)
@@ -94,6 +121,10 @@ def estimator_class(name: str):
     if getattr(cls, "__name__", None) != name:
         raise KeyError(f"{name!r} is not a scikit-learn classifier or regressor")
     return cls
+
+
+def estimator_info(name: str) -> EstimatorInfo | None:
+    return estimator_catalog().get(name)
 
 
 def estimator_kind(name: str) -> Kind | None:

@@ -15,6 +15,7 @@ and the watch notifications it causes are atomic.
 import asyncio
 import copy
 import datetime
+import json
 import random
 import re
 import uuid
@@ -26,7 +27,7 @@ import attrs
 import kmock
 from kmock._internal import rendering
 
-from tests.k8s import errors, patches, paths, schema
+from tests.k8s import discovery, errors, openapi, patches, paths, protobuf, schema, ssa, tables
 from tests.k8s.faults import FaultPlan
 from tests.k8s.kinds import BUILTINS, CRD_RESOURCE, NAMESPACE_RESOURCE, Kind, kinds_of, read_crds
 from tests.k8s.routing import ConstantTimeRouting
@@ -68,11 +69,16 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
     _kinds: dict[kmock.resource, Kind] = attrs.field(factory=dict, init=False)
     _hub: WatchHub = attrs.field(init=False)
     _suffixes: random.Random = attrs.field(factory=lambda: random.Random(0), init=False)
+    # What each field manager last applied server-side, by (object uid, manager); see ssa.py.
+    _applied: dict[tuple[str, str], Obj] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._hub = WatchHub(self.watch_history)
         self.fallback[kmock.method.PUT] << self._serve_replace
+        self.fallback["get /openapi/v2"] << self._serve_openapi_v2
+        self.fallback["get /openapi/v3"] << self._serve_openapi_v3_root
+        self.fallback["get", re.compile(r"/openapi/v3/(api|apis)/.+")] << self._serve_openapi_v3
         for kind in BUILTINS:
             self._register(kind)
         self.create(BUILTINS[0], None, {"metadata": {"name": "default"}})
@@ -99,7 +105,19 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         if raw_request.path.rstrip("/") == "/api/v1/namespaces":
             # kmock's parser raises on this path (see paths.py); hand it a harmless spelling.
             raw_request = raw_request.clone(rel_url=raw_request.rel_url.with_path("/api/v1//namespaces"))
+        if raw_request.content_type == protobuf.MEDIA:
+            raw_request = await self._as_json(raw_request)
         return await super().__call__(raw_request)
+
+    async def _as_json(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.BaseRequest:
+        # kmock reads every body as UTF-8 text, so a protobuf body is turned into JSON before it does.
+        converted = raw_request.clone(headers={**raw_request.headers, "Content-Type": "application/json"})
+        try:
+            obj = protobuf.decode(await raw_request.read())
+        except errors.StatusError as e:
+            obj = {"$undecodable": e.status()}
+        converted._read_bytes = json.dumps(obj).encode()  # aiohttp serves read()/json() from this cache
+        return converted
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         request = self._reinterpret(request)
@@ -138,6 +156,52 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         # Discovery lists what is served now, not every resource that ever held an object.
         return list(self._kinds)
 
+    # Discovery and OpenAPI (see discovery.py and openapi.py).
+
+    async def _serve_server_version(self, request: rendering.Request) -> rendering.Payload:
+        # Charts check it (mlcd's Chart.yaml: kubeVersion >=1.29); kmock says v1.26.
+        return discovery.server_version()
+
+    def _served(self, group: str, version: str | None = None) -> list[Kind]:
+        return [k for k in self._kinds.values() if k.group == group and version in (None, k.version)]
+
+    async def _serve_apis(self, request: rendering.Request) -> rendering.Payload:
+        return discovery.api_group_list(self._kinds.values())
+
+    async def _serve_group(self, request: rendering.Request) -> rendering.Payload:
+        group = request.url.path.strip("/").split("/")[1]
+        kinds = self._served(group)
+        if not group or not kinds:
+            raise errors.no_such_resource()
+        return discovery.api_group(group, [kind.version for kind in kinds])
+
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        parts = request.url.path.strip("/").split("/")
+        group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+        kinds = self._served(group, version)
+        if not kinds:
+            raise errors.no_such_resource()
+        return discovery.resource_list(group, version, kinds)
+
+    def _openapi_v3_documents(self) -> dict[str, Obj]:
+        by_path: dict[str, list[Kind]] = {}
+        for kind in self._kinds.values():
+            by_path.setdefault(openapi.group_version_path(kind), []).append(kind)
+        return {path: openapi.v3_document(kinds) for path, kinds in by_path.items()}
+
+    async def _serve_openapi_v3_root(self, request: rendering.Request) -> rendering.Payload:
+        return openapi.v3_root(self._openapi_v3_documents())
+
+    async def _serve_openapi_v3(self, request: rendering.Request) -> rendering.Payload:
+        path = request.url.path.removeprefix("/openapi/v3/").strip("/")
+        document = self._openapi_v3_documents().get(path)
+        if document is None:
+            raise errors.no_such_resource()
+        return document
+
+    async def _serve_openapi_v2(self, request: rendering.Request) -> rendering.Payload:
+        return openapi.v2_document(self._kinds.values())
+
     def _kind_of(self, request: rendering.Request) -> Kind:
         kind = self._kinds.get(request.resource) if request.resource is not None else None
         if kind is None:
@@ -161,13 +225,24 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
 
     async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
         kind = self._kind_of(request)
-        return self._present(kind, self._existing(kind, request))
+        obj = self._present(kind, self._existing(kind, request))
+        return self._as_table(kind, request, [obj], obj["metadata"]["resourceVersion"]) or obj
+
+    def _as_table(self, kind: Kind, request: rendering.Request, objs: list[Obj], revision: str) -> Obj | None:
+        """The objects as a meta.k8s.io Table when the client asks for one (server-side printing)."""
+        version = tables.wanted_version(_header(request, "Accept"))
+        if version is None or request.subresource:
+            return None
+        return tables.table(kind, objs, revision, dict(request.params), version)
 
     async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
         """API concepts: "Retrieving large results sets" (no paging here) and selectors."""
         kind = self._kind_of(request)
         selector = self._selector(kind, request)
         items = [self._present(kind, obj) for obj in self._scan(kind, request.namespace) if selector.matches(obj)]
+        table = self._as_table(kind, request, items, str(self._revision))
+        if table is not None:
+            return table
         return {
             "apiVersion": kind.api_version,
             "kind": f"{kind.kind}List",
@@ -199,7 +274,21 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
             raise errors.bad_request(f"invalid resource version: {since!r}")
         timeout = float(request.params.get("timeoutSeconds") or 0) or None
         budget = self.faults.watch_budget(request)
-        return self._stream(kind, request.namespace, selector, int(since), timeout, budget)
+        stream = self._stream(kind, request.namespace, selector, int(since), timeout, budget)
+        if tables.wanted_version(_header(request, "Accept")) is not None:
+            stream = self._table_events(kind, request, stream)
+        # client-go picks its stream decoder by this header (kmock sends application/octet-stream).
+        return kmock.Response(payload=stream, headers={"Content-Type": "application/json"})
+
+    async def _table_events(
+        self, kind: Kind, request: rendering.Request, stream: AsyncIterator[rendering.Payload]
+    ) -> AsyncIterator[rendering.Payload]:
+        # A watch asked for as Table sends each event's object as a one-row Table (kubectl get -w).
+        async for event in stream:
+            if isinstance(event, dict) and event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
+                obj = event["object"]
+                event = {**event, "object": self._as_table(kind, request, [obj], obj["metadata"]["resourceVersion"])}
+            yield event
 
     async def _stream(
         self,
@@ -286,16 +375,53 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         kind = self._kind_of(request)
         if kind.namespaced and request.namespace is None:
             raise errors.no_such_resource()
-        return kmock.Response(
-            status=201, payload=self._present(kind, self.create(kind, request.namespace, self._body(request)))
-        )
+        body = self._body(request)
+        self._check_fields(kind, request, body)
+        return kmock.Response(status=201, payload=self._present(kind, self.create(kind, request.namespace, body)))
+
+    def _check_fields(self, kind: Kind, request: rendering.Request, obj: Obj) -> None:
+        """``fieldValidation=Strict`` (what kubectl and Helm send): unknown fields are a 400, not pruned."""
+        if request.params.get("fieldValidation") != "Strict" or kind.schema is None:
+            return
+        unknown = schema.unknown_fields(obj, kind.schema)
+        if unknown:
+            raise errors.unknown_fields(kind.kind, kind.version, unknown)
 
     async def _serve_update(self, request: rendering.Request) -> rendering.Payload:
         kind = self._kind_of(request)
-        old = self._existing(kind, request)
         content_type = _header(request, "Content-Type") or patches.MERGE
+        if content_type.split(";")[0].strip().lower() == ssa.MEDIA:
+            return await self._serve_apply(kind, request)
+        old = self._existing(kind, request)
         patched = patches.apply(self._present(kind, old), request.data, content_type, kind.custom)
+        self._check_fields(kind, request, patched)
         return self._present(kind, self.update(kind, old, patched, request.subresource))
+
+    async def _serve_apply(self, kind: Kind, request: rendering.Request) -> rendering.Payload:
+        """Server-side apply (see ssa.py): creates a missing object, else merges the configuration in."""
+        manager = request.params.get("fieldManager")
+        if not manager:
+            raise errors.bad_request("PATCH with apply requires fieldManager to be set")
+        applied = ssa.parse(request.body, request.data)
+        self._check_type_meta(kind, copy.deepcopy(applied))
+        self._check_fields(kind, request, applied)
+        assert request.name is not None
+        if _meta(applied).get("name", request.name) != request.name:
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        old = self.get(kind, request.namespace, request.name)
+        if old is None:
+            if request.subresource:
+                raise errors.not_found(kind.qualified, request.name)
+            created = self.create(
+                kind, request.namespace, {**applied, "metadata": {**_meta(applied), "name": request.name}}
+            )
+            self._applied[(created["metadata"]["uid"], manager)] = applied
+            return kmock.Response(status=201, payload=self._present(kind, created))
+        key = (old["metadata"]["uid"], manager)
+        new = ssa.merged(self._present(kind, old), applied, self._applied.get(key))
+        stored = self.update(kind, old, new, request.subresource)
+        self._applied[key] = applied
+        return self._present(kind, stored)
 
     async def _serve_replace(self, request: rendering.Request) -> rendering.Payload:
         """PUT: the whole object; for custom resources only with the resourceVersion it was read at."""
@@ -343,6 +469,9 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
                 raise errors.conflict(kind.qualified, meta["name"])
 
     def _body(self, request: rendering.Request) -> Obj:
+        if isinstance(request.data, dict) and "$undecodable" in request.data:
+            status = request.data["$undecodable"]
+            raise errors.StatusError(status["code"], status["reason"], status["message"])
         if not isinstance(request.data, dict):
             raise errors.bad_request("the request body must be a JSON object")
         return request.data

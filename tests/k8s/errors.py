@@ -73,9 +73,17 @@ def bad_request(message: str) -> StatusError:
 def unsupported_media_type(content_type: str) -> StatusError:
     message = (
         f"the body of the request was in an unknown format - accepted media types include: "
-        f"application/json-patch+json, application/merge-patch+json (got {content_type})"
+        f"application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml "
+        f"(got {content_type})"
     )
     return StatusError(415, "UnsupportedMediaType", message)
+
+
+def unknown_fields(kind: str, version: str, paths: list[str]) -> StatusError:
+    """``fieldValidation=Strict`` and fields the schema does not know: the decoder's 400."""
+    fields = ", ".join(f'unknown field "{path}"' for path in paths)
+    message = f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {fields}'
+    return StatusError(400, "BadRequest", message)
 
 
 def invalid(group_kind: str, name: str, causes: list[dict[str, str]]) -> StatusError:

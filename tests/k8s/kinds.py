@@ -18,6 +18,8 @@ EVENT_FIELDS = (
     }
     | {"reason", "reportingComponent", "source", "type"}
 )
+# What the CRD defaulting adds when a version declares no additionalPrinterColumns.
+DEFAULT_COLUMNS = ({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},)
 VERBS = frozenset({"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"})
 
 
@@ -36,6 +38,8 @@ class Kind:
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     field_labels: frozenset[str] = NAME_FIELDS
+    # additionalPrinterColumns of a CRD version (name, type, jsonPath, description, priority, format).
+    printer_columns: tuple[dict[str, Any], ...] = ()
 
     @property
     def resource(self) -> kmock.resource:
@@ -71,42 +75,56 @@ class Kind:
         )
 
 
+def _builtin(
+    group_version: str,
+    plural: str,
+    kind: str,
+    namespaced: bool = True,
+    status: bool = False,
+    short_names: tuple[str, ...] = (),
+    field_labels: frozenset[str] = NAME_FIELDS,
+) -> Kind:
+    group, _, version = group_version.rpartition("/")
+    return Kind(
+        group,
+        version,
+        plural,
+        kind,
+        kind.lower(),
+        namespaced=namespaced,
+        status_subresource=status,
+        custom=False,
+        short_names=short_names,
+        field_labels=field_labels,
+    )
+
+
+# Built-in kinds are stored generically (no per-kind defaulting or validation): what kopf needs to
+# start (namespaces, events, CRDs), and what `helm install` of mlcd's chart and the operator touch.
 BUILTINS = (
-    Kind(
-        "",
-        "v1",
-        "namespaces",
-        "Namespace",
-        "namespace",
-        namespaced=False,
-        status_subresource=True,
-        custom=False,
-        short_names=("ns",),
-        field_labels=NAME_FIELDS | {"status.phase"},
+    _builtin("v1", "namespaces", "Namespace", False, True, ("ns",), NAME_FIELDS | {"status.phase"}),
+    _builtin("v1", "events", "Event", short_names=("ev",), field_labels=EVENT_FIELDS),
+    _builtin(
+        "apiextensions.k8s.io/v1", "customresourcedefinitions", "CustomResourceDefinition", False, True, ("crd", "crds")
     ),
-    Kind(
-        "",
+    _builtin("v1", "configmaps", "ConfigMap", short_names=("cm",)),
+    _builtin("v1", "secrets", "Secret", field_labels=NAME_FIELDS | {"type"}),
+    _builtin("v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _builtin("v1", "services", "Service", status=True, short_names=("svc",)),
+    _builtin(
         "v1",
-        "events",
-        "Event",
-        "event",
-        namespaced=True,
-        status_subresource=False,
-        custom=False,
-        short_names=("ev",),
-        field_labels=EVENT_FIELDS,
+        "pods",
+        "Pod",
+        status=True,
+        short_names=("po",),
+        field_labels=NAME_FIELDS | {"spec.nodeName", "spec.serviceAccountName", "status.phase"},
     ),
-    Kind(
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-        "CustomResourceDefinition",
-        "customresourcedefinition",
-        namespaced=False,
-        status_subresource=True,
-        custom=False,
-        short_names=("crd", "crds"),
-    ),
+    _builtin("apps/v1", "deployments", "Deployment", status=True, short_names=("deploy",)),
+    _builtin("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", namespaced=False),
+    _builtin("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False),
+    _builtin("rbac.authorization.k8s.io/v1", "roles", "Role"),
+    _builtin("rbac.authorization.k8s.io/v1", "rolebindings", "RoleBinding"),
+    _builtin("networking.k8s.io/v1", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
 )
 NAMESPACE_RESOURCE = BUILTINS[0].resource
 CRD_RESOURCE = BUILTINS[2].resource
@@ -131,6 +149,7 @@ def kinds_of(crd: dict[str, Any]) -> list[Kind]:
             schema=(version.get("schema") or {}).get("openAPIV3Schema"),
             short_names=tuple(names.get("shortNames") or ()),
             categories=tuple(names.get("categories") or ()),
+            printer_columns=tuple(version.get("additionalPrinterColumns") or DEFAULT_COLUMNS),
         )
         for version in versions
         if version.get("served", True)

@@ -12,6 +12,8 @@ import kopf
 from kopf._cogs.structs import credentials
 
 STOP_TIMEOUT = 10.0
+# A deadline, not a timing: the startup warms up scikit-learn and the compiler, seconds on a loaded machine.
+START_TIMEOUT = 120.0
 
 
 class InProcessOperator:
@@ -37,7 +39,7 @@ class InProcessOperator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kopf-operator", daemon=True)
 
-    def start(self, timeout: float = STOP_TIMEOUT) -> "InProcessOperator":
+    def start(self, timeout: float = START_TIMEOUT) -> "InProcessOperator":
         self._thread.start()
         if not self._ready.wait(timeout) or self.failure is not None:
             raise RuntimeError("the operator did not become ready") from self.failure

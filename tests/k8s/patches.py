@@ -1,9 +1,8 @@
 """PATCH bodies by content type (API concepts: "Patch operations").
 
 Custom resources accept JSON patch and JSON merge patch only; a strategic merge patch is 415,
-which is what catches a client that forgot to pick a content type. Built-in kinds here treat a
-strategic merge patch as a merge patch: they have no patch-strategy lists that mlcd relies on.
-Server-side apply is not emulated (415).
+which is what catches a client that forgot to pick a content type. Built-in kinds take strategic
+merge patches too (see strategic.py). Server-side apply is handled apart (see ssa.py).
 """
 
 import copy
@@ -12,7 +11,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from tests.k8s import errors
+from tests.k8s import errors, strategic
 
 MERGE = "application/merge-patch+json"
 JSON = "application/json-patch+json"
@@ -37,7 +36,7 @@ def apply(obj: dict[str, Any], body: Any, content_type: str, custom: bool) -> di
     if media == MERGE or (media == STRATEGIC and not custom):
         if not isinstance(body, dict):
             raise errors.bad_request("the body of a merge patch must be a JSON object")
-        return merge_patch(obj, body)
+        return merge_patch(obj, body) if media == MERGE else strategic.apply(obj, body)
     if media == JSON:
         if not isinstance(body, list):
             raise errors.bad_request("the body of a JSON patch must be a JSON array of operations")

@@ -42,6 +42,29 @@ def admit(obj: dict[str, Any], schema: dict[str, Any]) -> tuple[dict[str, Any], 
     return shaped, causes + cel.validate(shaped, schema, causes)
 
 
+def unknown_fields(obj: Any, schema: dict[str, Any], path: str = "", embedded: bool = True) -> list[str]:
+    """The paths pruning would drop (what ``fieldValidation=Strict`` refuses), in document order."""
+    found: list[str] = []
+    if isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(obj):
+            found += unknown_fields(item, schema["items"], f"{path}[{index}]", False)
+    if not isinstance(obj, dict):
+        return found
+    embedded = embedded or bool(schema.get("x-kubernetes-embedded-resource"))
+    properties: dict[str, Any] = schema.get("properties") or {}
+    additional = schema.get("additionalProperties")
+    preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+    for key, value in obj.items():
+        if embedded and key in RESOURCE_KEYS:
+            continue
+        child = properties.get(key, additional if isinstance(additional, dict) else None)
+        if child is None and not (preserve or additional is True):
+            found.append(_join(path, key))
+        elif child is not None:
+            found += unknown_fields(value, child, _join(path, key), False)
+    return found
+
+
 def _shape(value: Any, schema: dict[str, Any], embedded: bool = False) -> None:
     if isinstance(value, dict):
         _shape_object(value, schema, embedded or bool(schema.get("x-kubernetes-embedded-resource")))

@@ -7,6 +7,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from kfp.client import KF_PIPELINES_SA_TOKEN_PATH
 
 import mlcd
 from mlcd.api.crd import all_crds
@@ -38,6 +39,11 @@ VALUE_SETS = {
                      "componentImage": "registry.example/mlcd-components:0.1.0-patched"},
         "secrets": {"kfp": {"name": "kfp-token", "key": "bearer"}, "s3": {"name": "minio-creds"}},
         "image": {"digest": "sha256:" + "ab" * 32},
+    },
+    "kfp-multi-user": {
+        "operator": {"backend": "kfp", "kfpHost": "http://ml-pipeline.kubeflow:8888"},
+        "watchNamespaces": ["team-a", "team-b"],
+        "kfp": {"runServiceAccount": "default-editor", "uiUrl": "https://kubeflow.example.com/pipeline"},
     },
     "existing-service-account": {"serviceAccount": {"create": False, "name": "platform-mlcd"},
                                  "tolerations": [{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],
@@ -294,3 +300,42 @@ def test_the_pipeline_runner_may_hand_models_off_in_the_watched_namespaces(chart
     assert [r["metadata"]["namespace"] for r in by_kind(explicit, "Role")] == ["ml"]
     none = render(chart, {"rbac": {"handoff": {"serviceAccountName": ""}}, "watchNamespaces": ["ml"]})
     assert [r["metadata"]["name"] for r in by_kind(none, "Role") if r["metadata"]["name"].endswith("-handoff")] == []
+
+
+def test_kfp_multi_user_gets_a_projected_token_and_a_role_binding_per_namespace(chart):
+    docs = render(chart, VALUE_SETS["kfp-multi-user"])
+    pod = deployment(docs)["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "kfp-token"]
+    assert volume["projected"]["sources"] == [{"serviceAccountToken": {
+        "path": "token", "audience": "pipelines.kubeflow.org", "expirationSeconds": 3600}}]
+    (container,) = pod["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kfp-token"]
+    # KFP's SDK default path (kfp.client.KF_PIPELINES_SA_TOKEN_PATH), so no variable is needed.
+    assert mount == {"name": "kfp-token", "mountPath": "/var/run/secrets/kubeflow/pipelines", "readOnly": True}
+    assert KF_PIPELINES_SA_TOKEN_PATH == mount["mountPath"] + "/token"
+    env = operator_env(docs)
+    assert env["MLCD_KFP_EXPERIMENT"]["value"] == "mlcd"
+    assert env["MLCD_KFP_SERVICE_ACCOUNT"]["value"] == "default-editor"
+    assert env["MLCD_KFP_UI_URL"]["value"] == "https://kubeflow.example.com/pipeline"
+    assert "MLCD_KFP_TOKEN" not in env
+    bindings = [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    for binding in bindings:
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                                      "name": "kubeflow-pipelines-edit"}
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
+        validate_builtin(binding)
+    validate_builtin(deployment(docs))
+
+
+def test_kfp_token_and_role_bindings_can_be_turned_off(chart):
+    values = {**VALUE_SETS["kfp-multi-user"], "kfp": {"token": {"enabled": False}, "roleBindings": {"enabled": False}}}
+    docs = render(chart, values)
+    assert "kfp-token" not in {v["name"] for v in deployment(docs)["spec"]["template"]["spec"]["volumes"]}
+    assert not [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
+    local = render(chart, {"watchNamespaces": ["team-a"]})  # the local backend needs neither
+    assert "kfp-token" not in {v["name"] for v in deployment(local)["spec"]["template"]["spec"]["volumes"]}
+    assert not [b for b in by_kind(local, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
+    explicit = render(chart, {**VALUE_SETS["kfp-with-secrets"], "kfp": {"roleBindings": {"namespaces": ["ml"]}}})
+    assert [b["metadata"]["namespace"] for b in by_kind(explicit, "RoleBinding")
+            if b["roleRef"]["name"] == "kubeflow-pipelines-edit"] == ["ml"]

@@ -39,7 +39,7 @@ def test_malformed_yaml_names_the_line(tmp_path, capsys):
     bad.write_text("apiVersion: mlcd.io/v1alpha1\nkind: TrainingRun\nspec:\n  data: [unclosed\n")
     assert main(["validate", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"{bad}: (file): malformed YAML at line 5")
+    assert err.startswith(f"{bad}: malformed YAML at line 5")
 
 
 def test_a_file_of_the_wrong_kind(tmp_path, capsys):

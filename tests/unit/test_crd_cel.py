@@ -61,6 +61,9 @@ CASES = {
      "must be a Kubernetes name: lowercase letters, digits and '-', starting and ending with a letter or digit"):
         ("spec.deploy", {"modelDeployment": "iris-prod"}, {"modelDeployment": "Iris_Prod"},
          "spec.deploy.modelDeployment"),
+    ("TrainingRun", "spec.serviceAccountName",
+     "must be a Kubernetes name: lowercase letters, digits and '-', starting and ending with a letter or digit"):
+        ("spec.serviceAccountName", "pipeline-runner", "Pipeline.Runner", "spec.serviceAccountName"),
     ("ModelDeployment", "spec.serving", "minReplicas must not be above maxReplicas"):
         ("spec.serving", {"minReplicas": 3, "maxReplicas": 3}, {"minReplicas": 4, "maxReplicas": 3},
          "spec.serving.minReplicas"),

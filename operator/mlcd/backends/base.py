@@ -16,6 +16,20 @@ class BackendError(Exception):
     """The backend refused the request: retrying the same request will not help."""
 
 
+class AccessDenied(BackendError):
+    """The backend does not let the operator in (KFP's 401/403): a token or a RoleBinding is missing.
+    The message names the missing piece; fixing it is outside the spec, so the operator tries again later."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a TrainingRun's runs go: its namespace and the ServiceAccount its steps run as (empty: the
+    backend's default)."""
+
+    namespace: str
+    service_account: str = ""
+
+
 @dataclass(frozen=True)
 class RunRef:
     name: str
@@ -43,9 +57,10 @@ class Backend(Protocol):
 
     name: str
 
-    def find(self, run_name: str) -> RunRef | None: ...
+    def find(self, run_name: str, place: Placement | None = None) -> RunRef | None: ...
 
-    def submit(self, run_name: str, document: dict, arguments: dict, labels: dict) -> RunRef: ...
+    def submit(self, run_name: str, document: dict, arguments: dict, labels: dict,
+               place: Placement | None = None) -> RunRef: ...
 
     def get(self, ref: RunRef) -> RunState: ...
 

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlcd.backends.base import BackendError, RunRef, RunState
+from mlcd.backends.base import BackendError, Placement, RunRef, RunState
 
 log = logging.getLogger(__name__)
 LOCK_NAME = ".worker.lock"
@@ -70,13 +70,15 @@ class LocalQueueBackend:
             raise BackendError(f"run name {run_name!r} is not a plain name")
         return self.runs / run_name
 
-    def find(self, run_name: str) -> RunRef | None:
+    def find(self, run_name: str, place: Placement | None = None) -> RunRef | None:
+        """place is not used: every run of this machine lives in one queue, named uniquely."""
         folder = self._folder(run_name)
         if not (folder / "request.json").exists():
             return None
         return RunRef(run_name, run_name, url=folder.as_uri(), adopted=True)
 
-    def submit(self, run_name: str, document: dict, arguments: dict, labels: dict) -> RunRef:
+    def submit(self, run_name: str, document: dict, arguments: dict, labels: dict,
+               place: Placement | None = None) -> RunRef:
         """document: the pipeline spec, or {pipeline_spec, platform_spec} as KFP's API takes it.
 
         The platform spec (Kubernetes Secrets for the steps) has no meaning here: steps inherit

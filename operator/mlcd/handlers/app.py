@@ -20,7 +20,8 @@ def make_backend(config: OperatorConfig) -> Backend:
     if config.backend == "kfp":
         from mlcd.backends.kfp import KfpBackend
 
-        return KfpBackend(config.kfp_host)
+        return KfpBackend(config.kfp_host, experiment_name=config.kfp_experiment,
+                          service_account=config.kfp_service_account, ui_url=config.kfp_ui_url)
     if config.backend == "local":
         from mlcd.backends.queue import LocalQueueBackend
 

@@ -24,9 +24,11 @@ import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from mlcd.api.v1alpha1 import GROUP, VERSION
+from mlcd.api.v1alpha1 import GROUP, VERSION, ModelDeploymentStatus
+from mlcd.api.v1alpha1.vocabulary import EventReason, EventType
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.status import StatusWriter
 from mlcd.kserve import GROUP as KSERVE_GROUP
 from mlcd.kserve import PLURAL as KSERVE_PLURAL
 from mlcd.kserve import VERSION as KSERVE_VERSION
@@ -109,7 +111,8 @@ class ModelDeploymentReconciler:
             return  # status unchanged: the next reconcile decides the same promotion and tries again
         previous = md.get("status") or {}
         if decision.status != previous:
-            await asyncio.to_thread(self._write_status, namespace, name, previous, decision.status)
+            await asyncio.to_thread(StatusWriter.through_api, self.crs, PLURAL, namespace, name, previous,
+                                    ModelDeploymentStatus.model_validate(decision.status))
         for type_, reason, message in decision.events:
             kopf.event(md, type=type_, reason=reason, message=message[:1000])
 
@@ -166,17 +169,12 @@ class ModelDeploymentReconciler:
         except StorageError as exc:
             metrics.ERRORS.labels(KIND, "ChampionNotSet").inc()
             logger.warning("champion not set name=%s registry=%s error=%s", name, update.registry_uri, exc)
-            kopf.event(md, type="Warning", reason="ChampionNotSet", message=str(exc)[:1000])
+            kopf.event(md, type=EventType.WARNING, reason=EventReason.CHAMPION_NOT_SET, message=str(exc)[:1000])
             return False
         logger.info("champion set name=%s registry=%s version=%d", name, update.registry_uri, update.version)
-        kopf.event(md, type="Normal", reason="ChampionSet",
+        kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SET,
                    message=f"v{update.version} is the champion of {update.registry_uri}: {update.reason}")
         return True
-
-    def _write_status(self, namespace: str, name: str, previous: dict, status: dict) -> None:
-        # A merge patch keeps keys it does not mention: the ones the new status drops are sent as null.
-        body = {"status": {**{key: None for key in previous if key not in status}, **status}}
-        self.crs.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, body)
 
 
 def _metadata(obj) -> dict:

@@ -1,81 +1,60 @@
-"""kopf handlers of TrainingRun: thin; the decisions live in mlcd.reconcile.trainingrun and .retrain."""
+"""kopf handlers of TrainingRun: observe, ask mlcd.reconcile.trainingrun.plan, apply. No rule lives here.
+
+A reconcile gathers what it saw into an ``Observed``, asks ``plan``, carries out the Asks the plan
+returns (each by its executor below, errors turned into answers), and plans again with the answers,
+until the plan is final; then it writes the status through the shared status writer, posts the
+Events and carries out the effects.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from datetime import datetime
 
 import kopf
-from pydantic import ValidationError
 
-from mlcd.api.v1alpha1.trainingrun import DriftSpec, RetrainSpec
+from mlcd.api.v1alpha1 import API_VERSION
+from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
-from mlcd.backends.base import Backend, BackendError, BackendUnavailable, RunRef
+from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
+from mlcd.backends.base import AccessDenied, Backend, BackendError, BackendUnavailable, Placement, RunRef
 from mlcd.compiler import compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.status import StatusWriter
 from mlcd.reconcile import retrain
-from mlcd.reconcile import trainingrun as decide
+from mlcd.reconcile.trainingrun import (
+    CheckDrift,
+    Denied,
+    DriftTarget,
+    FindChampion,
+    Fingerprint,
+    Observed,
+    Plan,
+    Poll,
+    Problem,
+    ReadRecord,
+    Refused,
+    RetryLater,
+    RunCreated,
+    RunEnded,
+    RunHandle,
+    RunSeen,
+    SpecChecked,
+    Stop,
+    Submit,
+    Unavailable,
+    Validate,
+    on_delete,
+    plan,
+)
 
 KIND = "TrainingRun"
+MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes four
+DELETE_STOP_SECONDS = 10  # a backend that is down must not keep a deleted object from going away
 
 
-def read_run_record(registry_uri: str, run_key: str) -> dict:
-    """The outcome the run's last step recorded (KFP's API does not return a run's outputs)."""
-    from mlcd.storage import StorageError, open_registry
-
-    if not registry_uri:
-        return {"phase": "Failed", "message": "the run succeeded but its registry is unknown"}
-    try:
-        record = open_registry(registry_uri).run_record(run_key)
-    except StorageError as exc:
-        return {"phase": "Failed", "message": f"the run succeeded but its record cannot be read: {exc}"}
-    return record or {"phase": "Failed", "message": f"the run succeeded but left no record in {registry_uri}/runs"}
-
-
-def retrain_spec(body) -> RetrainSpec | None:
-    """spec.retrain, or None when unset or invalid (the run of the spec reports an invalid one)."""
-    try:
-        return RetrainSpec.model_validate(body.spec["retrain"]) if body.spec.get("retrain") else None
-    except ValidationError:
-        return None
-
-
-def data_fingerprint(uri: str) -> str:
-    """A stat, never a download: cheap enough to poll."""
-    from mlcd.storage import fingerprint
-
-    found = fingerprint(uri)
-    return retrain.fingerprint_id(found.kind, found.value, found.version_id)
-
-
-def check_drift(drift: DriftSpec, registry_uri: str, status: dict) -> retrain.DriftSeen | None:
-    """The drift report of drift.current against the champion's reference statistics, written next to the
-    registry's versions; None when data and champion are those of the last check. LookupError says why not."""
-    from mlcd.drift import drift_report
-    from mlcd.storage import open_registry, read_dataset
-
-    registry = open_registry(registry_uri)
-    champion = registry.champion()
-    if champion is None:
-        raise LookupError(f"spec.retrain.drift: {registry_uri} has no champion yet to compare with")
-    version = champion["version"]
-    if not retrain.drift_check_needed(status, data_fingerprint(drift.current), version):
-        return None
-    reference = registry.metadata(version).get("reference")
-    if not reference:
-        raise LookupError(f"spec.retrain.drift: the champion {registry.version_uri(version)} has no reference "
-                          "statistics (registered before mlcd recorded them)")
-    frame, read = read_dataset(drift.current)
-    try:
-        report = drift_report(reference, frame, drift.method, drift.threshold)
-    except ValueError as exc:
-        raise LookupError(f"spec.retrain.drift.current: {drift.current}: {exc}") from None
-    fingerprint = retrain.fingerprint_id(read.kind, read.value, read.version_id)
-    name = f"{retrain.content_key('drift', fingerprint)}-v{version}"
-    return retrain.DriftSeen(fingerprint, version, report.record(),
-                             registry.write_report(name, report.to_markdown(), report.to_html()))
+def _ref(run: RunHandle) -> RunRef:
+    return RunRef(run.name, run.run_id, run.url)
 
 
 class TrainingRunReconciler:
@@ -88,219 +67,199 @@ class TrainingRunReconciler:
     def __init__(self, config: OperatorConfig, backend: Backend):
         self.config = config
         self.backend = backend
+        self.writer = StatusWriter(echo_seconds=2 * config.poll_seconds + 5)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._written: dict[str, tuple[float, dict]] = {}
-        # How long our own status write may take to come back through the watch stream.
-        self._echo_seconds = 2 * config.poll_seconds + 5
-
-    def registry_uri(self, body) -> str | None:
-        """spec.registry.uri, else BASE/NAMESPACE/NAME; the local backend's BASE is under MLCD_HOME."""
-        if (body.spec.get("registry") or {}).get("uri"):
-            return None
-        base = self.config.registry_base.rstrip("/")
-        if not base and self.backend.name == "local":
-            base = (self.config.home / "registry").resolve().as_uri()
-        return f"{base}/{body.metadata.namespace}/{body.metadata.name}" if base else None
+        self._executors = {
+            Validate: self._validate, Fingerprint: self._fingerprint, FindChampion: self._find_champion,
+            CheckDrift: self._check_drift, Submit: self._submit, Poll: self._poll, ReadRecord: self._read_record,
+            Stop: self._stop,
+        }
 
     async def reconcile(self, body, patch, logger) -> None:
         lock = self._locks.setdefault(body.metadata.uid, asyncio.Lock())
         async with lock:
             await self._reconcile(body, patch, logger)
 
-    def _status(self, body) -> dict:
-        """The status to decide on: the body's, or what this operator just wrote if the body predates it.
-
-        A timer can hold a body read before the last status patch came back; deciding on it
-        would record the same transition twice. A write older than the echo window is
-        forgotten, so a patch the API server lost is redone rather than trusted.
-        """
-        status = dict(body.get("status") or {})
-        written = self._written.get(body.metadata.uid)
-        if written and time.monotonic() - written[0] < self._echo_seconds:
-            status.update(written[1])
-        return status
+    def observe(self, body) -> Observed:
+        return Observed(name=body.metadata.name, namespace=body.metadata.namespace, uid=body.metadata.uid,
+                        generation=body.metadata.get("generation") or 1, spec=dict(body.spec),
+                        status=self.writer.seen(body, TrainingRunStatus), now=self.config.clock(),
+                        registry_base=self.config.default_registry_base(self.backend.name))
 
     async def _reconcile(self, body, patch, logger) -> None:
-        generation = body.metadata.get("generation") or 1
-        status = self._status(body)
-        action = decide.next_action(generation, status)
-        metrics.RECONCILES.labels(KIND, action).inc()
-        retraining = retrain_spec(body)
-        outcome = None
-        if action == "submit":
-            outcome = await self._submit_run(body, generation, status, patch, logger, "spec", retraining)
-        elif retraining is not None and retrain.watching(status, generation):
-            # Before polling: under concurrencyPolicy Replace a trigger stops the run in flight.
-            outcome = await self._retrain(body, retraining, generation, status, action == "poll", patch, logger)
-        if outcome is None and action == "poll":
-            outcome = await self._poll(status, logger)
-            if outcome is not None:
-                outcome = decide.handed_off(outcome, (body.spec.get("deploy") or {}).get("modelDeployment"))
-        if outcome is not None:
-            self._apply(outcome, body, patch, logger)
+        observed = self.observe(body)
+        step = plan(observed)
+        for _ in range(MAX_ROUNDS):
+            if step.final:
+                break
+            for ask in step.asks:
+                observed = observed.answered(ask, await self._executors[type(ask)](ask, observed, logger))
+            step = plan(observed)
+        else:
+            raise kopf.TemporaryError(f"the plan asked more than {MAX_ROUNDS} times", delay=30)
+        metrics.RECONCILES.labels(KIND, step.action).inc()
+        self._apply(step, body, patch, logger)
 
-    async def _submit_run(self, body, generation: int, status: dict, patch, logger, trigger: str,
-                          retraining: RetrainSpec | None, replaced: str | None = None):
-        """Submit the run for `trigger` and, with spec.retrain, record it there in the same status write."""
-        if retraining is None:
-            outcome = await self._submit(body, generation, status, patch, logger, trigger)
-            outcome.status.update(retrain.dropped(status, outcome.status))
-            return outcome
-        # Taken before the run reads the data: a change in between is then seen, not lost.
-        data = await self._data_fingerprint(body, logger) if retraining.on_data_change else None
-        outcome = await self._submit(body, generation, status, patch, logger, trigger)
-        outcome.status.update(retrain.started(retraining, status, outcome.status, trigger, data, self.config.clock(),
-                                              generation, replaced))
-        return outcome
+    def _apply(self, step: Plan, body, patch, logger) -> None:
+        if step.write:
+            self.writer.through_kopf(body, patch, step.status)
+        for event in step.events:
+            logger.info("event reason=%s name=%s message=%s", event.reason, body.metadata.name, event.message)
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        for effect in step.effects:
+            if isinstance(effect, RunEnded):
+                metrics.RUNS_FINISHED.labels(effect.phase).inc()
+                if effect.seconds is not None:
+                    metrics.RUN_SECONDS.observe(effect.seconds)
+                logger.info("run finished run=%s phase=%s", effect.run_name, effect.phase)
+            elif isinstance(effect, RetryLater):
+                # kopf still writes the patch of a handler that asks to be retried.
+                raise kopf.TemporaryError(effect.message, delay=effect.seconds)
 
-    async def _data_fingerprint(self, body, logger) -> str | None:
-        from mlcd.storage import StorageError
+    # --- executors: one per Ask; each returns the answer, errors included ----------------------------------------
 
-        try:
-            return await asyncio.to_thread(data_fingerprint, body.spec["data"]["source"])
-        except StorageError as exc:
-            logger.warning("data fingerprint unavailable name=%s error=%s", body.metadata.name, exc)
-            return None
-
-    async def _retrain(self, body, retraining: RetrainSpec, generation: int, status: dict, in_flight: bool, patch,
-                       logger):
-        """Submit the pending trigger's run, or see whether a trigger is due and record it (the next
-        reconcile submits it: the key is in status before any run is)."""
-        waiting = retrain.pending(status)
-        if waiting and in_flight and not waiting.get("replaces"):
-            return None
-        if waiting:
-            replaced = await self._stop_replaced(status, logger) if in_flight else None
-            outcome = await self._submit_run(body, generation, status, patch, logger, waiting["key"], retraining,
-                                             replaced)
-            if replaced:
-                outcome.events.append(("Normal", "RunReplaced",
-                                       f"stopped run {replaced} for {waiting['key']} (concurrencyPolicy Replace)"))
-            return outcome
-        now = self.config.clock()
-        observed = await self._observe(body, retraining, status, now, in_flight)
-        outcome = retrain.evaluate(retraining, status, observed, generation)
-        for _, reason, message in outcome.events:
-            logger.info("retrain event=%s name=%s message=%s", reason, body.metadata.name, message)
-        return outcome if outcome.status or outcome.events else None
-
-    async def _observe(self, body, retraining: RetrainSpec, status: dict, now, in_flight: bool) -> retrain.Observed:
-        if not retrain.check_due(retraining, status, now, in_flight):
-            return retrain.Observed(now, in_flight)
-        from mlcd.storage import StorageError
-
-        registry = (status.get("pipeline") or {}).get("registryUri") or ""
-        try:
-            data = None
-            if retraining.on_data_change:
-                data = await asyncio.to_thread(data_fingerprint, body.spec["data"]["source"])
-            drift = None
-            if retraining.drift:
-                drift = await asyncio.to_thread(check_drift, retraining.drift, registry, status)
-        except (StorageError, LookupError) as exc:
-            return retrain.Observed(now, in_flight, checked=True, problem=str(exc))
-        return retrain.Observed(now, in_flight, checked=True, data=data, drift=drift)
-
-    async def _stop_replaced(self, status: dict, logger) -> str:
-        pipeline = status.get("pipeline") or {}
-        ref = RunRef(pipeline["runName"], pipeline.get("runId") or pipeline["runName"], pipeline.get("runUrl", ""))
-        try:
-            await asyncio.to_thread(self.backend.stop, ref)
-        except BackendUnavailable as exc:
-            raise kopf.TemporaryError(f"cannot stop run {ref.name} to replace it: {exc}", delay=10) from None
-        except BackendError as exc:
-            logger.warning("could not stop run=%s to replace it error=%s; it may have ended", ref.name, exc)
-        logger.info("run stopped to be replaced run=%s", ref.name)
-        return ref.name
-
-    async def _submit(self, body, generation: int, status: dict, patch, logger, trigger: str = "spec"):
-        doc = {"apiVersion": body.get("apiVersion"), "kind": KIND, "spec": dict(body.spec),
-               "metadata": {"name": body.metadata.name, "namespace": body.metadata.namespace,
-                            "generation": generation}}
+    async def _validate(self, ask: Validate, observed: Observed, logger) -> SpecChecked:
+        doc = {"apiVersion": API_VERSION, "kind": KIND, "spec": dict(observed.spec),
+               "metadata": {"name": observed.name, "namespace": observed.namespace,
+                            "generation": observed.generation}}
         validated = validate_document(doc)
         if not validated.ok:
-            logger.warning("invalid spec name=%s problems=%d", body.metadata.name, len(validated.problems))
-            return decide.invalid(status, generation, [str(p) for p in validated.problems])
-        registry = self.registry_uri(body)
-        if registry is None and not validated.resource.spec.registry.uri:
-            return decide.invalid(status, generation, [
-                "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"])
-        name = decide.run_name(body.metadata.namespace, body.metadata.name, body.metadata.uid, generation, trigger)
-        compiled = compile_trainingrun(validated.resource, trigger=trigger, registry_uri=registry, run_key=name)
-        labels = {"mlcd.io/namespace": body.metadata.namespace, "mlcd.io/name": body.metadata.name,
-                  "mlcd.io/generation": str(generation), "mlcd.io/trigger": trigger}
+            logger.warning("invalid spec name=%s problems=%d", observed.name, len(validated.problems))
+            return SpecChecked(None, tuple(str(p) for p in validated.problems))
+        return SpecChecked(validated.resource)
+
+    async def _fingerprint(self, ask: Fingerprint, observed: Observed, logger) -> str | Problem:
+        from mlcd.storage import StorageError
+
         try:
-            ref = await asyncio.to_thread(self._find_or_submit, name, compiled, labels)
+            return await asyncio.to_thread(data_fingerprint, ask.uri)
+        except StorageError as exc:
+            logger.warning("data fingerprint unavailable name=%s error=%s", observed.name, exc)
+            return Problem(str(exc))
+
+    async def _find_champion(self, ask: FindChampion, observed: Observed, logger) -> DriftTarget | Problem:
+        from mlcd.storage import StorageError, open_registry
+
+        def find() -> DriftTarget | Problem:
+            champion = open_registry(ask.registry_uri).champion()
+            if champion is None:
+                return Problem(f"spec.retrain.drift: {ask.registry_uri} has no champion yet to compare with")
+            return DriftTarget(data_fingerprint(ask.current), champion["version"])
+
+        try:
+            return await asyncio.to_thread(find)
+        except StorageError as exc:
+            return Problem(str(exc))
+
+    async def _check_drift(self, ask: CheckDrift, observed: Observed, logger) -> retrain.DriftSeen | Problem:
+        from mlcd.storage import StorageError
+
+        try:
+            return await asyncio.to_thread(check_drift, ask)
+        except StorageError as exc:
+            return Problem(str(exc))
+
+    async def _submit(self, ask: Submit, observed: Observed, logger) -> RunCreated | Refused | Denied | Unavailable:
+        compiled = compile_trainingrun(ask.resource, trigger=ask.trigger, registry_uri=ask.registry_uri,
+                                       run_key=ask.run_name)
+        place = Placement(observed.namespace, ask.resource.spec.service_account_name or "")
+        try:
+            ref = await asyncio.to_thread(self._find_or_submit, ask.run_name, compiled, dict(ask.labels), place)
+        except AccessDenied as exc:
+            metrics.ERRORS.labels(KIND, Reason.PIPELINES_ACCESS_DENIED).inc()
+            logger.warning("pipelines access denied name=%s error=%s", observed.name, exc)
+            return Denied(str(exc))
         except BackendUnavailable as exc:
-            metrics.ERRORS.labels(KIND, "BackendUnavailable").inc()
-            outcome = decide.backend_unavailable(status, generation, str(exc))
-            attempt = int(status.get("submitAttempts") or 0) + 1
-            outcome.status["submitAttempts"] = attempt
-            self._apply(outcome, body, patch, logger)  # kopf still writes the patch of a handler that retries
-            raise kopf.TemporaryError(str(exc), delay=decide.retry_at(attempt)) from None
+            metrics.ERRORS.labels(KIND, Reason.BACKEND_UNAVAILABLE).inc()
+            return Unavailable(str(exc))
         except BackendError as exc:
             metrics.ERRORS.labels(KIND, "BackendError").inc()
-            return decide.finished({**status, "pipeline": {"runName": name, "generation": generation}},
-                                   "FAILED", str(exc), {"phase": "Failed", "message": str(exc)})
+            return Refused(str(exc))
         metrics.RUNS_SUBMITTED.labels(self.backend.name, str(ref.adopted).lower()).inc()
-        outcome = decide.submitted(status, generation, trigger, compiled.spec_hash, ref.name, ref.run_id, ref.url,
-                                   ref.adopted)
-        outcome.status["pipeline"]["registryUri"] = compiled.arguments["registry_uri"]
-        outcome.status["submitAttempts"] = 0
-        outcome.status["submittedAt"] = decide.now_rfc3339()
-        logger.info("run %s name=%s run=%s", "adopted" if ref.adopted else "submitted", body.metadata.name, ref.name)
-        return outcome
+        logger.info("run %s name=%s run=%s", "adopted" if ref.adopted else "submitted", observed.name, ref.name)
+        return RunCreated(ref.name, ref.run_id, ref.url, ref.adopted, compiled.spec_hash,
+                          compiled.arguments["registry_uri"])
 
-    def _find_or_submit(self, name: str, compiled, labels: dict) -> RunRef:
-        found = self.backend.find(name)
+    def _find_or_submit(self, name: str, compiled, labels: dict, place: Placement) -> RunRef:
+        found = self.backend.find(name, place)
         if found is not None:
             return found
-        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels)
+        return self.backend.submit(name, compiled.pipeline_document, compiled.arguments, labels, place)
 
-    async def _poll(self, status: dict, logger):
-        pipeline = status.get("pipeline") or {}
-        ref = RunRef(pipeline["runName"], pipeline.get("runId") or pipeline["runName"], pipeline.get("runUrl", ""))
+    async def _poll(self, ask: Poll, observed: Observed, logger) -> RunSeen | Unavailable:
         try:
-            state = await asyncio.to_thread(self.backend.get, ref)
-        except BackendUnavailable as exc:
-            logger.warning("backend unavailable while polling run=%s error=%s", ref.name, exc)
-            return None
-        if not state.finished:
-            outcome = decide.progressed(status, state.state, state.message)
-            return outcome if outcome.status["message"] != status.get("message") else None
-        result = state.result
-        if state.state == "SUCCEEDED" and not result:
-            result = await asyncio.to_thread(read_run_record, pipeline.get("registryUri", ""), ref.name)
-        outcome = decide.finished(status, state.state, state.message, result)
-        metrics.RUNS_FINISHED.labels(outcome.status["phase"]).inc()
-        submitted_at = status.get("submittedAt")
-        if submitted_at:
-            started = datetime.fromisoformat(submitted_at.replace("Z", "+00:00")).timestamp()
-            metrics.RUN_SECONDS.observe(max(0.0, time.time() - started))
-        logger.info("run finished run=%s phase=%s", ref.name, outcome.status["phase"])
-        return outcome
+            state = await asyncio.to_thread(self.backend.get, _ref(ask.run))
+        except (BackendUnavailable, AccessDenied) as exc:  # a run in flight is looked at again next time
+            logger.warning("backend unavailable while polling run=%s error=%s", ask.run.name, exc)
+            return Unavailable(str(exc))
+        return RunSeen(state.state, state.finished, state.message, state.result)
 
-    def _apply(self, outcome, body, patch, logger) -> None:
-        # Every write carries the whole status this operator holds, not only what changed: a write the
-        # API server lost (a 409 on kopf's annotation patch drops the status part too) heals on the next.
-        full = {**self._status(body), **outcome.status}
-        for key, value in full.items():
-            patch.status[key] = value
-        self._written[body.metadata.uid] = (time.monotonic(), full)
-        for type_, reason, message in outcome.events:
-            kopf.event(body, type=type_, reason=reason, message=message)
+    async def _read_record(self, ask: ReadRecord, observed: Observed, logger) -> dict:
+        return await asyncio.to_thread(read_run_record, ask.registry_uri, ask.run_name)
+
+    async def _stop(self, ask: Stop, observed: Observed, logger) -> Unavailable | None:
+        try:
+            await asyncio.to_thread(self.backend.stop, _ref(ask.run))
+        except BackendUnavailable as exc:
+            return Unavailable(str(exc))
+        except BackendError as exc:
+            logger.warning("could not stop run=%s error=%s; it may have ended", ask.run.name, exc)
+        logger.info("run stopped run=%s", ask.run.name)
+        return None
 
     async def stop_on_delete(self, body, logger) -> None:
-        self._written.pop(body.metadata.uid, None)
+        self.writer.forget(body.metadata.uid)
         self._locks.pop(body.metadata.uid, None)
-        status = dict(body.get("status") or {})
-        pipeline = status.get("pipeline") or {}
-        if body.spec.get("deletePolicy") != "stopRuns" or status.get("phase") not in decide.IN_FLIGHT:
+        stop = on_delete(body.spec, TrainingRunStatus.model_validate(dict(body.get("status") or {})))
+        if stop is None:
             return
-        ref = RunRef(pipeline["runName"], pipeline.get("runId") or pipeline["runName"])
         try:
-            # Bounded: a backend that is down must not keep the object from going away.
-            await asyncio.wait_for(asyncio.to_thread(self.backend.stop, ref), timeout=10)
-            logger.info("run stopped on delete run=%s", ref.name)
+            await asyncio.wait_for(asyncio.to_thread(self.backend.stop, _ref(stop.run)), timeout=DELETE_STOP_SECONDS)
+            logger.info("run stopped on delete run=%s", stop.run.name)
         except (TimeoutError, BackendUnavailable, BackendError) as exc:
-            logger.warning("could not stop run=%s on delete error=%s; leaving it", ref.name, exc)
+            logger.warning("could not stop run=%s on delete error=%s; leaving it", stop.run.name, exc)
+
+
+# --- the I/O behind the executors -----------------------------------------------------------------------------
+
+
+def read_run_record(registry_uri: str, run_key: str) -> dict:
+    """The outcome the run's last step recorded (KFP's API does not return a run's outputs)."""
+    from mlcd.storage import StorageError, open_registry
+
+    try:
+        record = open_registry(registry_uri).run_record(run_key)
+    except StorageError as exc:
+        return {"phase": TrainingRunPhase.FAILED, "message": f"the run succeeded but its record cannot be read: {exc}"}
+    return record or {"phase": TrainingRunPhase.FAILED,
+                      "message": f"the run succeeded but left no record in {registry_uri}/runs"}
+
+
+def data_fingerprint(uri: str) -> str:
+    """A stat, never a download: cheap enough to poll."""
+    from mlcd.storage import fingerprint
+
+    found = fingerprint(uri)
+    return retrain.fingerprint_id(found.kind, found.value, found.version_id)
+
+
+def check_drift(ask: CheckDrift) -> retrain.DriftSeen | Problem:
+    """The drift report of the data against the champion's reference statistics, written next to the
+    registry's versions."""
+    from mlcd.drift import drift_report
+    from mlcd.storage import open_registry, read_dataset
+
+    registry = open_registry(ask.registry_uri)
+    reference = registry.metadata(ask.champion_version).get("reference")
+    if not reference:
+        return Problem(f"spec.retrain.drift: the champion {registry.version_uri(ask.champion_version)} has no "
+                       "reference statistics (registered before mlcd recorded them)")
+    frame, read = read_dataset(ask.current)
+    try:
+        report = drift_report(reference, frame, ask.method, ask.threshold)
+    except ValueError as exc:
+        return Problem(f"spec.retrain.drift.current: {ask.current}: {exc}")
+    fingerprint = retrain.fingerprint_id(read.kind, read.value, read.version_id)
+    name = f"{retrain.content_key('drift', fingerprint)}-v{ask.champion_version}"
+    return retrain.DriftSeen(fingerprint, ask.champion_version, report.record(),
+                             registry.write_report(name, report.to_markdown(), report.to_html()))

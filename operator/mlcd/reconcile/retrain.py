@@ -12,27 +12,31 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from mlcd.api.v1alpha1.conditions import set_condition
+from mlcd.api.v1alpha1.conditions import parse_rfc3339 as parse_time
+from mlcd.api.v1alpha1.conditions import rfc3339, set_condition
 from mlcd.api.v1alpha1.trainingrun import RetrainSpec
-from mlcd.reconcile.trainingrun import IN_FLIGHT, TERMINAL, Outcome
+from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, TrainingRunCondition, TrainingRunPhase
+from mlcd.reconcile.status import clean, merge_patch
 
-CONDITION = "Retraining"
+IN_FLIGHT, TERMINAL = TrainingRunPhase.IN_FLIGHT, TrainingRunPhase.TERMINAL
+CONDITION = TrainingRunCondition.RETRAINING
 # One run answers every trigger due at the same moment; the first of these names it.
 PRIORITY = ("drift", "data", "schedule")
-CONDITION_REASONS = {"schedule": "ScheduleDue", "data": "DataChanged", "drift": "DriftDetected"}
+CONDITION_REASONS = {"schedule": Reason.SCHEDULE_DUE, "data": Reason.DATA_CHANGED, "drift": Reason.DRIFT_DETECTED}
+NORMAL, WARNING = EventType.NORMAL, EventType.WARNING
 
 
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+@dataclass
+class Outcome:
+    """A status patch (a JSON merge patch: null drops a field) and the Events to post."""
 
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    status: dict
+    events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def fingerprint_id(kind: str, value: str, version_id: str | None = None) -> str:
@@ -118,7 +122,8 @@ def _state(status: dict) -> dict:
 
 def watching(status: dict, generation: int) -> bool:
     """Retraining follows this generation's own run, and never an invalid spec."""
-    return (status.get("pipeline") or {}).get("generation") == generation and status.get("phase") != "Invalid"
+    own_run = (status.get("pipeline") or {}).get("generation") == generation
+    return own_run and status.get("phase") != TrainingRunPhase.INVALID
 
 
 def pending(status: dict) -> dict | None:
@@ -136,10 +141,11 @@ def blocked(spec: RetrainSpec, status: dict, now: datetime, in_flight: bool) -> 
     """Why no trigger may start a run now, as (condition reason, message); a trigger that is blocked waits."""
     if in_flight and spec.concurrency_policy == "Forbid":
         run = (status.get("pipeline") or {}).get("runName")
-        return "RunInFlight", f"triggers wait for run {run} to end (concurrencyPolicy Forbid)"
+        return Reason.RUN_IN_FLIGHT, f"triggers wait for run {run} to end (concurrencyPolicy Forbid)"
     until = cooldown_until(spec, status)
     if until is not None and now < until:
-        return "CoolingDown", f"no retraining before {rfc3339(until)} (minIntervalSeconds {spec.min_interval_seconds})"
+        return Reason.COOLING_DOWN, (f"no retraining before {rfc3339(until)} "
+                                     f"(minIntervalSeconds {spec.min_interval_seconds})")
     return None
 
 
@@ -188,7 +194,7 @@ def evaluate(spec: RetrainSpec, status: dict, observed: Observed, generation: in
         record = {"reason": fired.reason, "at": rfc3339(now), "key": fired.key, **fired.record,
                   "message": fired.message}
         out["lastRetrain"] = merge_patch(status.get("lastRetrain"), record)
-        events.append(("Normal", "RetrainTriggered", f"{fired.message}; run key {fired.key}"[:1000]))
+        events.append((NORMAL, EventReason.RETRAIN_TRIGGERED, f"{fired.message}; run key {fired.key}"[:1000]))
     conditions = list(status.get("conditions") or [])
     updated = set_condition(conditions, CONDITION, *_condition(spec, status, state, stop, next_run), generation,
                             now=rfc3339(now))
@@ -203,7 +209,7 @@ def _record_check(state: dict, observed: Observed, events: list) -> None:
         state.pop("problem", None)
         return
     if observed.problem != state.get("problem"):
-        events.append(("Warning", "RetrainCheckFailed", observed.problem[:1000]))
+        events.append((WARNING, EventReason.RETRAIN_CHECK_FAILED, observed.problem[:1000]))
     state["problem"] = observed.problem[:1000]
 
 
@@ -220,8 +226,8 @@ def _schedule(spec: RetrainSpec, state: dict, now: datetime, events: list) -> tu
     found = slots(spec.schedule, spec.time_zone, anchor, now, spec.starting_deadline_seconds)
     if found.missed:
         state["scheduledSince"] = rfc3339(found.missed)
-        events.append(("Warning", "ScheduleMissed", f"schedule slot {rfc3339(found.missed)} skipped: not started"
-                       f" within startingDeadlineSeconds ({spec.starting_deadline_seconds})"))
+        events.append((WARNING, EventReason.SCHEDULE_MISSED, f"schedule slot {rfc3339(found.missed)} skipped: not "
+                       f"started within startingDeadlineSeconds ({spec.starting_deadline_seconds})"))
     if found.due is None:
         return None, found
     due = rfc3339(found.due)
@@ -254,14 +260,14 @@ def _drift(state: dict, seen: DriftSeen | None, now: datetime, events: list) -> 
                                "championVersion": seen.champion_version}
     told = f"{record.get('message', '')} (champion v{seen.champion_version}, report {seen.report or 'not written'})"
     if not record.get("drifted"):
-        events.append(("Normal", "NoDrift", told[:1000]))
+        events.append((NORMAL, EventReason.NO_DRIFT, told[:1000]))
         return None
     # Keyed by the data alone: a champion retrained because of it, still far from it, is no new reason.
     key = content_key("drift", seen.fingerprint)
     if key == state.get("lastTriggerKey") or key in {h.get("key") for h in state.get("history") or []}:
-        events.append(("Normal", "DriftPersists", f"{told}; already retrained for this data ({key})"[:1000]))
+        events.append((NORMAL, EventReason.DRIFT_PERSISTS, f"{told}; already retrained for this data ({key})"[:1000]))
         return None
-    events.append(("Warning", "DriftDetected", told[:1000]))
+    events.append((WARNING, EventReason.DRIFT_DETECTED, told[:1000]))
     return _Trigger(key, "drift", f"spec.retrain.drift.current drifted: {record.get('message', '')}", record)
 
 
@@ -288,7 +294,7 @@ def _sync_history(state: dict, status: dict) -> None:
     if history[0].get("runName") != (status.get("pipeline") or {}).get("runName"):
         return
     entry = {**history[0], "phase": phase}
-    if phase == "Succeeded" and status.get("model"):
+    if phase == TrainingRunPhase.SUCCEEDED and status.get("model"):
         entry["modelVersion"] = status["model"]["version"]
     state["history"] = [entry, *history[1:]]
 
@@ -302,11 +308,11 @@ def _condition(spec: RetrainSpec, status: dict, state: dict, stop: tuple[str, st
     pipeline = status.get("pipeline") or {}
     trigger = pipeline.get("trigger") or "spec"
     if status.get("phase") in IN_FLIGHT and trigger != "spec":
-        reason = CONDITION_REASONS.get(reason_of(trigger), "Retraining")
+        reason = CONDITION_REASONS.get(reason_of(trigger), Reason.RETRAINING)
         return True, reason, f"run {pipeline.get('runName')} for {trigger} in flight"
-    if stop and stop[0] == "CoolingDown":
+    if stop and stop[0] == Reason.COOLING_DOWN:
         return False, stop[0], stop[1]
-    return False, "Waiting", _watching(spec, next_run)
+    return False, Reason.WAITING, _watching(spec, next_run)
 
 
 def _watching(spec: RetrainSpec, next_run: datetime | None) -> str:
@@ -362,28 +368,4 @@ def dropped(status: dict, submitted: dict) -> dict:
     conditions = submitted.get("conditions") or []
     if any(c.get("type") == CONDITION for c in conditions):
         out["conditions"] = [c for c in conditions if c.get("type") != CONDITION]
-    return out
-
-
-# --- status writes as merge patches ---------------------------------------------------------------------------
-
-
-def clean(value):
-    """Without the nulls that merge patches leave in what the operator remembers writing."""
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [clean(v) for v in value]
-    return value
-
-
-def merge_patch(old: dict | None, new: dict) -> dict:
-    """`new` as a JSON merge patch over `old`: a key `new` lacks is sent as null, at every depth, or the
-    API server would keep it (a merge patch merges objects and replaces only lists)."""
-    out = dict(new)
-    for key, value in (old or {}).items():
-        if new.get(key) is None:
-            out[key] = None
-        elif isinstance(value, dict) and isinstance(new[key], dict):
-            out[key] = merge_patch(value, new[key])
     return out

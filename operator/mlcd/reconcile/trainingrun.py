@@ -1,27 +1,254 @@
-"""Pure decisions for a TrainingRun: (spec, status, what the backend says) -> next status and Events.
+"""TrainingRun reconcile as observe → plan → apply: every rule of a TrainingRun, and no I/O.
 
-Handlers do the I/O; everything here is plain data in, plain data out.
+The shape (kubebuilder's Reconcile, and mlcd's ModelDeployment reconciler):
+
+* ``Observed`` is what the handler saw: the object (name, namespace, uid, generation, spec as sent),
+  its status as a ``TrainingRunStatus``, the clock, the default registry, and ``answers``: what the
+  handler found when it carried out an ``Ask`` of an earlier round, keyed by that Ask.
+* ``plan(observed) -> Plan`` decides. A plan either asks (``Plan.asks``: look at the backend run,
+  validate the spec, fingerprint data, check drift, submit, stop) and the handler carries out each
+  Ask, records its answer with ``observed.answered(...)`` and plans again; or it is final: the new
+  status (written, when it differs, by the one status writer of mlcd.handlers.status), the Events,
+  and ``effects`` (``RetryLater``, ``RunEnded``). The same Observed always gives the same Plan.
+* Answers are values, errors included (``Unavailable``, ``Problem``): the handler catches, the plan decides.
+
+To extend it: a new condition type or reason goes into mlcd.api.v1alpha1.vocabulary and is set here
+with ``status.set_condition(...)``; a new thing to look at or do is a frozen dataclass below (an Ask
+when its answer matters, an effect otherwise), returned by a rule here and given one entry in the
+handler's table of executors (mlcd.handlers.trainingrun). Each rule gets a unit test in
+tests/unit/test_trainingrun_plan.py that builds an Observed and reads the Plan.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import ValidationError
 
 from mlcd import catalog
-from mlcd.api.v1alpha1.conditions import now_rfc3339, set_condition
+from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339
+from mlcd.api.v1alpha1.trainingrun import GateResult, ModelRef, PipelineRef, RetrainSpec, TrainingRun, TrainingRunStatus
+from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, Status, TrainingRunPhase
+from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
+from mlcd.reconcile import retrain
+from mlcd.reconcile.status import EVENT_MESSAGE_LIMIT, Event, apply_merge_patch, changed
 
-IN_FLIGHT = ("Pending", "Running")
-TERMINAL = ("Succeeded", "Rejected", "Failed")
+IN_FLIGHT = TrainingRunPhase.IN_FLIGHT
+TERMINAL = TrainingRunPhase.TERMINAL
+SPEC_TRIGGER = "spec"  # the trigger of the run a new generation starts; retraining triggers have keys
+REPLACE_RETRY_SECONDS = 10.0
 
 
-@dataclass
-class Outcome:
-    """A status patch (whole fields: a merge patch replaces lists) and the Events to post."""
+# --- asks: the handler carries them out and records the answer ------------------------------------------------
 
-    status: dict
-    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+@dataclass(frozen=True)
+class RunHandle:
+    """The run in status.pipeline, as the backend knows it."""
+
+    name: str
+    run_id: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Validate:
+    """Validate the spec as a whole document. Answer: SpecChecked."""
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A stat of a data object, never a download. Answer: str (retrain.fingerprint_id) or Problem."""
+
+    uri: str
+
+
+@dataclass(frozen=True)
+class FindChampion:
+    """The champion version drift is checked against, and the fingerprint of the data to check.
+    Answer: DriftTarget or Problem."""
+
+    registry_uri: str
+    current: str
+
+
+@dataclass(frozen=True)
+class CheckDrift:
+    """Score drift.current against the champion's reference statistics and write the report.
+    Answer: retrain.DriftSeen or Problem."""
+
+    registry_uri: str
+    champion_version: int
+    current: str
+    method: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Submit:
+    """Compile the validated spec and find the run by name, or submit it, in the object's namespace as
+    spec.serviceAccountName. Answer: RunCreated, Refused, Denied or Unavailable."""
+
+    trigger: str
+    run_name: str
+    registry_uri: str | None  # None: the spec names its registry
+    labels: tuple[tuple[str, str], ...]
+    resource: TrainingRun = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Poll:
+    """The run's state. Answer: RunSeen or Unavailable."""
+
+    run: RunHandle
+
+
+@dataclass(frozen=True)
+class ReadRecord:
+    """The outcome a succeeded run's last step recorded in the registry (KFP does not return a run's
+    outputs). Answer: dict (phase, message, metrics, gates, model)."""
+
+    registry_uri: str
+    run_name: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Stop a run. Answer: None once stopped (or found ended), Unavailable when the backend is down."""
+
+    run: RunHandle
+
+
+Ask = Validate | Fingerprint | FindChampion | CheckDrift | Submit | Poll | ReadRecord | Stop
+
+
+# --- answers --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """The backend could not be reached: try again later."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Denied:
+    """The backend does not let the operator in (KFP's 401/403); the message names what is missing (the
+    token file, its audience, a RoleBinding in a namespace). Fixing it needs no spec change: try again later."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The backend refused the request: repeating it will not help."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A look at data, registry or champion that failed, and why (a field path first)."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class SpecChecked:
+    resource: TrainingRun | None
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunCreated:
+    name: str
+    run_id: str
+    url: str
+    adopted: bool
+    spec_hash: str
+    registry_uri: str
+
+
+@dataclass(frozen=True)
+class RunSeen:
+    state: str  # KFP's RuntimeState: PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED, ...
+    finished: bool
+    message: str = ""
+    result: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DriftTarget:
+    fingerprint: str
+    champion_version: int
+
+
+# --- effects: the handler carries them out after writing the status ------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """A run finished: counted by phase, its duration observed."""
+
+    run_name: str
+    phase: str
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Reconcile again after `seconds` (the handler raises kopf.TemporaryError with this message)."""
+
+    seconds: float
+    message: str
+
+
+Effect = RunEnded | RetryLater
+
+NOT_ASKED = object()
+
+
+@dataclass(frozen=True)
+class Observed:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]  # as sent: validated only when a run is to be submitted
+    status: TrainingRunStatus
+    now: datetime
+    registry_base: str = ""  # TrainingRuns without spec.registry.uri register at BASE/NAMESPACE/NAME; "" = none
+    answers: Mapping[Any, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def answer(self, ask: Ask):
+        return self.answers.get(ask, NOT_ASKED)
+
+    def answered(self, ask: Ask, answer) -> Observed:
+        return replace(self, answers=MappingProxyType({**self.answers, ask: answer}))
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: str  # what this reconcile is about: submit, poll or idle (a metric label)
+    status: TrainingRunStatus  # the whole new status
+    asks: tuple[Ask, ...] = ()
+    events: tuple[Event, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    write: bool = False  # the status differs from the one observed
+
+    @property
+    def final(self) -> bool:
+        return not self.asks
+
+
+# --- names ----------------------------------------------------------------------------------------------------
 
 
 def run_name(namespace: str, name: str, uid: str, generation: int, trigger: str) -> str:
@@ -35,130 +262,301 @@ def run_name(namespace: str, name: str, uid: str, generation: int, trigger: str)
     return f"{base}-g{generation}-{slug}-{digest}"
 
 
-def _conditions(status: dict) -> list[dict]:
-    return list(status.get("conditions") or [])
+def retry_at(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
+    """Seconds to wait before retrying an unavailable backend: exponential, capped."""
+    return min(cap, base * (2 ** max(0, attempt - 1)))
 
 
-def next_action(generation: int, status: dict) -> str:
+def next_action(generation: int, status: TrainingRunStatus) -> str:
     """`poll` a run in flight, `submit` when this generation has none, else `idle`.
 
     A run of an older generation in flight is polled to its end first, then the new
     generation is submitted: its result is recorded against the generation that made it.
     """
-    pipeline = status.get("pipeline") or {}
-    if pipeline.get("runName") and status.get("phase") in IN_FLIGHT:
+    pipeline = status.pipeline or PipelineRef()
+    if pipeline.run_name and status.phase in IN_FLIGHT:
         return "poll"
-    if pipeline.get("generation") == generation and pipeline.get("runName"):
+    if pipeline.generation == generation and pipeline.run_name:
         return "idle"
-    if status.get("phase") == "Invalid" and status.get("observedGeneration") == generation:
+    if status.phase == TrainingRunPhase.INVALID and status.observed_generation == generation:
         return "idle"
     return "submit"
 
 
-def invalid(status: dict, generation: int, problems: list[str]) -> Outcome:
-    message = "; ".join(problems)
-    conditions = set_condition(_conditions(status), "Valid", False, "InvalidSpec", message, generation)
-    conditions = set_condition(conditions, "Ready", False, "InvalidSpec", "the spec is invalid", generation)
-    events = []
-    if status.get("phase") != "Invalid" or status.get("observedGeneration") != generation:
-        events.append(("Warning", "InvalidSpec", message[:1000]))
-    return Outcome({"phase": "Invalid", "message": message[:1000], "observedGeneration": generation,
-                    "conditions": conditions}, events)
+def retrain_spec(spec: Mapping[str, Any]) -> RetrainSpec | None:
+    """spec.retrain, or None when unset or invalid (the run of the spec reports an invalid one)."""
+    try:
+        return RetrainSpec.model_validate(spec["retrain"]) if spec.get("retrain") else None
+    except ValidationError:
+        return None
 
 
-def submitted(status: dict, generation: int, trigger: str, spec_hash: str, ref_name: str, run_id: str,
-              url: str, adopted: bool) -> Outcome:
-    conditions = set_condition(_conditions(status), "Valid", True, "SpecValid", "", generation)
-    conditions = set_condition(conditions, "Compiled", True, "Compiled", spec_hash, generation)
-    verb = "adopted" if adopted else "submitted"
-    conditions = set_condition(conditions, "Submitted", True, "RunAdopted" if adopted else "RunSubmitted",
-                               f"{verb} run {ref_name}", generation)
-    for type_ in ("Trained", "GatesPassed", "Ready"):
-        conditions = set_condition(conditions, type_, "Unknown", "RunInProgress", f"waiting for run {ref_name}",
-                                   generation)
-    pipeline = {"specHash": spec_hash, "runName": ref_name, "runId": run_id, "runUrl": url,
-                "trigger": trigger, "generation": generation}
-    events = [("Normal", "RunAdopted" if adopted else "RunSubmitted", f"{verb} pipeline run {ref_name}")]
-    return Outcome({"phase": "Pending", "message": f"{verb} run {ref_name}", "observedGeneration": generation,
-                    "pipeline": pipeline, "conditions": conditions}, events)
+def running_run(status: TrainingRunStatus) -> RunHandle:
+    pipeline = status.pipeline or PipelineRef()
+    return RunHandle(pipeline.run_name or "", pipeline.run_id or pipeline.run_name or "", pipeline.run_url or "")
 
 
-def backend_unavailable(status: dict, generation: int, message: str) -> Outcome:
-    conditions = set_condition(_conditions(status), "Submitted", False, "BackendUnavailable", message, generation)
-    events = []
-    previous = next((c for c in _conditions(status) if c["type"] == "Submitted"), {})
-    if previous.get("reason") != "BackendUnavailable":
-        events.append(("Warning", "BackendUnavailable", message))
-    return Outcome({"phase": status.get("phase") or "Pending", "message": f"waiting for the backend: {message}",
-                    "conditions": conditions}, events)
+# --- the plan -------------------------------------------------------------------------------------------------
 
 
-def progressed(status: dict, state: str, message: str) -> Outcome:
-    """A run still in flight: say what it is doing."""
-    generation = (status.get("pipeline") or {}).get("generation")
-    phase = "Running" if state == "RUNNING" else "Pending"
-    run = (status.get("pipeline") or {}).get("runName", "")
-    text = f"run {run} is {state.lower()}" + (f": {message}" if message else "")
-    events = []
-    if phase == "Running" and status.get("phase") != "Running":
-        events.append(("Normal", "RunStarted", f"pipeline run {run} started"))
-    conditions = set_condition(_conditions(status), "Trained", "Unknown", "RunInProgress", text, generation)
-    return Outcome({"phase": phase, "message": text, "conditions": conditions}, events)
+def plan(observed: Observed) -> Plan:
+    """The next step of a TrainingRun, from what was observed (see the module docstring)."""
+    action = next_action(observed.generation, observed.status)
+    retraining = retrain_spec(observed.spec)
+    if action == "submit":
+        return _submit(observed, action, SPEC_TRIGGER, retraining)
+    wire = observed.status.to_wire()
+    if retraining is not None and retrain.watching(wire, observed.generation):
+        # Before polling: under concurrencyPolicy Replace a trigger stops the run in flight.
+        decided = _retrain(observed, action, retraining, in_flight=action == "poll")
+        if decided is not None:
+            return decided
+    if action == "poll":
+        return _poll(observed, action)
+    return Plan(action, observed.status)
 
 
-def finished(status: dict, state: str, message: str, result: dict) -> Outcome:
-    """Record a finished run against the generation that made it."""
-    pipeline = status.get("pipeline") or {}
-    generation = pipeline.get("generation")
-    run = pipeline.get("runName", "")
-    phase = result.get("phase") or "Failed"
-    text = result.get("message") or message or f"run {run} ended {state.lower()}"
-    conditions = _conditions(status)
-    trained = phase in ("Succeeded", "Rejected")
-    conditions = set_condition(conditions, "Trained", trained, "RunSucceeded" if trained else "RunFailed",
-                               text if not trained else f"run {run} trained a model", generation)
-    gates = result.get("gates") or []
-    if trained:
-        passed = phase == "Succeeded"
-        failed = "; ".join(g["message"] for g in gates if not g.get("passed"))
-        conditions = set_condition(conditions, "GatesPassed", passed, "GatesPassed" if passed else "GateFailed",
-                                   failed or f"{len(gates)} gate(s) passed", generation)
+def _final(observed: Observed, action: str, status: TrainingRunStatus, events=(), effects=()) -> Plan:
+    return Plan(action, status, events=tuple(events), effects=tuple(effects), write=changed(observed.status, status))
+
+
+def _ask(observed: Observed, action: str, *asks: Ask) -> Plan:
+    return Plan(action, observed.status, asks=asks)
+
+
+# --- submitting -----------------------------------------------------------------------------------------------
+
+
+def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSpec | None,
+            replaced: str | None = None) -> Plan:
+    """Submit the run for `trigger` and, with spec.retrain, record it there in the same status write."""
+    checked = observed.answer(Validate())
+    source = _data_source(observed.spec)
+    data_ask = Fingerprint(source) if retraining and retraining.on_data_change and source else None
+    # The data is fingerprinted before the run reads it: a change in between is then seen, not lost.
+    missing = [a for a in (Validate(), data_ask) if a is not None and observed.answer(a) is NOT_ASKED]
+    if missing:
+        return _ask(observed, action, *missing)
+    status = observed.status.model_copy(deep=True)
+    generation, now = observed.generation, rfc3339(observed.now)
+    if checked.problems:
+        events = _invalid(status, generation, list(checked.problems), now)
+        return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
+    registry = _default_registry(observed, checked.resource)
+    if registry is None:
+        events = _invalid(status, generation, [
+            "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"], now)
+        return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
+    name = run_name(observed.namespace, observed.name, observed.uid, generation, trigger)
+    labels = (("mlcd.io/namespace", observed.namespace), ("mlcd.io/name", observed.name),
+              ("mlcd.io/generation", str(generation)), ("mlcd.io/trigger", trigger))
+    submit = Submit(trigger, name, registry or None, labels, checked.resource)
+    answer = observed.answer(submit)
+    if answer is NOT_ASKED:
+        return _ask(observed, action, submit)
+    if isinstance(answer, Unavailable):
+        attempt = (status.submit_attempts or 0) + 1
+        events = _backend_unavailable(status, generation, answer.message, now)
+        status.submit_attempts = attempt
+        return _final(observed, action, status, events, [RetryLater(retry_at(attempt), answer.message)])
+    if isinstance(answer, Denied):
+        attempt = (status.submit_attempts or 0) + 1
+        events = _access_denied(status, generation, answer.message, now)
+        status.submit_attempts = attempt
+        return _final(observed, action, status, events, [RetryLater(retry_at(attempt, cap=300.0), answer.message)])
+    if isinstance(answer, Refused):
+        status.pipeline = PipelineRef(run_name=name, generation=generation)
+        events = _finished(status, "FAILED", answer.message, {"phase": TrainingRunPhase.FAILED,
+                                                              "message": answer.message}, now)
     else:
-        conditions = set_condition(conditions, "GatesPassed", "Unknown", "RunFailed", "the run did not finish",
-                                   generation)
-    conditions = set_condition(conditions, "Ready", phase == "Succeeded", phase, text[:1000], generation)
-    out = {"phase": phase, "message": text[:1000], "conditions": conditions,
-           "metrics": result.get("metrics") or {}, "gates": gates}
+        events = _submitted(status, generation, trigger, answer, now)
+    return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
+
+
+def _default_registry(observed: Observed, resource: TrainingRun) -> str | None:
+    """'' when the spec names its registry; else BASE/NAMESPACE/NAME; None when there is no BASE either."""
+    if resource.spec.registry.uri:
+        return ""
+    base = observed.registry_base.rstrip("/")
+    return f"{base}/{observed.namespace}/{observed.name}" if base else None
+
+
+def _after_submit(observed: Observed, action: str, status: TrainingRunStatus, events: list[Event], trigger: str,
+                  retraining: RetrainSpec | None, replaced: str | None, data_ask: Fingerprint | None) -> Plan:
+    """Retraining's part of a submission: the pending trigger becomes a run, or retraining state goes."""
+    before, submitted = observed.status.to_wire(), status.to_wire()
+    if retraining is None:
+        patch = retrain.dropped(before, submitted)
+    else:
+        data = observed.answer(data_ask) if data_ask else None
+        patch = retrain.started(retraining, before, submitted, trigger, data if isinstance(data, str) else None,
+                                observed.now, observed.generation, replaced)
+    status = TrainingRunStatus.model_validate(apply_merge_patch(submitted, patch))
+    if replaced:
+        events.append(Event.normal(EventReason.RUN_REPLACED,
+                                   f"stopped run {replaced} for {trigger} (concurrencyPolicy Replace)"))
+    return _final(observed, action, status, events)
+
+
+def _invalid(status: TrainingRunStatus, generation: int, problems: list[str], now: str) -> list[Event]:
+    message = "; ".join(problems)[:EVENT_MESSAGE_LIMIT]
+    events = []
+    if status.phase != TrainingRunPhase.INVALID or status.observed_generation != generation:
+        events.append(Event.warning(EventReason.INVALID_SPEC, message))
+    status.set_condition(Cond.VALID, False, Reason.INVALID_SPEC, "; ".join(problems), generation, now=now)
+    status.set_condition(Cond.READY, False, Reason.INVALID_SPEC, "the spec is invalid", generation, now=now)
+    status.phase, status.message, status.observed_generation = TrainingRunPhase.INVALID, message, generation
+    return events
+
+
+def _submitted(status: TrainingRunStatus, generation: int, trigger: str, run: RunCreated, now: str) -> list[Event]:
+    verb = "adopted" if run.adopted else "submitted"
+    reason = Reason.RUN_ADOPTED if run.adopted else Reason.RUN_SUBMITTED
+    status.set_condition(Cond.VALID, True, Reason.SPEC_VALID, "", generation, now=now)
+    status.set_condition(Cond.COMPILED, True, Reason.COMPILED, run.spec_hash, generation, now=now)
+    status.set_condition(Cond.SUBMITTED, True, reason, f"{verb} run {run.name}", generation, now=now)
+    for type_ in (Cond.TRAINED, Cond.GATES_PASSED, Cond.READY):
+        status.set_condition(type_, Status.UNKNOWN, Reason.RUN_IN_PROGRESS, f"waiting for run {run.name}", generation,
+                             now=now)
+    status.phase, status.message = TrainingRunPhase.PENDING, f"{verb} run {run.name}"
+    status.observed_generation = generation
+    status.pipeline = PipelineRef(spec_hash=run.spec_hash, run_name=run.name, run_id=run.run_id, run_url=run.url,
+                                  trigger=trigger, generation=generation, registry_uri=run.registry_uri)
+    status.submit_attempts, status.submitted_at = 0, now
+    return [Event.normal(reason, f"{verb} pipeline run {run.name}")]
+
+
+def _backend_unavailable(status: TrainingRunStatus, generation: int, message: str, now: str) -> list[Event]:
+    previous = status.condition(Cond.SUBMITTED)
+    events = []
+    if previous is None or previous.reason != Reason.BACKEND_UNAVAILABLE:
+        events.append(Event.warning(EventReason.BACKEND_UNAVAILABLE, message))
+    status.set_condition(Cond.SUBMITTED, False, Reason.BACKEND_UNAVAILABLE, message, generation, now=now)
+    status.phase = status.phase or TrainingRunPhase.PENDING
+    status.message = f"waiting for the backend: {message}"
+    return events
+
+
+def _access_denied(status: TrainingRunStatus, generation: int, message: str, now: str) -> list[Event]:
+    previous = status.condition(Cond.SUBMITTED)
+    events = []
+    if previous is None or previous.reason != Reason.PIPELINES_ACCESS_DENIED or previous.message != message:
+        events.append(Event.warning(EventReason.PIPELINES_ACCESS_DENIED, message))
+    status.set_condition(Cond.SUBMITTED, False, Reason.PIPELINES_ACCESS_DENIED, message, generation, now=now)
+    status.phase = status.phase or TrainingRunPhase.PENDING
+    status.message = f"pipelines access denied: {message}"
+    return events
+
+
+# --- following the run in flight ------------------------------------------------------------------------------
+
+
+def _poll(observed: Observed, action: str) -> Plan:
+    status = observed.status
+    poll = Poll(running_run(status))
+    seen = observed.answer(poll)
+    if seen is NOT_ASKED:
+        return _ask(observed, action, poll)
+    if isinstance(seen, Unavailable):
+        return Plan(action, status)  # the next reconcile looks again
+    if not seen.finished:
+        status = status.model_copy(deep=True)
+        events = _progressed(status, seen.state, seen.message, rfc3339(observed.now))
+        if status.message == observed.status.message:
+            return Plan(action, observed.status)
+        return _final(observed, action, status, events)
+    result = dict(seen.result)
+    if seen.state == "SUCCEEDED" and not result:
+        record = _record(status)
+        result = observed.answer(record) if record else {
+            "phase": TrainingRunPhase.FAILED, "message": "the run succeeded but its registry is unknown"}
+        if result is NOT_ASKED:
+            return _ask(observed, action, record)
+    status = status.model_copy(deep=True)
+    now = rfc3339(observed.now)
+    events = _finished(status, seen.state, seen.message, result, now)
+    events += _handed_off(status, (observed.spec.get("deploy") or {}).get("modelDeployment"), now)
+    ended = RunEnded(poll.run.name, status.phase, _since(status.submitted_at, observed.now))
+    return _final(observed, action, status, events, [ended])
+
+
+def _record(status: TrainingRunStatus) -> ReadRecord | None:
+    registry = (status.pipeline or PipelineRef()).registry_uri
+    return ReadRecord(registry, running_run(status).name) if registry else None
+
+
+def _since(stamp: str | None, now: datetime) -> float | None:
+    return max(0.0, (now - parse_rfc3339(stamp)).total_seconds()) if stamp else None
+
+
+def _progressed(status: TrainingRunStatus, state: str, message: str, now: str) -> list[Event]:
+    """A run still in flight: say what it is doing."""
+    pipeline = status.pipeline or PipelineRef()
+    phase = TrainingRunPhase.RUNNING if state == "RUNNING" else TrainingRunPhase.PENDING
+    text = f"run {pipeline.run_name} is {state.lower()}" + (f": {message}" if message else "")
+    events = []
+    if phase == TrainingRunPhase.RUNNING and status.phase != TrainingRunPhase.RUNNING:
+        events.append(Event.normal(EventReason.RUN_STARTED, f"pipeline run {pipeline.run_name} started"))
+    status.set_condition(Cond.TRAINED, Status.UNKNOWN, Reason.RUN_IN_PROGRESS, text, pipeline.generation, now=now)
+    status.phase, status.message = phase, text
+    return events
+
+
+def _finished(status: TrainingRunStatus, state: str, message: str, result: Mapping[str, Any], now: str) -> list[Event]:
+    """Record a finished run against the generation that made it."""
+    pipeline = status.pipeline or PipelineRef()
+    generation, run = pipeline.generation, pipeline.run_name or ""
+    phase = result.get("phase") or TrainingRunPhase.FAILED
+    text = (result.get("message") or message or f"run {run} ended {state.lower()}")[:EVENT_MESSAGE_LIMIT]
+    trained = phase in (TrainingRunPhase.SUCCEEDED, TrainingRunPhase.REJECTED)
+    if trained:
+        status.set_condition(Cond.TRAINED, True, Reason.RUN_SUCCEEDED, f"run {run} trained a model", generation,
+                             now=now)
+    else:
+        status.set_condition(Cond.TRAINED, False, Reason.RUN_FAILED, text, generation, now=now)
+    gates = [GateResult.model_validate(g) for g in result.get("gates") or []]
+    if trained:
+        passed = phase == TrainingRunPhase.SUCCEEDED
+        failed = "; ".join(g.message for g in gates if not g.passed)
+        status.set_condition(Cond.GATES_PASSED, passed, Reason.GATES_PASSED if passed else Reason.GATE_FAILED,
+                             failed or f"{len(gates)} gate(s) passed", generation, now=now)
+    else:
+        status.set_condition(Cond.GATES_PASSED, Status.UNKNOWN, Reason.RUN_FAILED, "the run did not finish",
+                             generation, now=now)
+    status.set_condition(Cond.READY, phase == TrainingRunPhase.SUCCEEDED, phase, text, generation, now=now)
+    status.phase, status.message = phase, text
+    status.metrics, status.gates = dict(result.get("metrics") or {}), gates
     if result.get("model"):
-        out["model"] = result["model"]
-    key = _key_metric(out["metrics"])
+        status.model = ModelRef.model_validate(result["model"])
+    key = _key_metric(status.metrics)
     if key:
-        out["keyMetric"] = key
-    reason = {"Succeeded": "RunSucceeded", "Rejected": "GateFailed"}.get(phase, "RunFailed")
-    kind = "Normal" if phase == "Succeeded" else "Warning"
-    return Outcome(out, [(kind, reason, f"run {run}: {text}"[:1000])])
+        status.key_metric = key
+    reason = {TrainingRunPhase.SUCCEEDED: EventReason.RUN_SUCCEEDED,
+              TrainingRunPhase.REJECTED: EventReason.GATE_FAILED}.get(phase, EventReason.RUN_FAILED)
+    told = Event.normal if phase == TrainingRunPhase.SUCCEEDED else Event.warning
+    return [told(reason, f"run {run}: {text}")]
 
 
-def handed_off(outcome: Outcome, target: str | None) -> Outcome:
+def _handed_off(status: TrainingRunStatus, target: str | None, now: str) -> list[Event]:
     """HandedOff, for a finished run of a TrainingRun with spec.deploy.modelDeployment. The pipeline's
     last step (handoff, after register) points the ModelDeployment at the new version, and a run whose
     step failed does not succeed: so a Succeeded run has handed off, and any other has not."""
-    status = outcome.status
-    if not target or status.get("phase") not in TERMINAL:
-        return outcome
-    generation = next((c.get("observedGeneration") for c in status["conditions"] if c["type"] == "Ready"), None)
-    model = (status.get("model") or {}).get("uri")
-    if status["phase"] == "Succeeded" and model:
-        message = f"ModelDeployment {target} now names {model}; its rollout decides when it becomes the champion"
-        status["conditions"] = set_condition(status["conditions"], "HandedOff", True, "HandedOff", message, generation)
-        return Outcome(status, [*outcome.events, ("Normal", "HandedOff", message)])
-    reason = "GateFailed" if status["phase"] == "Rejected" else "RunFailed"
-    message = f"nothing handed off: ModelDeployment {target} keeps its model ({status.get('message', '')})"
-    status["conditions"] = set_condition(status["conditions"], "HandedOff", False, reason, message[:1000], generation)
-    return outcome
+    if not target or status.phase not in TERMINAL:
+        return []
+    ready = status.condition(Cond.READY)
+    generation = ready.observed_generation if ready else None
+    if status.phase == TrainingRunPhase.SUCCEEDED and status.model:
+        message = (f"ModelDeployment {target} now names {status.model.uri}; its rollout decides when it becomes "
+                   "the champion")
+        status.set_condition(Cond.HANDED_OFF, True, Reason.HANDED_OFF, message, generation, now=now)
+        return [Event.normal(EventReason.HANDED_OFF, message)]
+    reason = Reason.GATE_FAILED if status.phase == TrainingRunPhase.REJECTED else Reason.RUN_FAILED
+    message = f"nothing handed off: ModelDeployment {target} keeps its model ({status.message or ''})"
+    status.set_condition(Cond.HANDED_OFF, False, reason, message[:EVENT_MESSAGE_LIMIT], generation, now=now)
+    return []
 
 
-def _key_metric(metrics: dict) -> str:
+def _key_metric(metrics: Mapping[str, float]) -> str:
     for kind in ("classifier", "regressor"):
         name = catalog.KEY_METRIC[kind]
         if name in metrics:
@@ -166,10 +564,78 @@ def _key_metric(metrics: dict) -> str:
     return ""
 
 
-def retry_at(attempt: int, base: float = 2.0, cap: float = 60.0) -> float:
-    """Seconds to wait before retrying an unavailable backend: exponential, capped."""
-    return min(cap, base * (2 ** max(0, attempt - 1)))
+# --- retraining -----------------------------------------------------------------------------------------------
 
 
-__all__ = ["Outcome", "backend_unavailable", "finished", "handed_off", "invalid", "next_action", "now_rfc3339",
-           "progressed", "retry_at", "run_name", "submitted"]
+def _retrain(observed: Observed, action: str, retraining: RetrainSpec, *, in_flight: bool) -> Plan | None:
+    """Submit the pending trigger's run, or see whether a trigger is due and record it (the next
+    reconcile submits it: the key is in status before any run is). None: nothing for retraining to do."""
+    wire = observed.status.to_wire()
+    waiting = retrain.pending(wire)
+    if waiting and in_flight and not waiting.get("replaces"):
+        return None
+    if waiting and in_flight:
+        stop = Stop(running_run(observed.status))
+        stopped = observed.answer(stop)
+        if stopped is NOT_ASKED:
+            return _ask(observed, action, stop)
+        if isinstance(stopped, Unavailable):
+            return Plan(action, observed.status, effects=(RetryLater(
+                REPLACE_RETRY_SECONDS, f"cannot stop run {stop.run.name} to replace it: {stopped.message}"),))
+        return _submit(observed, action, waiting["key"], retraining, replaced=stop.run.name)
+    if waiting:
+        return _submit(observed, action, waiting["key"], retraining)
+    seen = _look(observed, retraining, wire, in_flight)
+    if isinstance(seen, tuple):
+        return _ask(observed, action, *seen)
+    outcome = retrain.evaluate(retraining, wire, seen, observed.generation)
+    if not outcome.status and not outcome.events:
+        return None
+    status = TrainingRunStatus.model_validate(apply_merge_patch(wire, outcome.status))
+    return _final(observed, action, status, [Event(*e) for e in outcome.events])
+
+
+def _look(observed: Observed, retraining: RetrainSpec, wire: dict, in_flight: bool):
+    """What retraining saw of data and drift (retrain.Observed), or the Asks still to make first."""
+    now = observed.now
+    if not retrain.check_due(retraining, wire, now, in_flight):
+        return retrain.Observed(now, in_flight)
+    data_ask = Fingerprint(_data_source(observed.spec)) if retraining.on_data_change else None
+    drift = retraining.drift
+    registry = (observed.status.pipeline or PipelineRef()).registry_uri or ""
+    find = FindChampion(registry, drift.current) if drift else None
+    asks = [a for a in (data_ask, find) if a is not None]
+    answers = [observed.answer(a) for a in asks]
+    missing = tuple(a for a, found in zip(asks, answers, strict=True) if found is NOT_ASKED)
+    if missing:
+        return missing
+    problem = next((found.message for found in answers if isinstance(found, Problem)), "")
+    if problem:
+        return retrain.Observed(now, in_flight, checked=True, problem=problem)
+    seen = None
+    if find is not None:
+        target = observed.answer(find)
+        if retrain.drift_check_needed(wire, target.fingerprint, target.champion_version):
+            check = CheckDrift(registry, target.champion_version, drift.current, drift.method, drift.threshold)
+            seen = observed.answer(check)
+            if seen is NOT_ASKED:
+                return (check,)
+            if isinstance(seen, Problem):
+                return retrain.Observed(now, in_flight, checked=True, problem=seen.message)
+    data = observed.answer(data_ask) if data_ask else None
+    return retrain.Observed(now, in_flight, checked=True, data=data, drift=seen)
+
+
+def _data_source(spec: Mapping[str, Any]) -> str:
+    return (spec.get("data") or {}).get("source") or ""
+
+
+# --- deletion -------------------------------------------------------------------------------------------------
+
+
+def on_delete(spec: Mapping[str, Any], status: TrainingRunStatus) -> Stop | None:
+    """deletePolicy stopRuns stops the run in flight; keep (the default) leaves it to finish."""
+    if spec.get("deletePolicy") != "stopRuns" or status.phase not in IN_FLIGHT or not (status.pipeline or
+                                                                                       PipelineRef()).run_name:
+        return None
+    return Stop(running_run(status))

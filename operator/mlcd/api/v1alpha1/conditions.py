@@ -1,4 +1,6 @@
-"""metav1.Condition, and the one function that sets a condition."""
+"""metav1.Condition, the status that holds them (one per type), and RFC 3339 time stamps."""
+
+from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Literal
@@ -6,6 +8,20 @@ from typing import Literal
 from pydantic import Field
 
 from mlcd.api.v1alpha1.base import StatusModel
+from mlcd.api.v1alpha1.vocabulary import Status
+
+
+def rfc3339(moment: datetime) -> str:
+    """metav1.Time on the wire: UTC, whole seconds, a Z."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def now_rfc3339() -> str:
+    return rfc3339(datetime.now(UTC))
 
 
 class Condition(StatusModel):
@@ -21,8 +37,49 @@ class Condition(StatusModel):
         "The metadata.generation the condition was set for."))
 
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+def _status_word(status: bool | str) -> str:
+    if isinstance(status, bool):
+        return Status.TRUE if status else Status.FALSE
+    return status
+
+
+def conditions_field(description: str):
+    """status.conditions: one entry per type, a list-map keyed by type in the CRD (as metav1 lists are)."""
+    return Field(default_factory=list, description=description,
+                 json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
+
+
+class ConditionedStatus(StatusModel):
+    """A status with conditions. Each status declares `conditions: list[Condition] = conditions_field(DESCRIPTION)`
+    itself, where the field sits on the wire."""
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)
+
+    def is_true(self, type_: str) -> bool:
+        found = self.condition(type_)
+        return found is not None and found.status == Status.TRUE
+
+    def set_condition(self, type_: str, status: bool | str, reason: str, message: str = "",
+                      generation: int | None = None, *, now: str) -> None:
+        """Set one condition; lastTransitionTime moves only when its status changes, so a reconcile
+        that finds nothing new leaves the condition (and the object) untouched."""
+        word = _status_word(status)
+        previous = self.condition(type_)
+        changed = previous is None or previous.status != word
+        entry = Condition(type=type_, status=word, reason=reason, message=message,
+                          last_transition_time=now if changed else previous.last_transition_time,
+                          observed_generation=generation)
+        others = [c for c in self.conditions if c.type != type_]
+        self.conditions = sorted([*others, entry], key=lambda c: c.type)
+
+    def drop_condition(self, type_: str) -> None:
+        if self.condition(type_) is not None:
+            self.conditions = [c for c in self.conditions if c.type != type_]
+
+
+class _Conditions(ConditionedStatus):
+    conditions: list[Condition] = conditions_field("Conditions, one per type.")
 
 
 def set_condition(
@@ -34,32 +91,11 @@ def set_condition(
     generation: int | None = None,
     now: str | None = None,
 ) -> list[dict]:
-    """Return a new conditions list with one entry per type.
-
-    lastTransitionTime moves only when the status changes, so that a reconcile that
-    finds nothing new leaves the condition (and the object) untouched.
-    """
-    if isinstance(status, bool):
-        status = "True" if status else "False"
-    previous = next((c for c in conditions if c.get("type") == type_), None)
-    changed = previous is None or previous.get("status") != status
-    entry = {
-        "type": type_,
-        "status": status,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": (now or now_rfc3339()) if changed else previous["lastTransitionTime"],
-    }
-    if generation is not None:
-        entry["observedGeneration"] = generation
-    others = [c for c in conditions if c.get("type") != type_]
-    return sorted([*others, entry], key=lambda c: c["type"])
+    """The wire form of ConditionedStatus.set_condition, for code that holds conditions as dicts."""
+    holder = _Conditions.model_validate({"conditions": conditions})
+    holder.set_condition(type_, status, reason, message, generation, now=now or now_rfc3339())
+    return holder.to_wire()["conditions"]
 
 
 def get_condition(conditions: list[dict], type_: str) -> dict | None:
     return next((c for c in conditions if c.get("type") == type_), None)
-
-
-def is_true(conditions: list[dict], type_: str) -> bool:
-    found = get_condition(conditions, type_)
-    return bool(found and found.get("status") == "True")

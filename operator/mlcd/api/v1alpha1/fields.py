@@ -117,6 +117,17 @@ def _quantity(value: str) -> str:
 Quantity = Annotated[str, AfterValidator(_quantity)]
 
 
+def _object_name(value: str) -> str:
+    # The API server checks a custom resource's name as a DNS-1123 subdomain; no '/', no '..'.
+    if len(value) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*", value):
+        raise ValueError(f"{value!r} is not a valid Kubernetes object name: at most 253 lowercase letters, digits, "
+                         "'-' and '.', starting and ending with a letter or digit")
+    return value
+
+
+ObjectName = Annotated[str, AfterValidator(_object_name)]
+
+
 def _dns_label(value: str) -> str:
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
         raise ValueError(f"{value!r} is not a valid Kubernetes name (lowercase letters, digits and '-')")

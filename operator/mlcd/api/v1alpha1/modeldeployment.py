@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
-from mlcd.api.v1alpha1.conditions import Condition
+from mlcd.api.v1alpha1.conditions import Condition, ConditionedStatus, conditions_field
 from mlcd.api.v1alpha1.fields import K8sName, ModelURI, Quantity
 from mlcd.api.v1alpha1.trainingrun import ObjectMeta
 
@@ -94,7 +94,7 @@ class Traffic(StatusModel):
     canary: int = Field(default=0, description="Percent of traffic to the canary.")
 
 
-class ModelDeploymentStatus(StatusModel):
+class ModelDeploymentStatus(ConditionedStatus):
     """What the operator observed and did; written by the operator only."""
 
     observed_generation: int | None = Field(default=None, description="The metadata.generation this status is for.")
@@ -107,8 +107,7 @@ class ModelDeploymentStatus(StatusModel):
     traffic: Traffic | None = Field(default=None, description="The traffic split, in percent.")
     canary_since: str | None = Field(default=None, description="When the canary was rolled out (RFC 3339).")
     canary_ready_since: str | None = Field(default=None, description="When the canary became Ready (RFC 3339).")
-    conditions: list[Condition] = Field(default_factory=list, description=(
-        "Standard conditions, one per type, with the summary Ready."))
+    conditions: list[Condition] = conditions_field("Standard conditions, one per type, with the summary Ready.")
 
 
 class ModelDeployment(SpecModel):

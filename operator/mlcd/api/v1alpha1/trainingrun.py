@@ -5,11 +5,18 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mlcd.api.v1alpha1.base import SpecModel, StatusModel
-from mlcd.api.v1alpha1.conditions import Condition
-from mlcd.api.v1alpha1.fields import CronSchedule, DataURI, K8sName, ObjectURI, RegistryURI, TimeZoneName
+from mlcd.api.v1alpha1.conditions import Condition, ConditionedStatus, conditions_field
+from mlcd.api.v1alpha1.fields import (
+    CronSchedule,
+    DataURI,
+    K8sName,
+    ObjectName,
+    ObjectURI,
+    RegistryURI,
+    TimeZoneName,
+)
 
 Phase = Literal["Pending", "Running", "Succeeded", "Rejected", "Failed", "Invalid"]
-CONDITION_TYPES = ("Valid", "Compiled", "Submitted", "Trained", "GatesPassed", "HandedOff", "Ready")
 
 
 class DataChecks(SpecModel):
@@ -185,6 +192,12 @@ class TrainingRunSpec(SpecModel):
         default="keep", description=(
             "On delete: keep (the default) lets an in-flight pipeline run finish; stopRuns stops it first.")
     )
+    service_account_name: K8sName | None = Field(
+        default=None,
+        description="Kubernetes ServiceAccount in this namespace that the pipeline's steps run as (the KFP "
+        "run's service_account). Empty: the operator's default (chart value operator.kfp.runServiceAccount), "
+        "else KFP's own (default-editor in multi-user Kubeflow). Not used by the local backend.",
+    )
 
 
 class PipelineRef(StatusModel):
@@ -285,16 +298,16 @@ class RetrainStatus(StatusModel):
         default_factory=list, description="Retraining runs, newest first, at most spec.retrain.historyLimit.")
 
 
-class TrainingRunStatus(StatusModel):
+class TrainingRunStatus(ConditionedStatus):
     """What the operator observed and did; written by the operator only."""
 
     observed_generation: int | None = Field(default=None, description="The metadata.generation this status is for.")
     phase: Phase | None = Field(default=None, description=(
         "Pending, Running, Succeeded, Rejected (a gate failed), Failed or Invalid (the spec is wrong)."))
     message: str | None = Field(default=None, description="The phase in words, or what to fix.")
-    conditions: list[Condition] = Field(default_factory=list, description=(
+    conditions: list[Condition] = conditions_field(
         "Standard conditions, one per type: Valid, Compiled, Submitted, Trained, GatesPassed, HandedOff, "
-        "Retraining and the summary Ready."))
+        "Retraining and the summary Ready.")
     pipeline: PipelineRef | None = Field(default=None, description="The pipeline run of this generation or trigger.")
     metrics: dict[str, float] = Field(default_factory=dict, description=(
         "Metrics of the last trained model on the held-out rows, by name."))
@@ -312,8 +325,8 @@ class ObjectMeta(SpecModel):
     """The part of metadata mlcd reads; the API server owns the rest."""
 
     model_config = SpecModel.model_config | {"extra": "allow"}
-    name: str = "local"
-    namespace: str = "default"
+    name: ObjectName = "local"
+    namespace: K8sName = "default"
     generation: int | None = None
 
 

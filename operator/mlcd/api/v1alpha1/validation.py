@@ -7,6 +7,7 @@ raw document as well, so one pass reports all of them rather than the first fail
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from mlcd.api.v1alpha1.modeldeployment import ModelDeployment
 from mlcd.api.v1alpha1.trainingrun import TrainingRun
 
 KINDS: dict[str, type[BaseModel]] = {"TrainingRun": TrainingRun, "ModelDeployment": ModelDeployment}
+# Deeper than any spec needs, shallow enough that nothing that walks a document recurses too far.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, order=True)
@@ -25,7 +28,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return f"{self.path}: {self.message}" if self.path else self.message
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,9 @@ def validate_document(doc: Any) -> Validated:
     if model is None:
         expected = " or ".join(KINDS)
         return Validated(None, [Problem("kind", f"{kind!r} is not an mlcd resource; expected {expected}")])
-    problems: list[Problem] = []
+    problems = shape_problems(doc)
+    if problems:
+        return Validated(None, problems)
     resource = None
     try:
         resource = model.model_validate(doc)
@@ -81,6 +86,23 @@ def validate_document(doc: Any) -> Validated:
         problems += trainingrun_problems(doc.get("spec"))
     problems = sorted(set(problems))
     return Validated(resource if not problems else None, problems)
+
+
+def shape_problems(doc: Any) -> list[Problem]:
+    """What no field's own check may be handed: nesting past MAX_DEPTH, NaN and infinities."""
+    problems = []
+    stack: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return [Problem(path, f"nested deeper than {MAX_DEPTH} levels")]
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(Problem(path, f"{value} is not a finite number"))
+        elif isinstance(value, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
+    return sorted(problems)
 
 
 def trainingrun_problems(spec: Any) -> list[Problem]:
@@ -103,9 +125,14 @@ def estimator_problems(name: str, params: Any) -> list[Problem]:
     if not name.isidentifier():
         return [Problem(path, f"{name!r} is not a class name; give the name of a scikit-learn classifier or "
                               "regressor (e.g. RandomForestClassifier), never an import path")]
-    if catalog.estimator_kind(name) is None:
+    info = catalog.estimator_info(name)
+    if info is None:
         hint = catalog.suggest(name, catalog.estimator_catalog())
         return [Problem(path, f"{name!r} is not a scikit-learn classifier or regressor{hint}")]
+    if info.is_meta:
+        wrapped = ", ".join(info.required)
+        return [Problem(path, f"{name} is a meta-estimator: it needs other estimators as parameters ({wrapped}), "
+                              "which a spec cannot give; choose an estimator that trains on its own")]
     if not isinstance(params, dict):
         return []
     return param_problems(name, params)
@@ -115,7 +142,7 @@ def param_problems(name: str, params: dict) -> list[Problem]:
     from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
     cls = catalog.estimator_class(name)
-    known = cls().get_params(deep=False)
+    known = catalog.param_names(cls)
     constraints = getattr(cls, "_parameter_constraints", {})
     problems = []
     for key, value in params.items():
@@ -129,6 +156,8 @@ def param_problems(name: str, params: dict) -> list[Problem]:
             validate_parameter_constraints({key: constraints[key]}, {key: value}, caller_name=name)
         except InvalidParameterError as exc:
             problems.append(Problem(path, str(exc)))
+        except (TypeError, ValueError) as exc:  # a constraint that cannot even compare this value
+            problems.append(Problem(path, f"{value!r} is not a value {name} takes here: {exc}"))
     return problems
 
 

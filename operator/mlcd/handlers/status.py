@@ -1,0 +1,54 @@
+"""The one status writer of both reconcilers: a whole typed status, sent as a JSON merge patch.
+
+A reconciler decides a whole new status (mlcd.reconcile's plans); the writer sends all of it, with a
+null for every field it no longer has (mlcd.reconcile.status.status_patch), so a write the API server
+lost heals on the next. The TrainingRun handler writes through kopf's patch (kopf sends it after the
+handler returns, with its own bookkeeping); the ModelDeployment handler writes through the API client
+inside its lock. What kopf has not sent back yet is remembered for a short echo window: a timer that
+holds a body read before the last write decides on the status as written, not on the older one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TypeVar
+
+from mlcd.api.v1alpha1 import GROUP, VERSION
+from mlcd.api.v1alpha1.base import StatusModel
+from mlcd.reconcile.status import clean, status_patch
+
+S = TypeVar("S", bound=StatusModel)
+
+
+class StatusWriter:
+    def __init__(self, echo_seconds: float = 0.0):
+        self.echo_seconds = echo_seconds  # how long our own write may take to come back through the watch
+        self._written: dict[str, tuple[float, dict]] = {}
+
+    def seen(self, body, model: type[S]) -> S:
+        """The status to decide on: the body's, or what this writer just wrote if the body predates it.
+
+        A write older than the echo window is forgotten, so a patch the API server lost is redone
+        rather than trusted.
+        """
+        status = dict(body.get("status") or {})
+        written = self._written.get(body.metadata.uid)
+        if written and time.monotonic() - written[0] < self.echo_seconds:
+            status.update(written[1])
+        return model.model_validate(clean(status))
+
+    def through_kopf(self, body, patch, new: StatusModel) -> None:
+        """Write `new` as the whole status through kopf's patch of this handler call."""
+        changes = status_patch(self.seen(body, type(new)), new)
+        for key, value in changes.items():
+            patch.status[key] = value
+        self._written[body.metadata.uid] = (time.monotonic(), {**{k: None for k in changes}, **new.to_wire()})
+
+    @staticmethod
+    def through_api(crs, plural: str, namespace: str, name: str, previous: dict | None, new: StatusModel) -> None:
+        """Write `new` as the whole status with the status subresource's merge patch."""
+        crs.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name,
+                                                  {"status": status_patch(previous, new)})
+
+    def forget(self, uid: str) -> None:
+        self._written.pop(uid, None)

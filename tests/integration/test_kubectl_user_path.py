@@ -1,0 +1,198 @@
+"""The user's path, typed as a user types it: the real helm and kubectl against the API emulator.
+
+``helm install`` puts the chart (CRDs, RBAC, Deployment) into the emulator; the operator then runs
+as a local process with the command and environment of the Deployment helm rendered (the local
+backend, so the iris sample really trains); ``kubectl apply`` the samples, ``kubectl wait`` for the
+TrainingRun, read the printer columns with ``kubectl get``, ``kubectl explain`` a field, delete,
+``helm uninstall`` (the CRDs stay: ``crds.keep``). The same flow as ``make e2e`` on kind.
+"""
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import yaml
+
+from tests.k8s import KSERVE_CRD
+from tests.k8s.clients import ensure, find
+from tests.k8s.files import ROOT
+
+SYSTEM = "mlcd-system"
+CLIENT_TIMEOUT = 120
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def binaries() -> dict[str, str]:
+    reason = ensure()
+    found = {name: find(name) for name in ("kubectl", "helm")}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        pytest.skip(f"no {' and no '.join(missing)} binary: {reason or 'not on PATH'}")
+    return found  # type: ignore[return-value]
+
+
+class User:
+    """Runs kubectl and helm with the emulator's kubeconfig and a private Helm home."""
+
+    def __init__(self, binaries: dict[str, str], kubeconfig: pathlib.Path, home: pathlib.Path):
+        self.binaries = binaries
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(kubeconfig),
+            "HELM_CACHE_HOME": str(home / "cache"),
+            "HELM_CONFIG_HOME": str(home / "config"),
+            "HELM_DATA_HOME": str(home / "data"),
+            "KUBECACHEDIR": str(home / "kube-cache"),
+        }
+
+    def run(self, tool: str, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [self.binaries[tool], *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=CLIENT_TIMEOUT,
+        )
+        if ok:
+            assert done.returncode == 0, f"{tool} {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
+        return done
+
+    def kubectl(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("kubectl", *args, ok=ok)
+
+    def helm(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("helm", *args, ok=ok)
+
+
+def rendered_operator(user: User) -> tuple[list[str], dict[str, str], str]:
+    """The operator container of the Deployment helm created: its command, plain env, readiness URL."""
+    deployment = json.loads(user.kubectl("-n", SYSTEM, "get", "deployment", "mlcd", "-o", "json").stdout)
+    container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "operator")
+    env = {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
+    secret_refs = [item["name"] for item in container.get("env", []) if "valueFrom" in item]
+    assert not secret_refs, f"this test renders no Secret references, got {secret_refs}"
+    probe = container["readinessProbe"]["httpGet"]
+    ports = {port.get("name"): port["containerPort"] for port in container.get("ports", [])}
+    port = probe["port"] if isinstance(probe["port"], int) else ports[probe["port"]]
+    return container["command"], env, f"http://127.0.0.1:{port}{probe['path']}"
+
+
+def table(output: str) -> list[dict[str, str]]:
+    """kubectl's column output as rows keyed by header (columns split where the header words start)."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    header = lines[0]
+    starts = [i for i, ch in enumerate(header) if ch != " " and (i == 0 or header[i - 1] == " ")]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    names = [header[a:b].strip() for a, b in bounds]
+    return [{name: line[a:b].strip() for name, (a, b) in zip(names, bounds, strict=True)} for line in lines[1:]]
+
+
+def get_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
+    binaries, k8s_emulator, kubeconfig, operator_process, tmp_path, wait_for
+):
+    user = User(binaries, kubeconfig, tmp_path / "helm")
+    k8s_emulator.load_crds([KSERVE_CRD])  # KServe is installed in the cluster; mlcd's CRDs come with the chart
+    liveness, metrics = free_port(), free_port()
+
+    installed = user.helm(
+        "install",
+        "mlcd",
+        "charts/mlcd",
+        "--namespace",
+        SYSTEM,
+        "--create-namespace",
+        "--set",
+        "operator.backend=local",
+        "--set",
+        f"operator.livenessPort={liveness}",
+        "--set",
+        f"operator.metricsPort={metrics}",
+    )
+    assert "STATUS: deployed" in installed.stdout
+    crds = user.kubectl("get", "crd", "-o", "name").stdout.split()
+    assert {
+        "customresourcedefinition.apiextensions.k8s.io/trainingruns.mlcd.io",
+        "customresourcedefinition.apiextensions.k8s.io/modeldeployments.mlcd.io",
+    } <= set(crds)
+
+    command, env, ready_url = rendered_operator(user)
+    assert command[:2] == ["mlcd", "operator"] and env["MLCD_BACKEND"] == "local"
+    # The container's volume for MLCD_HOME is a folder here; the poll interval is shortened for the test.
+    env |= {"MLCD_HOME": str(tmp_path / "home"), "MLCD_POLL_SECONDS": "0.5"}
+    executable = str(pathlib.Path(sys.executable).with_name(command[0]))
+    operator = operator_process([executable, *command[1:]], env=env)
+    assert ready_url == f"http://127.0.0.1:{liveness}/healthz"
+    wait_for(lambda: get_ok(ready_url), bool, deadline=60, interval=0.2)
+
+    applied = user.kubectl("apply", "-f", "manifests/samples/")
+    assert "trainingrun.mlcd.io/iris created" in applied.stdout
+    assert "modeldeployment.mlcd.io/iris created" in applied.stdout
+    waited = user.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "tr/iris", "--timeout=300s", ok=False)
+    assert waited.returncode == 0, f"{waited.stderr}\n--- operator log ---\n{operator.logs()[-3000:]}"
+    assert waited.stdout.strip() == "trainingrun.mlcd.io/iris condition met"
+
+    rows = table(user.kubectl("get", "tr").stdout)
+    iris = next(row for row in rows if row["NAME"] == "iris")
+    status = json.loads(user.kubectl("get", "tr", "iris", "-o", "json").stdout)["status"]
+    assert iris["PHASE"] == "Succeeded"
+    assert iris["VERSION"] == str(status["model"]["version"]) == "1"
+    assert iris["METRIC"] == status["keyMetric"] and iris["METRIC"].startswith("accuracy=")
+    both = user.kubectl("get", "tr,md").stdout
+    assert "trainingrun.mlcd.io/iris" in both and "modeldeployment.mlcd.io/iris" in both
+    assert "PHASE" in both.split("\n\n")[1].splitlines()[0]
+
+    crd = yaml.safe_load((ROOT / "manifests" / "crd" / "mlcd.io_trainingruns.yaml").read_text())
+    retrain = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["retrain"]
+    explained = user.kubectl("explain", "trainingrun.spec.retrain").stdout
+    assert "KIND:       TrainingRun" in explained and "FIELD: retrain <Object>" in explained
+    for field, schema in retrain["properties"].items():
+        assert f"  {field}\t" in explained
+        if schema.get("description"):
+            assert schema["description"].split("\n")[0][:60] in " ".join(explained.split())
+
+    user.kubectl("delete", "-f", "manifests/samples/", "--timeout=60s")
+    assert "No resources found" in user.kubectl("get", "tr,md").stderr
+
+    uninstalled = user.helm("uninstall", "mlcd", "--namespace", SYSTEM)
+    assert "trainingruns.mlcd.io" in uninstalled.stdout  # "These resources were kept due to the resource policy"
+    assert user.kubectl("get", "crd", "trainingruns.mlcd.io", "-o", "name").stdout.strip()
+    assert "NotFound" in user.kubectl("-n", SYSTEM, "get", "deployment", "mlcd", ok=False).stderr
+    assert operator.stop() == 0
+    assert "Traceback" not in operator.logs()
+
+
+def test_binaries_are_the_real_ones(binaries):
+    version = subprocess.run(
+        [binaries["kubectl"], "version", "--client", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert json.loads(version.stdout)["clientVersion"]["major"] == "1"
+    helm = subprocess.run(
+        [binaries["helm"], "version", "--short"], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert helm.stdout.startswith("v")
+    assert shutil.which(binaries["kubectl"])

@@ -1,0 +1,328 @@
+"""The TrainingRun plan (mlcd.reconcile.trainingrun.plan): every rule, as a pure function of what was observed."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
+from mlcd.api.v1alpha1.validation import validate_document
+from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, TrainingRunCondition
+from mlcd.reconcile import retrain
+from mlcd.reconcile.trainingrun import (
+    Denied,
+    Fingerprint,
+    Observed,
+    Plan,
+    Poll,
+    Problem,
+    ReadRecord,
+    Refused,
+    RetryLater,
+    RunCreated,
+    RunEnded,
+    RunSeen,
+    SpecChecked,
+    Stop,
+    Submit,
+    Unavailable,
+    Validate,
+    on_delete,
+    plan,
+    run_name,
+)
+
+T0 = datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)
+SPEC = {"data": {"source": "builtin://iris"}, "model": {"estimator": "DecisionTreeClassifier"},
+        "gates": [{"metric": "accuracy", "min": 0.8}]}
+BASE = "file:///var/mlcd/registry"
+RUN = run_name("default", "iris", "uid-1", 1, "spec")
+
+
+def observe(status: dict | None = None, generation: int = 1, now: datetime = T0, **spec) -> Observed:
+    return Observed("iris", "default", "uid-1", generation, {**copy.deepcopy(SPEC), **spec},
+                    TrainingRunStatus.model_validate(status or {}), now, registry_base=BASE)
+
+
+def validate(observed: Observed) -> SpecChecked:
+    doc = {"apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun", "metadata": {"name": observed.name},
+           "spec": dict(observed.spec)}
+    checked = validate_document(doc)
+    return SpecChecked(checked.resource) if checked.ok else SpecChecked(None, tuple(map(str, checked.problems)))
+
+
+def created(ask: Submit, adopted: bool = False) -> RunCreated:
+    return RunCreated(ask.run_name, f"id-{ask.run_name}", "", adopted, "hash1", ask.registry_uri or "spec")
+
+
+def drive(observed: Observed, **answers) -> tuple[Plan, list]:
+    """Plan, answer each Ask by its class name from `answers` (a value, or a function of the Ask), plan again."""
+    asked = []
+    answers.setdefault("Validate", validate)
+    step = plan(observed)
+    while not step.final:
+        for ask in step.asks:
+            asked.append(ask)
+            found = answers[type(ask).__name__]
+            value = found(observed if isinstance(ask, Validate) else ask) if callable(found) else found
+            observed = observed.answered(ask, value)
+        step = plan(observed)
+    return step, asked
+
+
+def wire(step: Plan) -> dict:
+    return step.status.to_wire()
+
+
+def condition(status: dict, type_: str) -> dict:
+    return next(c for c in status["conditions"] if c["type"] == type_)
+
+
+def reasons(step: Plan) -> list[str]:
+    return [e.reason for e in step.events]
+
+
+def in_flight(phase: str = "Running", generation: int = 1, **extra) -> dict:
+    return {"phase": phase, "observedGeneration": generation, "submittedAt": "2030-01-01T00:00:00Z",
+            "pipeline": {"runName": RUN, "runId": f"id-{RUN}", "generation": generation, "trigger": "spec",
+                         "registryUri": f"{BASE}/default/iris"}, **extra}
+
+
+def test_a_new_generation_validates_then_submits_a_run_named_by_object_generation_and_trigger():
+    step, asked = drive(observe(), Submit=created)
+    assert [type(a) for a in asked] == [Validate, Submit]
+    submit = asked[1]
+    assert submit.run_name == RUN and submit.trigger == "spec" and submit.registry_uri == f"{BASE}/default/iris"
+    assert dict(submit.labels) == {"mlcd.io/namespace": "default", "mlcd.io/name": "iris",
+                                   "mlcd.io/generation": "1", "mlcd.io/trigger": "spec"}
+    status = wire(step)
+    assert step.action == "submit" and step.write
+    assert status["phase"] == "Pending" and status["observedGeneration"] == 1
+    assert status["pipeline"] == {"specHash": "hash1", "registryUri": f"{BASE}/default/iris", "runName": RUN,
+                                  "runId": f"id-{RUN}", "runUrl": "", "trigger": "spec", "generation": 1}
+    assert status["submittedAt"] == "2030-01-01T00:00:30Z" and status["submitAttempts"] == 0
+    assert condition(status, "Submitted")["reason"] == Reason.RUN_SUBMITTED
+    assert condition(status, "Ready")["status"] == "Unknown"
+    assert reasons(step) == [EventReason.RUN_SUBMITTED]
+
+
+def test_a_run_found_by_its_name_is_adopted_not_submitted_again():
+    step, _ = drive(observe(), Submit=lambda ask: created(ask, adopted=True))
+    assert condition(wire(step), "Submitted")["reason"] == Reason.RUN_ADOPTED
+    assert reasons(step) == [EventReason.RUN_ADOPTED]
+
+
+def test_a_spec_with_its_own_registry_keeps_it():
+    step, asked = drive(observe(registry={"uri": "s3://models/iris"}), Submit=created)
+    assert asked[1].registry_uri is None
+
+
+def test_an_invalid_spec_is_reported_once_per_generation_and_submits_nothing():
+    step, asked = drive(observe(model={"estimator": "NoSuchEstimator"}))
+    assert [type(a) for a in asked] == [Validate]
+    status = wire(step)
+    assert status["phase"] == "Invalid" and "spec.model.estimator" in status["message"]
+    assert condition(status, "Valid")["reason"] == Reason.INVALID_SPEC
+    assert reasons(step) == [EventReason.INVALID_SPEC]
+    again = plan(observe(status, model={"estimator": "NoSuchEstimator"}))
+    assert again.final and again.action == "idle" and not again.write and not again.events
+
+
+def test_without_a_registry_anywhere_the_spec_is_invalid():
+    observed = observe()
+    observed = Observed(observed.name, observed.namespace, observed.uid, 1, observed.spec, observed.status, T0)
+    step, _ = drive(observed)
+    assert wire(step)["phase"] == "Invalid" and wire(step)["message"].startswith("spec.registry.uri: required")
+
+
+def test_an_unavailable_backend_is_retried_with_backoff_and_told_once():
+    down = Unavailable("KFP API unreachable")
+    step, _ = drive(observe(), Submit=down)
+    status = wire(step)
+    assert condition(status, "Submitted")["reason"] == Reason.BACKEND_UNAVAILABLE
+    assert status["submitAttempts"] == 1 and status["message"] == "waiting for the backend: KFP API unreachable"
+    assert step.effects == (RetryLater(2.0, "KFP API unreachable"),)
+    assert reasons(step) == [EventReason.BACKEND_UNAVAILABLE]
+    again, _ = drive(observe(status), Submit=down)
+    assert again.effects == (RetryLater(4.0, "KFP API unreachable"),) and again.events == ()
+    assert wire(again)["submitAttempts"] == 2
+
+
+def test_access_denied_says_what_is_missing_keeps_the_generation_pending_and_retries():
+    denied = Denied("KFP refused to create runs in namespace default (403): the operator's ServiceAccount needs a "
+                    "RoleBinding to ClusterRole kubeflow-pipelines-edit in namespace default")
+    step, _ = drive(observe(), Submit=denied)
+    status = wire(step)
+    submitted = condition(status, "Submitted")
+    assert (submitted["status"], submitted["reason"], submitted["message"]) == (
+        "False", Reason.PIPELINES_ACCESS_DENIED, denied.message)
+    assert status["phase"] == "Pending" and "pipeline" not in status
+    assert step.effects == (RetryLater(2.0, denied.message),)
+    assert reasons(step) == [EventReason.PIPELINES_ACCESS_DENIED]
+    again, _ = drive(observe(status), Submit=denied)  # the same refusal is told once
+    assert again.events == () and again.effects == (RetryLater(4.0, denied.message),)
+    granted, _ = drive(observe(wire(again)), Submit=created)  # the RoleBinding arrived
+    assert condition(wire(granted), "Submitted")["reason"] == Reason.RUN_SUBMITTED
+    assert wire(granted)["submitAttempts"] == 0
+
+
+def test_a_refused_submission_fails_this_generation_and_is_not_repeated():
+    step, _ = drive(observe(), Submit=Refused("pipeline spec rejected"))
+    status = wire(step)
+    assert status["phase"] == "Failed" and status["message"] == "pipeline spec rejected"
+    assert status["pipeline"] == {"runName": RUN, "generation": 1}
+    assert reasons(step) == [EventReason.RUN_FAILED]
+    assert plan(observe(status)).action == "idle"
+
+
+def test_a_run_in_flight_is_polled_and_its_start_told_once():
+    step, asked = drive(observe(in_flight("Pending")), Poll=RunSeen("RUNNING", False))
+    assert asked == [Poll(asked[0].run)] and asked[0].run.name == RUN
+    status = wire(step)
+    assert status["phase"] == "Running" and status["message"] == f"run {RUN} is running"
+    assert reasons(step) == [EventReason.RUN_STARTED]
+    same, _ = drive(observe(status), Poll=RunSeen("RUNNING", False))
+    assert not same.write and same.events == ()
+
+
+def test_a_backend_unavailable_while_polling_changes_nothing():
+    step, _ = drive(observe(in_flight()), Poll=Unavailable("down"))
+    assert step.action == "poll" and not step.write and step.events == () and step.effects == ()
+
+
+def test_a_finished_run_is_recorded_with_its_metrics_gates_and_model():
+    result = {"phase": "Succeeded", "message": "registered file:///r/v1", "metrics": {"accuracy": 0.96},
+              "gates": [{"metric": "accuracy", "passed": True, "value": 0.96, "threshold": 0.8, "message": "ok"}],
+              "model": {"uri": "file:///r/v1", "version": 1}}
+    step, _ = drive(observe(in_flight()), Poll=RunSeen("SUCCEEDED", True, result=result))
+    status = wire(step)
+    assert status["phase"] == "Succeeded" and status["model"] == {"uri": "file:///r/v1", "version": 1}
+    assert status["keyMetric"] == "accuracy=0.96" and status["metrics"] == {"accuracy": 0.96}
+    assert condition(status, "Ready")["status"] == "True" and condition(status, "GatesPassed")["status"] == "True"
+    assert reasons(step) == [EventReason.RUN_SUCCEEDED]
+    assert step.effects == (RunEnded(RUN, "Succeeded", 30.0),)
+
+
+def test_a_rejected_run_fails_its_gates_and_hands_nothing_off():
+    result = {"phase": "Rejected", "message": "accuracy 0.5 < 0.8", "metrics": {"accuracy": 0.5},
+              "gates": [{"metric": "accuracy", "passed": False, "message": "accuracy 0.5 < 0.8"}]}
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("SUCCEEDED", True, result=result))
+    status = wire(step)
+    assert status["phase"] == "Rejected" and condition(status, "GatesPassed")["reason"] == Reason.GATE_FAILED
+    assert condition(status, "HandedOff")["status"] == "False"
+    assert reasons(step) == [EventReason.GATE_FAILED]
+
+
+def test_a_succeeded_run_of_a_spec_with_a_model_deployment_has_handed_off():
+    result = {"phase": "Succeeded", "model": {"uri": "file:///r/v2", "version": 2}}
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("SUCCEEDED", True, result=result))
+    assert condition(wire(step), "HandedOff")["status"] == "True"
+    assert reasons(step) == [EventReason.RUN_SUCCEEDED, EventReason.HANDED_OFF]
+
+
+def test_a_succeeded_run_without_outputs_is_read_from_its_run_record():
+    record = {"phase": "Succeeded", "model": {"uri": "file:///r/v1", "version": 1}, "metrics": {"r2": 0.5}}
+    step, asked = drive(observe(in_flight()), Poll=RunSeen("SUCCEEDED", True), ReadRecord=record)
+    assert asked[1] == ReadRecord(f"{BASE}/default/iris", RUN)
+    assert wire(step)["phase"] == "Succeeded" and wire(step)["keyMetric"] == "r2=0.5"
+
+
+def test_a_run_record_that_cannot_be_found_fails_the_run():
+    status = in_flight()
+    del status["pipeline"]["registryUri"]
+    step, asked = drive(observe(status), Poll=RunSeen("SUCCEEDED", True))
+    assert [type(a) for a in asked] == [Poll]
+    assert wire(step)["phase"] == "Failed" and "registry is unknown" in wire(step)["message"]
+
+
+def test_a_failed_run_says_why():
+    step, _ = drive(observe(in_flight()), Poll=RunSeen("FAILED", True, "step train exited 1"))
+    status = wire(step)
+    assert status["phase"] == "Failed" and status["message"] == "step train exited 1"
+    assert condition(status, "Trained")["reason"] == Reason.RUN_FAILED
+    assert step.effects == (RunEnded(RUN, "Failed", 30.0),)
+
+
+def test_a_new_generation_waits_for_the_older_run_then_submits():
+    older = in_flight(generation=1)
+    step, asked = drive(observe(older, generation=2), Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll] and step.action == "poll"
+    ended = {**older, "phase": "Succeeded"}
+    step, asked = drive(observe(ended, generation=2), Submit=created)
+    assert asked[1].run_name == run_name("default", "iris", "uid-1", 2, "spec")
+    assert wire(step)["pipeline"]["generation"] == 2
+
+
+def pending(replaces: str | None = None) -> dict:
+    trigger = {"key": "schedule-1893459600", "reason": "schedule", "at": "2030-01-01T00:00:30Z",
+               "message": "schedule slot 2030-01-01T01:00:00Z is due"}
+    if replaces:
+        trigger["replaces"] = replaces
+    return {"pendingTrigger": trigger, "schedule": "0 * * * * UTC", "scheduledSince": "2030-01-01T01:00:00Z"}
+
+
+def test_a_pending_retrain_trigger_submits_its_run_and_enters_history():
+    status = {**in_flight("Succeeded"), "retrain": pending()}
+    step, asked = drive(observe(status, retrain={"schedule": "0 * * * *"}), Submit=created)
+    assert asked[1].trigger == "schedule-1893459600" and asked[1].labels[-1] == ("mlcd.io/trigger", asked[1].trigger)
+    out = wire(step)
+    assert "pendingTrigger" not in out["retrain"] and out["retrain"]["lastTriggerKey"] == "schedule-1893459600"
+    assert out["retrain"]["history"][0]["runName"] == asked[1].run_name
+    assert condition(out, TrainingRunCondition.RETRAINING)["reason"] == Reason.SCHEDULE_DUE
+
+
+def test_forbid_lets_a_pending_trigger_wait_for_the_run_in_flight():
+    status = in_flight(retrain=pending())
+    step, asked = drive(observe(status, retrain={"schedule": "0 * * * *"}), Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll]
+
+
+def test_replace_stops_the_run_in_flight_then_submits_the_trigger_run():
+    status = in_flight(retrain=pending(replaces=RUN))
+    retraining = {"schedule": "0 * * * *", "concurrencyPolicy": "Replace"}
+    step, asked = drive(observe(status, retrain=retraining), Stop=None, Submit=created)
+    assert [type(a) for a in asked] == [Stop, Validate, Submit] and asked[0].run.name == RUN
+    assert reasons(step)[-1] == EventReason.RUN_REPLACED
+    assert wire(step)["pipeline"]["trigger"] == "schedule-1893459600"
+    down, _ = drive(observe(status, retrain=retraining), Stop=Unavailable("down"))
+    assert not down.write and down.effects == (RetryLater(10.0, f"cannot stop run {RUN} to replace it: down"),)
+
+
+def test_a_data_check_that_is_due_records_the_trigger_before_any_run():
+    status = {**in_flight("Succeeded"), "retrain": {"dataFingerprint": "etag:a"}}
+    spec = {"onDataChange": True, "pollSeconds": 60}
+    step, asked = drive(observe(status, retrain=spec), Fingerprint="etag:b")
+    assert asked == [Fingerprint("builtin://iris")]
+    out = wire(step)
+    assert out["retrain"]["pendingTrigger"]["key"] == retrain.content_key("data", "etag:a", "etag:b")
+    assert reasons(step) == [EventReason.RETRAIN_TRIGGERED]
+    later, asked = drive(observe(out, retrain=spec, now=T0 + timedelta(seconds=1)), Submit=created,
+                         Fingerprint="etag:b")
+    assert [type(a) for a in asked] == [Validate, Fingerprint, Submit]  # the data a run starts on, before it starts
+    assert wire(later)["retrain"]["dataFingerprint"] == "etag:b" and wire(later)["retrain"]["history"]
+
+
+def test_a_data_check_that_fails_is_a_problem_not_a_crash():
+    status = {**in_flight("Succeeded"), "retrain": {"dataFingerprint": "etag:a"}}
+    step, _ = drive(observe(status, retrain={"onDataChange": True}), Fingerprint=Problem("s3://d/x: no such key"))
+    assert wire(step)["retrain"]["problem"] == "s3://d/x: no such key"
+    assert reasons(step) == [EventReason.RETRAIN_CHECK_FAILED]
+
+
+def test_stop_runs_on_delete_stops_only_a_run_in_flight():
+    running = TrainingRunStatus.model_validate(in_flight())
+    assert on_delete({"deletePolicy": "stopRuns"}, running) == Stop(on_delete({"deletePolicy": "stopRuns"},
+                                                                              running).run)
+    assert on_delete({"deletePolicy": "stopRuns"}, running).run.name == RUN
+    assert on_delete({"deletePolicy": "keep"}, running) is None
+    assert on_delete({}, running) is None
+    done = TrainingRunStatus.model_validate(in_flight("Succeeded"))
+    assert on_delete({"deletePolicy": "stopRuns"}, done) is None
+
+
+def test_the_same_observation_gives_the_same_plan():
+    first, _ = drive(observe(), Submit=created)
+    second, _ = drive(observe(), Submit=created)
+    assert first == second
