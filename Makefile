@@ -42,6 +42,9 @@ lint: $(STAMP) ## ruff and the import-layer contracts
 manifests: $(STAMP) ## regenerate the CRDs from the spec models (manifests/crd and the chart)
 	$(PY) -m mlcd.api.crd_writer
 
+catalog: $(STAMP) ## rewrite the estimator catalog (estimators, parameters, constraints) from the installed scikit-learn
+	$(PY) -m mlcd.catalog_build
+
 golden: $(STAMP) ## refresh the golden IR files of the samples
 	MLCD_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/golden
 
@@ -56,4 +59,4 @@ cluster: $(STAMP) $(KUBETOOLS)/bin/helm ## serve the Kubernetes API emulator (ku
 clean: ## remove the local state under .mlcd
 	rm -rf .mlcd
 
-.PHONY: help install demo test lint manifests golden bench cluster clean
+.PHONY: help install demo test lint manifests catalog golden bench cluster clean

@@ -236,6 +236,9 @@ class KfpStandIn:
             raise exc.wrap("Failed to create a run due to authorization error. Check if you have write permissions "
                            f"to namespace {namespace}") from None
         run_id = str(uuid.uuid4())
+        # resource_manager.go CreateRun keeps the workflow's ServiceAccount: the request's, else the server's
+        # default (template/template.go setDefaultServiceAccount: DEFAULTPIPELINERUNNERSERVICEACCOUNT, which
+        # multi-user Kubeflow's manifests set to default-editor; pipeline-runner otherwise).
         run = {**body, "run_id": run_id, "experiment_id": experiment_id, "state": "PENDING", "created_at": _now(),
                "storage_state": "AVAILABLE", "service_account": body.get("service_account") or
                ("default-editor" if self.multi_user else "pipeline-runner")}

@@ -13,11 +13,13 @@ import importlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 log = logging.getLogger(__name__)
+
+COMMITTED = Path(__file__).parent / "data" / "sklearn-catalog.json"
 
 Kind = Literal["classifier", "regressor"]
 
@@ -36,75 +38,63 @@ class EstimatorInfo:
     name: str
     module: str
     kind: Kind
+    params: tuple[str, ...] = ()
     # Constructor parameters without a default: what a meta-estimator needs (the estimators it
     # wraps), and what a spec, being data, can never give.
     required: tuple[str, ...] = ()
+    # scikit-learn's `_parameter_constraints` as data (see mlcd.constraints).
+    constraints: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_meta(self) -> bool:
         return bool(self.required)
 
 
+def _from_json(raw: dict) -> dict[str, EstimatorInfo]:
+    return {name: EstimatorInfo(name, e["module"], e["kind"], tuple(e["params"]), tuple(e["required"]),
+                                e["constraints"])
+            for name, e in raw["estimators"].items()}
+
+
 def _cache_file(sklearn_version: str) -> Path:
-    home = Path(os.environ.get("MLCD_HOME", Path.home() / ".mlcd"))
-    return home / "cache" / f"sklearn-{sklearn_version}-estimators.json"
+    home = Path(os.environ.get("MLCD_HOME") or Path.home() / ".mlcd")
+    return home / "cache" / f"sklearn-{sklearn_version}-catalog.json"
 
 
-def _init_params(cls) -> list:
-    import inspect
-
-    return [p for p in inspect.signature(cls.__init__).parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-
-def param_names(cls) -> tuple[str, ...]:
-    """The constructor parameters of an estimator class (what get_params() names), without building one:
-    a deprecated estimator warns when built, and a meta-estimator cannot be built without its estimators."""
-    return tuple(p.name for p in _init_params(cls))
-
-
-def required_params(cls) -> tuple[str, ...]:
-    """The constructor parameters of an estimator class that have no default."""
-    import inspect
-
-    return tuple(p.name for p in _init_params(cls) if p.default is inspect.Parameter.empty)
-
-
-def _discover() -> dict[str, EstimatorInfo]:
-    from sklearn.utils.discovery import all_estimators
-
-    found: dict[str, EstimatorInfo] = {}
-    for kind in ("classifier", "regressor"):
-        for name, cls in all_estimators(type_filter=kind):
-            found.setdefault(name, EstimatorInfo(name, cls.__module__, kind, required_params(cls)))
-    return found
+def _read(path: Path, sklearn_version: str) -> dict | None:
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) and raw.get("sklearn") == sklearn_version else None
 
 
 @functools.cache
 def estimator_catalog() -> dict[str, EstimatorInfo]:
-    """Every scikit-learn classifier and regressor by class name.
+    """Every scikit-learn classifier and regressor by class name, with its parameters and constraints.
 
-    all_estimators() imports all of scikit-learn (about 2 s), so its answer is kept on disk
-    per scikit-learn version; the file only ever holds what all_estimators() returned.
+    Read from the catalog committed beside this module (written by `make catalog` from scikit-learn
+    itself), so that validating a spec never imports scikit-learn. Where the installed scikit-learn
+    is another version, the catalog is built from it once and kept under $MLCD_HOME/cache.
     """
     from importlib.metadata import version
 
-    # The version from the package metadata: importing scikit-learn here would cost a second.
-    path = _cache_file(version("scikit-learn"))
-    try:
-        raw = json.loads(path.read_text())
-        return {n: EstimatorInfo(n, m, k, tuple(r)) for n, (m, k, r) in raw.items()}
-    except (OSError, ValueError, TypeError):
-        pass
-    found = _discover()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({n: [i.module, i.kind, list(i.required)] for n, i in sorted(found.items())}))
-        os.replace(tmp, path)
-    except OSError as exc:
-        log.debug("estimator catalog not cached path=%s error=%s", path, exc)
-    return found
+    installed = version("scikit-learn")
+    raw = _read(COMMITTED, installed) or _read(_cache_file(installed), installed)
+    if raw is None:
+        from mlcd import catalog_build
+
+        log.info("building the estimator catalog sklearn=%s (the committed one is for another version)", installed)
+        raw = catalog_build.build()
+        path = _cache_file(installed)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(catalog_build.render(raw))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.debug("estimator catalog not cached path=%s error=%s", path, exc)
+    return _from_json(raw)
 
 
 def suggest(name: str, candidates) -> str:

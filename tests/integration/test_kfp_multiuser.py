@@ -9,7 +9,7 @@ import pytest
 from kfp import Client
 from kfp.client import ServiceAccountTokenVolumeCredentials
 
-from mlcd.backends.base import AccessDenied, Placement
+from mlcd.backends.base import AccessDenied, BackendUnavailable, Placement
 from mlcd.backends.kfp import KfpBackend
 from tests.kfp_standin import KUBERNETES_AUDIENCE, KfpStandIn
 
@@ -126,6 +126,19 @@ def test_the_backend_sends_the_files_token_and_one_experiment_per_namespace(stan
     assert {standin.runs[ref.run_id]["_namespace"] for ref in refs.values()} == {"team-a", "team-b"}
     assert set(standin.token_seen) == {f"Bearer {TOKEN}"}
     assert not any("kubeflow-userid" in h for h in standin.headers_seen)
+
+
+def test_a_deleted_experiment_is_made_again_on_the_next_attempt(standin, token_file):
+    standin.bind_edit(OPERATOR, "team-a")
+    backend = KfpBackend(standin.url)
+    first = backend.submit("r1", PIPELINE, {}, {}, Placement("team-a"))
+    standin.experiments.clear()  # deleted in the KFP UI
+    with pytest.raises(BackendUnavailable, match="experiment mlcd of namespace team-a is gone"):
+        backend.submit("r2", PIPELINE, {}, {}, Placement("team-a"))
+    second = backend.submit("r2", PIPELINE, {}, {}, Placement("team-a"))
+    [experiment] = standin.experiments.values()
+    assert standin.runs[second.run_id]["experiment_id"] == experiment["experiment_id"] != standin.runs[
+        first.run_id]["experiment_id"]
 
 
 def test_a_missing_token_file_is_named(standin, tmp_path, monkeypatch):

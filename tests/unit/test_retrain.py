@@ -6,6 +6,7 @@ import pytest
 
 from mlcd.api.v1alpha1.trainingrun import RetrainSpec, TrainingRunStatus
 from mlcd.reconcile import retrain
+from mlcd.reconcile.status import merge_patch
 
 T0 = datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)
 
@@ -33,9 +34,27 @@ def merged(old: dict, patch: dict) -> dict:
     return out
 
 
+def typed(status: dict) -> TrainingRunStatus:
+    return TrainingRunStatus.model_validate(status)
+
+
+def diff(old: dict, new: dict) -> dict:
+    """The JSON merge patch that takes `old` to `new`, naming only what changed."""
+    out = {}
+    for key in old.keys() | new.keys():
+        if key not in new:
+            out[key] = None
+        elif isinstance(old.get(key), dict) and isinstance(new[key], dict):
+            if inner := diff(old[key], new[key]):
+                out[key] = inner
+        elif old.get(key) != new[key]:
+            out[key] = new[key]
+    return out
+
+
 def step(retraining: RetrainSpec, status: dict, now: datetime, **observed) -> tuple[dict, retrain.Outcome]:
-    outcome = retrain.evaluate(retraining, status, retrain.Observed(now, **observed), generation=1)
-    return merged(status, outcome.status), outcome
+    outcome = retrain.evaluate(retraining, typed(status), retrain.Observed(now, **observed), generation=1)
+    return outcome.status.to_wire(), outcome
 
 
 def start(retraining: RetrainSpec, status: dict, now: datetime, data: str | None = None, replaced=None) -> dict:
@@ -43,7 +62,7 @@ def start(retraining: RetrainSpec, status: dict, now: datetime, data: str | None
     key = status["retrain"]["pendingTrigger"]["key"]
     run = f"run-{key}"
     submitted = {**status, "phase": "Pending", "pipeline": {"runName": run, "generation": 1, "trigger": key}}
-    return merged(submitted, retrain.started(retraining, status, submitted, key, data, now, 1, replaced))
+    return retrain.started(retraining, typed(status), typed(submitted), key, data, now, 1, replaced).to_wire()
 
 
 def reasons(outcome: retrain.Outcome) -> list[str]:
@@ -124,7 +143,7 @@ def test_forbid_waits_for_the_run_in_flight_and_replace_stops_it():
     status, _ = step(spec(schedule="0 * * * *"), running, now, in_flight=True)
     assert "pendingTrigger" not in status["retrain"]
     assert status["nextScheduledRun"] == "2030-01-01T01:00:00Z"  # due, waiting for the run
-    assert not retrain.check_due(spec(onDataChange=True), running, now, in_flight=True)
+    assert not retrain.check_due(spec(onDataChange=True), typed(running), now, in_flight=True)
     status, _ = step(spec(schedule="0 * * * *"), {**status, "phase": "Succeeded"}, now)
     assert status["retrain"]["pendingTrigger"]["key"].startswith("schedule-")
 
@@ -138,33 +157,34 @@ def test_min_interval_defers_triggers_and_checks():
     status = idle(dataFingerprint="etag:a", history=[{"key": "data-1", "reason": "data", "at": "2030-01-01T00:00:00Z",
                                                       "runName": "r1", "phase": "Succeeded"}])
     now = T0 + timedelta(seconds=60)
-    assert not retrain.check_due(retraining, status, now, in_flight=False)
+    assert not retrain.check_due(retraining, typed(status), now, in_flight=False)
     status, _ = step(retraining, status, now, checked=True, data="etag:b")
     assert "pendingTrigger" not in status["retrain"] and status["retrain"]["dataFingerprint"] == "etag:a"
     assert retraining_condition(status)["reason"] == "CoolingDown"
     assert "2030-01-01T00:10:00Z" in retraining_condition(status)["message"]
     later = datetime(2030, 1, 1, 0, 10, tzinfo=UTC)
-    assert retrain.check_due(retraining, status, later, in_flight=False)
+    assert retrain.check_due(retraining, typed(status), later, in_flight=False)
     status, _ = step(retraining, status, later, checked=True, data="etag:b")
     assert status["retrain"]["pendingTrigger"]["reason"] == "data"
 
 
 def test_data_checks_are_due_every_poll_seconds():
     retraining = spec(onDataChange=True, pollSeconds=60)
-    assert retrain.check_due(retraining, idle(), T0, in_flight=False)
+    assert retrain.check_due(retraining, typed(idle()), T0, in_flight=False)
     status, _ = step(retraining, idle(), T0, checked=True, data="etag:a")
     assert status["retrain"]["checkedAt"] == "2030-01-01T00:00:30Z"
-    assert not retrain.check_due(retraining, status, T0 + timedelta(seconds=59), in_flight=False)
-    assert retrain.check_due(retraining, status, T0 + timedelta(seconds=60), in_flight=False)
-    assert not retrain.check_due(spec(schedule="0 * * * *"), idle(), T0, in_flight=False)
+    assert not retrain.check_due(retraining, typed(status), T0 + timedelta(seconds=59), in_flight=False)
+    assert retrain.check_due(retraining, typed(status), T0 + timedelta(seconds=60), in_flight=False)
+    assert not retrain.check_due(spec(schedule="0 * * * *"), typed(idle()), T0, in_flight=False)
 
 
 def test_data_changes_trigger_once_each():
     retraining = spec(onDataChange=True)
     status, outcome = step(retraining, idle(), T0, checked=True, data="etag:a")  # nothing recorded yet
     assert status["retrain"]["dataFingerprint"] == "etag:a" and "pendingTrigger" not in status["retrain"]
+    before = status
     status, outcome = step(retraining, status, T0, checked=True, data="etag:a")
-    assert outcome.status == {} and outcome.events == []
+    assert diff(before, status) == {} and outcome.events == []
     status, outcome = step(retraining, status, T0, checked=True, data="etag:b")
     first = status["retrain"]["pendingTrigger"]["key"]
     assert first == retrain.content_key("data", "etag:a", "etag:b") and first.startswith("data-")
@@ -190,8 +210,9 @@ def test_drift_retrains_once_per_drifted_data():
     assert "pendingTrigger" not in status["retrain"] and "lastRetrain" not in status
     assert status["retrain"]["lastDriftCheck"]["drifted"] is False
     assert reasons(outcome) == ["NoDrift"]
-    assert not retrain.drift_check_needed(status, "etag:x", 1)
-    assert retrain.drift_check_needed(status, "etag:y", 1) and retrain.drift_check_needed(status, "etag:x", 2)
+    assert not retrain.drift_check_needed(typed(status), "etag:x", 1)
+    assert retrain.drift_check_needed(typed(status), "etag:y", 1)
+    assert retrain.drift_check_needed(typed(status), "etag:x", 2)
 
     status, outcome = step(retraining, status, T0, checked=True, drift=drift_seen(True, "etag:y"))
     key = retrain.content_key("drift", "etag:y")
@@ -263,34 +284,36 @@ def test_a_run_of_the_spec_supersedes_a_pending_trigger():
     waiting = {"key": "data-1", "reason": "data", "at": "2030-01-01T00:00:00Z", "message": "changed"}
     status = idle(pendingTrigger=waiting, dataFingerprint="etag:a")
     submitted = {**status, "phase": "Pending", "pipeline": {"runName": "g2", "generation": 2, "trigger": "spec"}}
-    patch = retrain.started(spec(onDataChange=True), status, submitted, "spec", "etag:b", T0, 2)
+    patch = diff(submitted, retrain.started(spec(onDataChange=True), typed(status), typed(submitted), "spec", "etag:b",
+                                            T0, 2).to_wire())
     assert patch == {"retrain": {"pendingTrigger": None, "dataFingerprint": "etag:b"}}
 
 
 def test_nothing_is_written_when_nothing_changed():
     retraining = spec(schedule="*/5 * * * *", onDataChange=True)
     status, _ = step(retraining, idle(), T0, checked=True, data="etag:a")
-    _, outcome = step(retraining, status, T0 + timedelta(seconds=1))
-    assert outcome.status == {} and outcome.events == []
+    after, outcome = step(retraining, status, T0 + timedelta(seconds=1))
+    assert diff(status, after) == {} and outcome.events == []
 
 
 def test_watching_starts_with_the_generations_own_run():
-    assert retrain.watching(idle(), 1)
-    assert not retrain.watching(idle(), 2)
-    assert not retrain.watching({**idle(), "phase": "Invalid"}, 1)
+    assert retrain.watching(typed(idle()), 1)
+    assert not retrain.watching(typed(idle()), 2)
+    assert not retrain.watching(typed({**idle(), "phase": "Invalid"}), 1)
 
 
 def test_merge_patch_sends_null_for_what_the_new_value_drops():
     old = {"a": 1, "b": {"c": 2, "d": 3}, "e": [1], "f": {"g": 1}}
     new = {"a": 1, "b": {"c": 2}, "e": [2]}
-    assert retrain.merge_patch(old, new) == {"a": 1, "b": {"c": 2, "d": None}, "e": [2], "f": None}
-    assert merged(old, retrain.merge_patch(old, new)) == new
+    assert merge_patch(old, new) == {"a": 1, "b": {"c": 2, "d": None}, "e": [2], "f": None}
+    assert merged(old, merge_patch(old, new)) == new
 
 
 def test_a_run_of_a_spec_without_retrain_drops_the_retraining_state():
     status, _ = step(spec(schedule="0 * * * *"), idle(), T0)
     submitted = {**status, "phase": "Pending"}
-    patch = retrain.dropped(status, submitted)
+    patch = diff(submitted, retrain.dropped(typed(status), typed(submitted)).to_wire())
     assert patch["retrain"] is None and patch["nextScheduledRun"] is None
     assert [c["type"] for c in patch["conditions"]] == []
-    assert retrain.dropped(idle(), {"phase": "Pending", "conditions": []}) == {}
+    pending = {"phase": "Pending", "conditions": []}
+    assert diff(pending, retrain.dropped(typed(idle()), typed(pending)).to_wire()) == {}

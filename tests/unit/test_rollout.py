@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mlcd.api.v1alpha1 import ModelDeploymentStatus
 from mlcd.api.v1alpha1.conditions import get_condition
 from mlcd.kserve import DEPLOYMENT_MODE_ANNOTATION, merge_patch, normalise_mode
 from mlcd.reconcile import champion_update, decide, preflight
@@ -81,8 +82,12 @@ def md(uri=V1, **rollout_and_serving) -> dict:
 def step(obj, kserve, now, problems=()):
     decision = decide(obj, kserve.isvc, now, credential_problems=list(problems))
     kserve.apply(decision.inferenceservice)
-    obj["status"] = decision.status
+    obj["status"] = decision.status.to_wire()
     return decision
+
+
+def typed(status: dict) -> ModelDeploymentStatus:
+    return ModelDeploymentStatus.model_validate(status)
 
 
 def set_uri(obj, uri):
@@ -207,7 +212,7 @@ def test_rollback_on_progress_deadline_and_no_retry_of_the_same_model():
     assert (status["phase"], status["activeModel"], status["canaryModel"]) == ("RolledBack", V1, V2)
     assert status["traffic"] == {"active": 100, "canary": 0}
     assert cond(obj, "RolledOut")["reason"] == "ProgressDeadlineExceeded"
-    assert champion_update(previous, status, deployment="iris") is None
+    assert champion_update(typed(previous), typed(status), deployment="iris") is None
 
     kserve.controller()
     writes = kserve.writes
@@ -329,14 +334,18 @@ def test_lasttransitiontime_only_moves_when_a_condition_changes():
     assert cond(obj, "RolledOut")["lastTransitionTime"] == stamp
 
 
+def champion(before: dict, after: dict, deployment: str):
+    return champion_update(typed(before), typed(after), deployment=deployment)
+
+
 def test_champion_follows_promotions_only():
-    assert champion_update({}, {"phase": "Ready", "activeModel": V1}, deployment="iris").version == 1
-    update = champion_update({"activeModel": V1}, {"phase": "Ready", "activeModel": V2}, deployment="iris")
+    assert champion({}, {"phase": "Ready", "activeModel": V1}, deployment="iris").version == 1
+    update = champion({"activeModel": V1}, {"phase": "Ready", "activeModel": V2}, deployment="iris")
     assert (update.registry_uri, update.version, update.model_uri) == ("s3://models/iris", 2, V2)
     assert "was s3://models/iris/v1" in update.reason
-    assert champion_update({"activeModel": V1}, {"phase": "RolledBack", "activeModel": V1}, deployment="i") is None
-    assert champion_update({"activeModel": V1}, {"phase": "Ready", "activeModel": V1}, deployment="i") is None
-    assert champion_update({}, {"phase": "Ready", "activeModel": "s3://models/iris"}, deployment="i") is None
+    assert champion({"activeModel": V1}, {"phase": "RolledBack", "activeModel": V1}, deployment="i") is None
+    assert champion({"activeModel": V1}, {"phase": "Ready", "activeModel": V1}, deployment="i") is None
+    assert champion({}, {"phase": "Ready", "activeModel": "s3://models/iris"}, deployment="i") is None
 
 
 def service_account(*secrets, annotations=None):
@@ -393,8 +402,6 @@ def test_preflight_missing_pieces():
 
 
 def test_every_status_written_fits_the_modeldeployment_status_schema():
-    from mlcd.api.v1alpha1 import ModelDeploymentStatus
-
     obj, kserve = deployed()
     statuses = [copy.deepcopy(obj["status"])]
     set_uri(obj, V2)

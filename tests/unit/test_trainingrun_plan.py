@@ -311,6 +311,13 @@ def test_a_data_check_that_fails_is_a_problem_not_a_crash():
     assert reasons(step) == [EventReason.RETRAIN_CHECK_FAILED]
 
 
+def test_a_trainingrun_being_deleted_is_left_to_its_delete_handler():
+    going = observe(in_flight())
+    going = Observed(going.name, going.namespace, going.uid, 1, going.spec, going.status, T0, BASE, deleting=True)
+    step = plan(going)
+    assert step.final and step.action == "deleting" and not step.write and step.events == () == step.effects
+
+
 def test_stop_runs_on_delete_stops_only_a_run_in_flight():
     running = TrainingRunStatus.model_validate(in_flight())
     assert on_delete({"deletePolicy": "stopRuns"}, running) == Stop(on_delete({"deletePolicy": "stopRuns"},

@@ -35,7 +35,8 @@ def test_a_condition_reason_fits_metav1_condition():
         Condition(type="Ready", status="True", reason=reason, last_transition_time="2030-01-01T00:00:00Z")
 
 
-@pytest.mark.parametrize("module", ["reconcile/trainingrun.py", "reconcile/retrain.py", "handlers/trainingrun.py"])
+@pytest.mark.parametrize("module", ["reconcile/trainingrun.py", "reconcile/retrain.py", "reconcile/rollout.py",
+                                    "handlers/trainingrun.py", "handlers/modeldeployment.py"])
 def test_reconcilers_name_no_condition_type_or_event_reason_as_a_literal(module):
     text = (OPERATOR / module).read_text()
     vocabulary_words = {*words(TrainingRunCondition).values(), *words(EventReason).values()} - {"Failed"}

@@ -75,6 +75,7 @@ class KfpBackend:
         self.experiments = kfp_server_api.ExperimentServiceApi(client)
         self._experiment_ids: dict[str, str] = {}
         self._experiment_lock = threading.Lock()
+        self._namespace_locks: dict[str, threading.Lock] = {}
         log.info("kfp backend host=%s token=%s experiment=%s", self.host, self.token_source or "none",
                  self.experiment_name)
 
@@ -93,6 +94,8 @@ class KfpBackend:
                 raise AccessDenied(self._unauthenticated(what, text)) from None
             if exc.status == 403:
                 raise AccessDenied(_forbidden(what, where, text)) from None
+            if exc.status == 404:
+                raise _NotFound(f"KFP API refused to {what}: {exc.status} {text}") from None
             raise BackendError(f"KFP API refused to {what}: {exc.status} {text}") from None
         except urllib3.exceptions.HTTPError as exc:
             raise BackendUnavailable(f"KFP API at {self.host} is unreachable: {type(exc).__name__}") from None
@@ -110,8 +113,11 @@ class KfpBackend:
                 f"ServiceAccount token with audience {AUDIENCE}{said}")
 
     def experiment_id(self, namespace: str) -> str:
-        """The id of the experiment named experiment_name in `namespace`, created when missing."""
+        """The id of the experiment named experiment_name in `namespace`, created when missing. One lock per
+        namespace: a namespace whose calls hang does not hold up another's."""
         with self._experiment_lock:
+            lock = self._namespace_locks.setdefault(namespace, threading.Lock())
+        with lock:
             if namespace not in self._experiment_ids:
                 self._experiment_ids[namespace] = self._get_or_create_experiment(namespace)
             return self._experiment_ids[namespace]
@@ -142,11 +148,20 @@ class KfpBackend:
                  self.experiment_name, created.experiment_id)
         return created.experiment_id
 
+    def _experiment_gone(self, namespace: str, exc: _NotFound) -> BackendUnavailable:
+        """Someone deleted the experiment: forget it, so that the next attempt makes it again."""
+        self._experiment_ids.pop(namespace, None)
+        return BackendUnavailable(f"the experiment {self.experiment_name} of namespace {namespace} is gone; it is "
+                                  f"made again on the next attempt ({exc})")
+
     def find(self, run_name: str, place: Placement | None = None) -> RunRef | None:
         namespace = place.namespace if place else ""
         experiment_id = self.experiment_id(namespace)
-        found = self._call(f"list runs in namespace {namespace}", namespace, self.runs.run_service_list_runs,
-                           experiment_id=experiment_id, filter=_name_filter(run_name), page_size=2)
+        try:
+            found = self._call(f"list runs in namespace {namespace}", namespace, self.runs.run_service_list_runs,
+                               experiment_id=experiment_id, filter=_name_filter(run_name), page_size=2)
+        except _NotFound as exc:
+            raise self._experiment_gone(namespace, exc) from None
         matching = [r for r in found.runs or [] if r.display_name == run_name]
         if not matching:
             return None
@@ -164,11 +179,8 @@ class KfpBackend:
         try:
             created = self._call(f"create runs in namespace {namespace}", namespace,
                                  self.runs.run_service_create_run, run=run)
-        except BackendError as exc:
-            if "not found" in str(exc).lower():  # the experiment was deleted: make it again next time
-                with self._experiment_lock:
-                    self._experiment_ids.pop(namespace, None)
-            raise
+        except _NotFound as exc:
+            raise self._experiment_gone(namespace, exc) from None
         if not created.run_id:
             raise BackendError("KFP API accepted the run but returned no run_id")
         log.info("run submitted backend=kfp namespace=%s run=%s run_id=%s", namespace, run_name, created.run_id)
@@ -182,6 +194,10 @@ class KfpBackend:
 
     def stop(self, ref: RunRef) -> None:
         self._call(f"terminate run {ref.name}", "", self.runs.run_service_terminate_run, run_id=ref.run_id)
+
+
+class _NotFound(BackendError):
+    """KFP answered 404."""
 
 
 def _name_filter(name: str) -> str:

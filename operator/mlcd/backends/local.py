@@ -20,6 +20,11 @@ from mlcd_components.progress import parse
 log = logging.getLogger(__name__)
 
 
+# Steps never import from the folder they were started in: a directory named like a package there
+# (a checkout's parent holds `mlcd/`) would shadow the installed one (PYTHONSAFEPATH, Python 3.11).
+STEP_ENV = {"PYTHONSAFEPATH": "1"}
+
+
 def mlcd_home() -> Path:
     return Path(os.environ.get("MLCD_HOME") or Path.home() / ".mlcd").expanduser().resolve()
 
@@ -138,25 +143,32 @@ class Zygote:
         self.launcher = zygote.write_launcher(str(self.folder / "python3"))
         with open(base / "zygote.log", "ab") as log_file:
             # _KFP_RUNTIME is what the steps' own command sets: kfp then skips importing its API client
-            # (and the kubernetes client with it), half a second the steps never need.
+            # (and the kubernetes client with it), half a second the steps never need. The zygote leads
+            # its own process group, which stop() ends, and dies with this process.
             self.process = subprocess.Popen([sys.executable, "-m", "mlcd.backends.zygote", self.socket_path],
                                             stdout=log_file, stderr=log_file, stdin=subprocess.DEVNULL,
-                                            env={**os.environ, "_KFP_RUNTIME": "true"})
+                                            process_group=0,
+                                            env={**os.environ, **STEP_ENV, "_KFP_RUNTIME": "true",
+                                                 zygote.PARENT_ENV: str(os.getpid())})
         return self
 
     @contextlib.contextmanager
-    def steps(self):
-        """Within this block, steps started by kfp.local run in the zygote."""
+    def steps(self, process_group: int | None = None, step_timeout: float = 0):
+        """Within this block, steps started by kfp.local run in the zygote, in `process_group` (by default
+        the zygote's own), each for at most `step_timeout` seconds (0: no limit)."""
         from mlcd.backends import zygote
 
-        if self.process is None:
-            yield
-            return
-        env = {zygote.SOCKET_ENV: self.socket_path, zygote.REAL_PYTHON_ENV: sys.executable,
-               zygote.PID_ENV: str(self.process.pid)}
+        env = dict(STEP_ENV)
+        if self.process is not None:
+            env |= {zygote.SOCKET_ENV: self.socket_path, zygote.REAL_PYTHON_ENV: sys.executable,
+                    zygote.PID_ENV: str(self.process.pid),
+                    zygote.STEP_PGID_ENV: str(process_group or self.process.pid),
+                    zygote.STEP_TIMEOUT_ENV: str(step_timeout)}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-        real_executable, sys.executable = sys.executable, self.launcher
+        real_executable = sys.executable
+        if self.process is not None:
+            sys.executable = self.launcher
         try:
             yield
         finally:
@@ -167,18 +179,24 @@ class Zygote:
                 else:
                     os.environ[key] = value
 
+    def kill(self) -> None:
+        """End the zygote's process group now, steps and all (safe in a signal handler)."""
+        import signal
+
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def stop(self) -> None:
+        """End the zygote and everything in its process group: steps still running stop with it."""
         import shutil
-        import subprocess
 
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.kill()
+        self.process.wait()
         self.process = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -191,10 +209,13 @@ class Zygote:
 
 def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progress_out=None,
                  run_name: str | None = None, zygote: Zygote | None = None,
-                 on_event: Callable[[dict], None] | None = None) -> RunResult:
+                 on_event: Callable[[dict], None] | None = None, process_group: int | None = None,
+                 step_timeout: float = 0) -> RunResult:
     """Run the IR with the subprocess runner in this Python environment (no per-task pip install).
 
     Give a started Zygote to reuse it across runs; without one, a zygote lives for this run.
+    Steps join `process_group` (default: the zygote's), and each runs for at most `step_timeout`
+    seconds (0: no limit).
     """
     from kfp import local
     from kfp.local import pipeline_orchestrator
@@ -208,20 +229,24 @@ def run_pipeline(ir: dict, arguments: dict, *, home: Path | None = None, progres
     error = ""
     own = zygote is None
     zygote = zygote or Zygote(home).start()
-    with _scratch(home / "tmp" / run_name), zygote.steps(), warnings.catch_warnings():
-        # The runner warns when an image name lacks "python": mlcd's own image is a Python image.
-        warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
-        # Display names are for the KFP UI; the local runner says it ignores them.
-        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner", category=UserWarning)
-        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(home / "pipeline-root" / run_name),
-                   workspace_root=str(home / "workspace" / run_name), raise_on_error=False)
-        try:
-            with contextlib.redirect_stdout(stream):
-                outputs = pipeline_orchestrator.run_local_pipeline(_pipeline_spec(ir), arguments) or {}
-        except Exception as exc:  # kfp.local raises plain exceptions for malformed IR or executor trouble
-            error = f"the local runner failed: {exc}"
-    if own:
-        zygote.stop()
+    try:
+        with _scratch(home / "tmp" / run_name), zygote.steps(process_group, step_timeout), warnings.catch_warnings():
+            # The runner warns when an image name lacks "python": mlcd's own image is a Python image.
+            warnings.filterwarnings("ignore", message="You may be attemping to run a task", category=RuntimeWarning)
+            # Display names are for the KFP UI; the local runner says it ignores them.
+            warnings.filterwarnings("ignore", message=".*have no effect in the current local runner",
+                                    category=UserWarning)
+            local.init(runner=local.SubprocessRunner(use_venv=False),
+                       pipeline_root=str(home / "pipeline-root" / run_name),
+                       workspace_root=str(home / "workspace" / run_name), raise_on_error=False)
+            try:
+                with contextlib.redirect_stdout(stream):
+                    outputs = pipeline_orchestrator.run_local_pipeline(_pipeline_spec(ir), arguments) or {}
+            except Exception as exc:  # kfp.local raises plain exceptions for malformed IR or executor trouble
+                error = f"the local runner failed: {exc}"
+    finally:
+        if own:
+            zygote.stop()
     result = decide(outputs, progress.failure or error or ("" if outputs else _last_error(stream.lines)))
     result.steps = list(progress.steps.values())
     result.seconds = time.perf_counter() - started

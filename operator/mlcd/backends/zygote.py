@@ -8,6 +8,12 @@ hands its argv, environment and standard streams to the zygote, which forks a ch
 process, so a crash or an exit code behaves as with the runner alone.
 
 The zygote stays single-threaded: forking a process with other threads can copy a held lock.
+
+Nothing outlives the run that started it. The zygote leads its own process group and dies
+with the process that started it (PR_SET_PDEATHSIG), taking the group along; a step joins
+the process group its run names (MLCD_STEP_PGID), so stopping the run's group stops the
+step; every supervisor and step dies with its parent; and a step that outlasts
+MLCD_STEP_TIMEOUT_SECONDS is killed.
 """
 
 from __future__ import annotations
@@ -30,6 +36,20 @@ PRELOAD = (
 SOCKET_ENV = "MLCD_ZYGOTE_SOCKET"
 REAL_PYTHON_ENV = "MLCD_ZYGOTE_PYTHON"
 PID_ENV = "MLCD_ZYGOTE_PID"
+PARENT_ENV = "MLCD_ZYGOTE_PARENT"
+STEP_PGID_ENV = "MLCD_STEP_PGID"
+STEP_TIMEOUT_ENV = "MLCD_STEP_TIMEOUT_SECONDS"
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int, parent: int) -> None:
+    """Have the kernel send `sig` to this process when its parent ends; if it already has, end now."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
 
 
 def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
@@ -57,6 +77,12 @@ def _child(request: dict, fds: list[int]) -> None:
     os.environ.update(request["env"])
     tempfile.tempdir = None  # the step's TMPDIR, not the zygote's
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    group = request["env"].get(STEP_PGID_ENV)
+    if group:
+        try:
+            os.setpgid(0, int(group))
+        except (OSError, ValueError):  # the run's group is gone: the run was stopped before the step began
+            os._exit(143)
     sys.argv = [request["argv"][0], *request["argv"][1:]]
     code = 0
     try:
@@ -73,14 +99,21 @@ def _child(request: dict, fds: list[int]) -> None:
     os._exit(code)
 
 
+def _end_group(*_) -> None:
+    """Stop everything the zygote started (its group), itself included."""
+    os.killpg(os.getpid(), signal.SIGKILL)
+
+
 def serve(path: str) -> None:
+    parent = int(os.environ.get(PARENT_ENV) or os.getppid())
+    die_with_parent(signal.SIGTERM, parent)
+    signal.signal(signal.SIGTERM, _end_group)
     for module in PRELOAD:
         __import__(module)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
     os.rename(path + ".tmp", path)  # the socket appears only once the imports are done
     listener.listen(16)
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     while True:
         conn, _ = listener.accept()
@@ -91,6 +124,7 @@ def serve(path: str) -> None:
             continue
         if os.fork() == 0:
             listener.close()
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             _supervise(conn, request, fds)
         for fd in fds:
             os.close(fd)
@@ -98,15 +132,34 @@ def serve(path: str) -> None:
 
 
 def _supervise(conn: socket.socket, request: dict, fds: list[int]) -> None:
-    """Fork the step, wait for it and tell the launcher its exit code."""
+    """Fork the step, wait for it (at most its time limit) and tell the launcher its exit code."""
+    zygote = os.getppid()
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    die_with_parent(signal.SIGKILL, zygote)
+    me = os.getpid()
     pid = os.fork()
     if pid == 0:
         conn.close()
+        die_with_parent(signal.SIGKILL, me)
         _child(request, fds)
+    stderr = os.dup(fds[2])
     for fd in fds:
         os.close(fd)
+    limit = float(request["env"].get(STEP_TIMEOUT_ENV) or 0)
+    timed_out = []
+
+    def time_up(*_) -> None:
+        timed_out.append(True)
+        os.kill(pid, signal.SIGKILL)
+
+    if limit > 0:
+        signal.signal(signal.SIGALRM, time_up)
+        signal.setitimer(signal.ITIMER_REAL, limit)
     _, status = os.waitpid(pid, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    if timed_out:
+        os.write(stderr, f"StepTimeoutError: the step ran longer than its limit of {limit:g}s and was "
+                         "stopped\n".encode())
     try:
         conn.sendall(struct.pack("!i", os.waitstatus_to_exitcode(status)))
     finally:
@@ -150,6 +203,8 @@ def _wait_for(path: str, pid: int) -> bool:
 
 def launch(argv: list[str]) -> int:
     """The launcher's side: `launcher -m MODULE ARGS...` runs in the zygote, or in a real Python."""
+    # Steps die with the run that started them, here or in the real Python below (the flag survives exec).
+    die_with_parent(signal.SIGKILL, os.getppid())
     path = os.environ.get(SOCKET_ENV, "")
     if len(argv) < 2 or argv[0] != "-m" or not _wait_for(path, int(os.environ.get(PID_ENV) or 0)):
         real = os.environ.get(REAL_PYTHON_ENV) or sys.executable

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentStatus
+from mlcd.api.v1alpha1.vocabulary import DeploymentPhase
+
 _VERSION_DIR = re.compile(r"^(?P<registry>.+)/v(?P<version>[1-9][0-9]*)/?$")
 
 
@@ -16,13 +19,14 @@ class ChampionUpdate:
     reason: str
 
 
-def champion_update(previous_status: dict | None, new_status: dict, *, deployment: str) -> ChampionUpdate | None:
+def champion_update(previous_status: ModelDeploymentStatus | None, new_status: ModelDeploymentStatus, *,
+                    deployment: str) -> ChampionUpdate | None:
     """The champion change a status transition implies: a model that became the active one of a Ready
     deployment (first deployment or promoted canary) is the champion; a rollback keeps the active
     model, so it changes nothing. None too when the model is not a registry version (``…/vN``)."""
-    before = (previous_status or {}).get("activeModel")
-    after = new_status.get("activeModel")
-    if not after or after == before or new_status.get("phase") != "Ready":
+    before = previous_status.active_model if previous_status else None
+    after = new_status.active_model
+    if not after or after == before or new_status.phase != DeploymentPhase.READY:
         return None
     match = _VERSION_DIR.match(after)
     if not match:

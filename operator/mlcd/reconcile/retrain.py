@@ -18,10 +18,18 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from mlcd.api.v1alpha1.conditions import parse_rfc3339 as parse_time
-from mlcd.api.v1alpha1.conditions import rfc3339, set_condition
-from mlcd.api.v1alpha1.trainingrun import RetrainSpec
+from mlcd.api.v1alpha1.conditions import rfc3339
+from mlcd.api.v1alpha1.trainingrun import (
+    DriftCheck,
+    PipelineRef,
+    RetrainHistoryEntry,
+    RetrainRecord,
+    RetrainSpec,
+    RetrainStatus,
+    RetrainTrigger,
+    TrainingRunStatus,
+)
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, TrainingRunCondition, TrainingRunPhase
-from mlcd.reconcile.status import clean, merge_patch
 
 IN_FLIGHT, TERMINAL = TrainingRunPhase.IN_FLIGHT, TrainingRunPhase.TERMINAL
 CONDITION = TrainingRunCondition.RETRAINING
@@ -33,9 +41,9 @@ NORMAL, WARNING = EventType.NORMAL, EventType.WARNING
 
 @dataclass
 class Outcome:
-    """A status patch (a JSON merge patch: null drops a field) and the Events to post."""
+    """The whole new status and the Events to post."""
 
-    status: dict
+    status: TrainingRunStatus
     events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -116,32 +124,43 @@ class _Trigger:
     consume: dict = field(default_factory=dict)  # status.retrain fields that say it was handled, once it fires
 
 
-def _state(status: dict) -> dict:
-    return clean(status.get("retrain") or {})
+def _state(status: TrainingRunStatus) -> RetrainStatus:
+    """A copy of status.retrain to change (an empty one when there is none)."""
+    return status.retrain.model_copy(deep=True) if status.retrain else RetrainStatus()
 
 
-def watching(status: dict, generation: int) -> bool:
+def _store(status: TrainingRunStatus, state: RetrainStatus) -> None:
+    """status.retrain = state, unless that changes nothing on the wire (no empty `retrain: {}` appears)."""
+    before = status.retrain.to_wire() if status.retrain else {}
+    if state.to_wire() != before:
+        status.retrain = state
+
+
+def _run_name(status: TrainingRunStatus) -> str | None:
+    return (status.pipeline or PipelineRef()).run_name
+
+
+def watching(status: TrainingRunStatus, generation: int) -> bool:
     """Retraining follows this generation's own run, and never an invalid spec."""
-    own_run = (status.get("pipeline") or {}).get("generation") == generation
-    return own_run and status.get("phase") != TrainingRunPhase.INVALID
+    own_run = (status.pipeline or PipelineRef()).generation == generation
+    return own_run and status.phase != TrainingRunPhase.INVALID
 
 
-def pending(status: dict) -> dict | None:
-    return _state(status).get("pendingTrigger")
+def pending(status: TrainingRunStatus) -> RetrainTrigger | None:
+    return status.retrain.pending_trigger if status.retrain else None
 
 
-def cooldown_until(spec: RetrainSpec, status: dict) -> datetime | None:
-    history = _state(status).get("history") or []
+def cooldown_until(spec: RetrainSpec, status: TrainingRunStatus) -> datetime | None:
+    history = status.retrain.history if status.retrain else []
     if not spec.min_interval_seconds or not history:
         return None
-    return parse_time(history[0]["at"]) + timedelta(seconds=spec.min_interval_seconds)
+    return parse_time(history[0].at) + timedelta(seconds=spec.min_interval_seconds)
 
 
-def blocked(spec: RetrainSpec, status: dict, now: datetime, in_flight: bool) -> tuple[str, str] | None:
+def blocked(spec: RetrainSpec, status: TrainingRunStatus, now: datetime, in_flight: bool) -> tuple[str, str] | None:
     """Why no trigger may start a run now, as (condition reason, message); a trigger that is blocked waits."""
     if in_flight and spec.concurrency_policy == "Forbid":
-        run = (status.get("pipeline") or {}).get("runName")
-        return Reason.RUN_IN_FLIGHT, f"triggers wait for run {run} to end (concurrencyPolicy Forbid)"
+        return Reason.RUN_IN_FLIGHT, f"triggers wait for run {_run_name(status)} to end (concurrencyPolicy Forbid)"
     until = cooldown_until(spec, status)
     if until is not None and now < until:
         return Reason.COOLING_DOWN, (f"no retraining before {rfc3339(until)} "
@@ -149,25 +168,25 @@ def blocked(spec: RetrainSpec, status: dict, now: datetime, in_flight: bool) -> 
     return None
 
 
-def check_due(spec: RetrainSpec, status: dict, now: datetime, in_flight: bool) -> bool:
+def check_due(spec: RetrainSpec, status: TrainingRunStatus, now: datetime, in_flight: bool) -> bool:
     """Whether to look at the data now: every pollSeconds, and only when a trigger could act on what it finds."""
     if not (spec.on_data_change or spec.drift) or pending(status) or blocked(spec, status, now, in_flight):
         return False
-    checked = _state(status).get("checkedAt")
+    checked = status.retrain.checked_at if status.retrain else None
     return not checked or (now - parse_time(checked)).total_seconds() >= spec.poll_seconds
 
 
-def drift_check_needed(status: dict, fingerprint: str, champion_version: int) -> bool:
+def drift_check_needed(status: TrainingRunStatus, fingerprint: str, champion_version: int) -> bool:
     """A drift check is redone only for other data or another champion: the same pair gives the same report."""
-    last = _state(status).get("lastDriftCheck") or {}
-    return (last.get("fingerprint"), last.get("championVersion")) != (fingerprint, champion_version)
+    last = status.retrain.last_drift_check if status.retrain else None
+    return last is None or (last.fingerprint, last.champion_version) != (fingerprint, champion_version)
 
 
 # --- deciding -------------------------------------------------------------------------------------------------
 
 
-def evaluate(spec: RetrainSpec, status: dict, observed: Observed, generation: int) -> Outcome:
-    """What the triggers say now: the status fields that change (none when nothing does) and Events to post.
+def evaluate(spec: RetrainSpec, status: TrainingRunStatus, observed: Observed, generation: int) -> Outcome:
+    """What the triggers say now: the new status (the same as `status` when nothing changes) and Events to post.
 
     A trigger that fires is recorded as status.retrain.pendingTrigger; its run is submitted on the next
     reconcile, and `started` clears it in the same write that records the run.
@@ -184,132 +203,129 @@ def evaluate(spec: RetrainSpec, status: dict, observed: Observed, generation: in
     _sync_history(state, status)
     next_run = None if found is None else found.due if found.due and not fired else found.upcoming
 
-    out: dict = {}
-    if clean(status.get("retrain") or {}) != state:
-        out["retrain"] = merge_patch(status.get("retrain"), state)
+    out = status.model_copy(deep=True)
+    _store(out, state)
     next_text = rfc3339(next_run) if next_run else None
-    if next_text != status.get("nextScheduledRun"):
-        out["nextScheduledRun"] = next_text
+    if next_text != status.next_scheduled_run:
+        out.next_scheduled_run = next_text
     if fired:
-        record = {"reason": fired.reason, "at": rfc3339(now), "key": fired.key, **fired.record,
-                  "message": fired.message}
-        out["lastRetrain"] = merge_patch(status.get("lastRetrain"), record)
+        out.last_retrain = RetrainRecord.model_validate({
+            "reason": fired.reason, "at": rfc3339(now), "key": fired.key, **fired.record, "message": fired.message})
         events.append((NORMAL, EventReason.RETRAIN_TRIGGERED, f"{fired.message}; run key {fired.key}"[:1000]))
-    conditions = list(status.get("conditions") or [])
-    updated = set_condition(conditions, CONDITION, *_condition(spec, status, state, stop, next_run), generation,
-                            now=rfc3339(now))
-    if updated != conditions:
-        out["conditions"] = updated
+    out.set_condition(CONDITION, *_condition(spec, status, state, stop, next_run), generation, now=rfc3339(now))
     return Outcome(out, events)
 
 
-def _record_check(state: dict, observed: Observed, events: list) -> None:
-    state["checkedAt"] = rfc3339(observed.now)
+def _record_check(state: RetrainStatus, observed: Observed, events: list) -> None:
+    state.checked_at = rfc3339(observed.now)
     if not observed.problem:
-        state.pop("problem", None)
+        state.problem = None
         return
-    if observed.problem != state.get("problem"):
+    if observed.problem != state.problem:
         events.append((WARNING, EventReason.RETRAIN_CHECK_FAILED, observed.problem[:1000]))
-    state["problem"] = observed.problem[:1000]
+    state.problem = observed.problem[:1000]
 
 
-def _schedule(spec: RetrainSpec, state: dict, now: datetime, events: list) -> tuple[_Trigger | None, Slots | None]:
+def _schedule(spec: RetrainSpec, state: RetrainStatus, now: datetime,
+              events: list) -> tuple[_Trigger | None, Slots | None]:
     if not spec.schedule:
-        state.pop("schedule", None)
-        state.pop("scheduledSince", None)
+        state.schedule = state.scheduled_since = None
         return None, None
     schedule = f"{spec.schedule} {spec.time_zone}"
-    if state.get("schedule") != schedule or not state.get("scheduledSince"):
+    if state.schedule != schedule or not state.scheduled_since:
         # A schedule counts from when it is first seen: slots from before it was set are no backlog.
-        state.update(schedule=schedule, scheduledSince=rfc3339(now))
-    anchor = parse_time(state["scheduledSince"])
+        state.schedule, state.scheduled_since = schedule, rfc3339(now)
+    anchor = parse_time(state.scheduled_since)
     found = slots(spec.schedule, spec.time_zone, anchor, now, spec.starting_deadline_seconds)
     if found.missed:
-        state["scheduledSince"] = rfc3339(found.missed)
+        state.scheduled_since = rfc3339(found.missed)
         events.append((WARNING, EventReason.SCHEDULE_MISSED, f"schedule slot {rfc3339(found.missed)} skipped: not "
                        f"started within startingDeadlineSeconds ({spec.starting_deadline_seconds})"))
     if found.due is None:
         return None, found
     due = rfc3339(found.due)
     return _Trigger(f"schedule-{int(found.due.timestamp())}", "schedule", f"schedule slot {due} is due",
-                    consume={"scheduledSince": due}), found
+                    consume={"scheduled_since": due}), found
 
 
-def _data(state: dict, current: str | None) -> _Trigger | None:
+def _data(state: RetrainStatus, current: str | None) -> _Trigger | None:
     if current is None:
         return None
-    baseline = state.get("dataFingerprint")
+    baseline = state.data_fingerprint
     if not baseline:
         # Nothing recorded to compare with (runs record it when they start): take what is there as seen.
-        state["dataFingerprint"] = current
+        state.data_fingerprint = current
         return None
     if current == baseline:
         return None
     # Keyed by the change, not the content alone: data changed back to an earlier content is a new change.
     return _Trigger(content_key("data", baseline, current), "data",
-                    f"spec.data.source changed: {current} (was {baseline})", consume={"dataFingerprint": current})
+                    f"spec.data.source changed: {current} (was {baseline})", consume={"data_fingerprint": current})
 
 
-def _drift(state: dict, seen: DriftSeen | None, now: datetime, events: list) -> _Trigger | None:
+def _drift(state: RetrainStatus, seen: DriftSeen | None, now: datetime, events: list) -> _Trigger | None:
     if seen is None:
         return None
     record = {k: v for k, v in seen.record.items() if v is not None}
     if seen.report:
         record["report"] = seen.report
-    state["lastDriftCheck"] = {"reason": "drift", "at": rfc3339(now), **record, "fingerprint": seen.fingerprint,
-                               "championVersion": seen.champion_version}
+    state.last_drift_check = DriftCheck.model_validate({
+        "reason": "drift", "at": rfc3339(now), **record, "fingerprint": seen.fingerprint,
+        "championVersion": seen.champion_version})
     told = f"{record.get('message', '')} (champion v{seen.champion_version}, report {seen.report or 'not written'})"
     if not record.get("drifted"):
         events.append((NORMAL, EventReason.NO_DRIFT, told[:1000]))
         return None
     # Keyed by the data alone: a champion retrained because of it, still far from it, is no new reason.
     key = content_key("drift", seen.fingerprint)
-    if key == state.get("lastTriggerKey") or key in {h.get("key") for h in state.get("history") or []}:
+    if key == state.last_trigger_key or key in {h.key for h in state.history}:
         events.append((NORMAL, EventReason.DRIFT_PERSISTS, f"{told}; already retrained for this data ({key})"[:1000]))
         return None
     events.append((WARNING, EventReason.DRIFT_DETECTED, told[:1000]))
     return _Trigger(key, "drift", f"spec.retrain.drift.current drifted: {record.get('message', '')}", record)
 
 
-def _fire(candidates: list[_Trigger], state: dict, status: dict, observed: Observed) -> _Trigger:
+def _fire(candidates: list[_Trigger], state: RetrainStatus, status: TrainingRunStatus,
+          observed: Observed) -> _Trigger:
     """One pending trigger for all that are due: one run answers them all, so each is consumed."""
     candidates.sort(key=lambda t: PRIORITY.index(t.reason))
     for trigger in candidates:
-        state.update(trigger.consume)
+        for name, value in trigger.consume.items():
+            setattr(state, name, value)
     first = candidates[0]
-    message = "; ".join(t.message for t in candidates)
-    waiting = {"key": first.key, "reason": first.reason, "at": rfc3339(observed.now), "message": message[:1000]}
+    message = "; ".join(t.message for t in candidates)[:1000]
+    state.pending_trigger = RetrainTrigger(key=first.key, reason=first.reason, at=rfc3339(observed.now),
+                                           message=message)
     if observed.in_flight:
-        waiting["replaces"] = (status.get("pipeline") or {}).get("runName")
-    state["pendingTrigger"] = waiting
-    return _Trigger(first.key, first.reason, message[:1000], first.record)
+        state.pending_trigger.replaces = _run_name(status)
+    return _Trigger(first.key, first.reason, message, first.record)
 
 
-def _sync_history(state: dict, status: dict) -> None:
+def _sync_history(state: RetrainStatus, status: TrainingRunStatus) -> None:
     """The newest history entry learns how its run ended."""
-    history = state.get("history") or []
-    phase = status.get("phase")
-    if not history or history[0].get("phase") or phase not in TERMINAL:
+    history = state.history
+    if not history or history[0].phase or status.phase not in TERMINAL:
         return
-    if history[0].get("runName") != (status.get("pipeline") or {}).get("runName"):
+    if history[0].run_name != _run_name(status):
         return
-    entry = {**history[0], "phase": phase}
-    if phase == TrainingRunPhase.SUCCEEDED and status.get("model"):
-        entry["modelVersion"] = status["model"]["version"]
-    state["history"] = [entry, *history[1:]]
+    entry = history[0].model_copy()
+    entry.phase = status.phase
+    if status.phase == TrainingRunPhase.SUCCEEDED and status.model:
+        entry.model_version = status.model.version
+    state.history = [entry, *history[1:]]
 
 
-def _condition(spec: RetrainSpec, status: dict, state: dict, stop: tuple[str, str] | None,
+def _condition(spec: RetrainSpec, status: TrainingRunStatus, state: RetrainStatus, stop: tuple[str, str] | None,
                next_run: datetime | None) -> tuple[bool, str, str]:
-    waiting = state.get("pendingTrigger")
+    waiting = state.pending_trigger
     if waiting:
-        then = f"stopping run {waiting['replaces']} for a new one" if waiting.get("replaces") else "starting its run"
-        return True, CONDITION_REASONS[waiting["reason"]], f"{waiting['message']}; {then}"
-    pipeline = status.get("pipeline") or {}
-    trigger = pipeline.get("trigger") or "spec"
-    if status.get("phase") in IN_FLIGHT and trigger != "spec":
+        then = f"stopping run {waiting.replaces} for a new one" if waiting.replaces else "starting its run"
+        return True, CONDITION_REASONS[waiting.reason], f"{waiting.message}; {then}"
+    pipeline = status.pipeline or PipelineRef()
+    trigger = pipeline.trigger or "spec"
+    if status.phase in IN_FLIGHT and trigger != "spec":
         reason = CONDITION_REASONS.get(reason_of(trigger), Reason.RETRAINING)
-        return True, reason, f"run {pipeline.get('runName')} for {trigger} in flight"
+        return True, reason, f"run {pipeline.run_name} for {trigger} in flight"
     if stop and stop[0] == Reason.COOLING_DOWN:
         return False, stop[0], stop[1]
     return False, Reason.WAITING, _watching(spec, next_run)
@@ -327,45 +343,47 @@ def _watching(spec: RetrainSpec, next_run: datetime | None) -> str:
     return "waiting for " + "; ".join(parts) if parts else "spec.retrain sets no trigger"
 
 
-def started(spec: RetrainSpec, status: dict, submitted: dict, trigger: str, data: str | None, now: datetime,
-            generation: int, replaced: str | None = None) -> dict:
-    """Status fields to add to the outcome of submitting the run for `trigger` (its status is `submitted`).
+def started(spec: RetrainSpec, status: TrainingRunStatus, submitted: TrainingRunStatus, trigger: str,
+            data: str | None, now: datetime, generation: int, replaced: str | None = None) -> TrainingRunStatus:
+    """`submitted` (the status that records the run for `trigger`), with retraining's part of it.
 
     The pending trigger is cleared in the same write that records its run (a run of the spec supersedes
     it); the data the run starts on becomes the baseline of data changes; a retraining enters the history.
     """
+    out = submitted.model_copy(deep=True)
     state = _state(status)
-    waiting = state.pop("pendingTrigger", None)
+    waiting, state.pending_trigger = state.pending_trigger, None
     if data:
-        state["dataFingerprint"] = data
-    out: dict = {}
-    if waiting and waiting["key"] == trigger:
-        run = (submitted.get("pipeline") or {}).get("runName")
-        entry = {"key": trigger, "reason": waiting["reason"], "at": rfc3339(now), "runName": run}
-        if submitted.get("phase") not in IN_FLIGHT:
-            entry["phase"] = submitted.get("phase")  # refused by the backend or the spec at once
-        earlier = [{**h, "phase": "Replaced"} if replaced and h.get("runName") == replaced and not h.get("phase")
-                   else h for h in state.get("history") or []]
-        state["history"] = [entry, *earlier][: spec.history_limit]
-        state["lastTriggerKey"] = trigger
-        last = clean(status.get("lastRetrain") or {})
-        if last.get("key") == trigger:
-            out["lastRetrain"] = merge_patch(status.get("lastRetrain"), {**last, "runName": run})
-        if submitted.get("phase") in IN_FLIGHT:
-            conditions = list(submitted.get("conditions") or status.get("conditions") or [])
-            out["conditions"] = set_condition(conditions, CONDITION, True, CONDITION_REASONS[waiting["reason"]],
-                                              f"run {run} for {trigger}: {waiting['message']}"[:1000], generation,
-                                              now=rfc3339(now))
-    if clean(status.get("retrain") or {}) != state:
-        out["retrain"] = merge_patch(status.get("retrain"), state)
+        state.data_fingerprint = data
+    if waiting and waiting.key == trigger:
+        run = _run_name(submitted)
+        entry = RetrainHistoryEntry(key=trigger, reason=waiting.reason, at=rfc3339(now), run_name=run)
+        if submitted.phase not in IN_FLIGHT:
+            entry.phase = submitted.phase  # refused by the backend or the spec at once
+        earlier = [_replaced(h) if replaced and h.run_name == replaced and not h.phase else h for h in state.history]
+        state.history = [entry, *earlier][: spec.history_limit]
+        state.last_trigger_key = trigger
+        if status.last_retrain and status.last_retrain.key == trigger:
+            out.last_retrain = status.last_retrain.model_copy(deep=True)
+            out.last_retrain.run_name = run
+        if submitted.phase in IN_FLIGHT:
+            out.set_condition(CONDITION, True, CONDITION_REASONS[waiting.reason],
+                              f"run {run} for {trigger}: {waiting.message}"[:1000], generation, now=rfc3339(now))
+    out.retrain = status.retrain
+    _store(out, state)
     return out
 
 
-def dropped(status: dict, submitted: dict) -> dict:
-    """Status fields to add to the outcome of submitting a run of a spec without spec.retrain: retraining
-    state and its condition go, rather than go on describing triggers that no longer exist."""
-    out: dict = {key: None for key in ("retrain", "nextScheduledRun") if status.get(key)}
-    conditions = submitted.get("conditions") or []
-    if any(c.get("type") == CONDITION for c in conditions):
-        out["conditions"] = [c for c in conditions if c.get("type") != CONDITION]
+def _replaced(entry: RetrainHistoryEntry) -> RetrainHistoryEntry:
+    out = entry.model_copy()
+    out.phase = "Replaced"
+    return out
+
+
+def dropped(status: TrainingRunStatus, submitted: TrainingRunStatus) -> TrainingRunStatus:
+    """`submitted` for a spec without spec.retrain: retraining state and its condition go, rather than go on
+    describing triggers that no longer exist."""
+    out = submitted.model_copy(deep=True)
+    out.retrain = out.next_scheduled_run = None
+    out.drop_condition(CONDITION)
     return out

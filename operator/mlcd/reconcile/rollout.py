@@ -16,20 +16,24 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from mlcd.api.v1alpha1.conditions import get_condition, set_condition
-from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec
+from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339, truncate
+from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, Traffic
+from mlcd.api.v1alpha1.vocabulary import DeploymentPhase as Phase
+from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, Status
+from mlcd.api.v1alpha1.vocabulary import ModelDeploymentCondition as Cond
 from mlcd.kserve import Readiness, build_inferenceservice, needs_update, readiness, supports_canary
+from mlcd.reconcile.runtime import RuntimeCheck
 
 log = logging.getLogger(__name__)
 
-NORMAL, WARNING = "Normal", "Warning"
+NORMAL, WARNING = EventType.NORMAL, EventType.WARNING
 POLL_SECONDS = 10.0  # how often a rollout in flight is looked at again when KServe sends no news
 
 
 @dataclass(frozen=True)
 class Decision:
     inferenceservice: dict | None  # to create or patch; None when what is there already is right
-    status: dict  # the whole new status, conditions included (a merge patch replaces lists)
+    status: ModelDeploymentStatus  # the whole new status, conditions included
     events: list[tuple[str, str, str]]  # (type, reason, message) for Kubernetes Events
     requeue_after: float | None  # seconds until a timer (stability, deadline) needs a look
     promoted: str | None = None  # the model URI this decision made active, if any
@@ -46,13 +50,14 @@ class _Outcome:
     active: str | None
     canary: str | None
     rolled_out: tuple[bool, str, str]
-    canary_ready: tuple[bool, str, str] = (False, "NoCanary", "no canary in flight")
+    canary_ready: tuple[bool, str, str] = (False, Reason.NO_CANARY, "no canary in flight")
     traffic: tuple[int, int] = (100, 0)  # percent to the active model, to the canary
     canary_since: str | None = None
     canary_ready_since: str | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
     requeue_after: float | None = None
     promoted: str | None = None
+    not_ready: tuple[str, str] | None = None  # (reason, message): Ready=False whatever KServe reports
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class _Context:
     uid: str | None
     generation: int | None
     spec: ModelDeploymentSpec
-    status: dict
+    status: ModelDeploymentStatus
     md: dict
     observed: dict | None
     now: datetime
@@ -76,49 +81,83 @@ class _Context:
 
     def build(self, storage_uri: str, canary_percent: int | None) -> dict:
         return build_inferenceservice(self.md, storage_uri=storage_uri, canary_percent=canary_percent,
-                                      owner_uid=self.uid)
+                                      owner_uid=self.uid, model_sha256=self.digest(storage_uri))
+
+    def digest(self, uri: str | None) -> str | None:
+        """The sha256 the objects carry for ``uri``: spec.model's for the model named now, status's for the
+        active model or canary it names (a rollback serves the active model with its own digest)."""
+        if uri is None:
+            return None
+        if uri == self.uri:
+            return self.spec.model.sha256
+        if uri == self.status.active_model:
+            return self.status.active_model_sha256
+        if uri == self.status.canary_model:
+            return self.status.canary_model_sha256
+        return None
 
     def seconds_since(self, stamp: str | None) -> float:
         if not stamp:
             return 0.0
-        return (self.now - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
+        return (self.now - parse_rfc3339(stamp)).total_seconds()
 
     def stamp(self) -> str:
-        return self.now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return rfc3339(self.now)
 
 
-def decide(md: dict, observed: dict | None, now: datetime, *, credential_problems: list[str] = ()) -> Decision:
+def decide(md: dict, observed: dict | None, now: datetime, *, credential_problems: list[str] = (),
+           runtime: RuntimeCheck | None = None) -> Decision:
     """The next step for ModelDeployment ``md`` (the whole object) given the InferenceService now in
-    the cluster (None when there is none) and the problems :func:`preflight` found."""
+    the cluster (None when there is none), the problems :func:`preflight` found and whether the runtime
+    can load spec.model (:func:`mlcd.reconcile.runtime.check_runtime`; None: not checked)."""
     meta = md.get("metadata") or {}
     ctx = _Context(meta["name"], meta.get("uid"), meta.get("generation"),
-                   ModelDeploymentSpec.model_validate(md["spec"]), dict(md.get("status") or {}),
+                   ModelDeploymentSpec.model_validate(md["spec"]),
+                   ModelDeploymentStatus.model_validate(md.get("status") or {}),
                    md, observed, now)
-    outcome = _step(ctx, list(credential_problems))
+    outcome = _step(ctx, list(credential_problems), runtime)
     desired = None if outcome.storage_uri is None else ctx.build(outcome.storage_uri, outcome.canary_percent)
     if desired is not None and not needs_update(desired, observed):
         desired = None
-    status = _status(ctx, outcome, credential_problems, applying=desired is not None)
+    status = _status(ctx, outcome, credential_problems, runtime, applying=desired is not None)
     for kind, reason, message in outcome.events:
         log.info("rollout event modeldeployment=%s type=%s reason=%s message=%r", ctx.name, kind, reason, message)
     return Decision(desired, status, outcome.events, outcome.requeue_after, outcome.promoted)
 
 
-def _step(ctx: _Context, problems: list[str]) -> _Outcome:
+def not_applied(md: dict, reason: str, message: str, now: datetime) -> Decision:
+    """The decision when the spec cannot become an InferenceService: the spec is invalid (reason
+    InvalidSpec), or the API server refused the InferenceService built from it (RefusedByApiServer).
+    Ready and RolledOut say why, the phase is Failed, one Warning Event per new message; whatever
+    InferenceService is in the cluster is left as it is."""
+    generation = (md.get("metadata") or {}).get("generation")
+    status = ModelDeploymentStatus.model_validate(md.get("status") or {})
+    message = truncate(message)
+    previous = status.condition(Cond.ROLLED_OUT)
+    seen = previous is not None and previous.reason == reason and previous.message == message
+    for type_ in (Cond.READY, Cond.ROLLED_OUT):
+        status.set_condition(type_, False, reason, message, generation, now=rfc3339(now))
+    status.observed_generation, status.phase, status.message = generation, Phase.FAILED, message
+    return Decision(None, status, [] if seen else [(WARNING, reason, message)], None)
+
+
+def _step(ctx: _Context, problems: list[str], runtime: RuntimeCheck | None) -> _Outcome:
     status, uri = ctx.status, ctx.uri
-    active, canary, phase = status.get("activeModel"), status.get("canaryModel"), status.get("phase")
-    in_flight = phase == "Progressing" and canary == uri
+    active, canary, phase = status.active_model, status.canary_model, status.phase
+    in_flight = phase == Phase.PROGRESSING and canary == uri
     if active == uri:
         return _settled(ctx)
+    if runtime is not None and runtime.compatible is False:
+        return _incompatible(ctx, runtime)
     if problems and not in_flight:
         return _blocked(ctx, problems)
     if active is None:
-        return _first_deploy(ctx, started=canary == uri and phase in ("Progressing", "Failed"))
+        return _first_deploy(ctx, started=canary == uri and phase in (Phase.PROGRESSING, Phase.FAILED))
     if ctx.percent < 100 and not supports_canary(ctx.spec.serving.deployment_mode):
         return _refused(ctx)
     if in_flight:
         return _watch_canary(ctx)
-    if canary == uri and phase in ("RolledBack", "Failed"):
+    if canary == uri and phase in (Phase.ROLLED_BACK, Phase.FAILED):
         return _held(ctx)
     return _start_canary(ctx)
 
@@ -126,60 +165,62 @@ def _step(ctx: _Context, problems: list[str]) -> _Outcome:
 def _settled(ctx: _Context) -> _Outcome:
     uri, status = ctx.uri, ctx.status
     events = []
-    if status.get("phase") == "Progressing" and status.get("canaryModel"):
-        events.append((NORMAL, "CanaryCancelled",
-                       f"spec.model.uri is back to {uri}: canary {status['canaryModel']} withdrawn"))
-    return _Outcome(uri, None, "Ready", f"serving {uri}", uri, None,
-                    rolled_out=(True, "RolledOut", f"{uri} takes all the traffic"), events=events)
+    if status.phase == Phase.PROGRESSING and status.canary_model:
+        events.append((NORMAL, EventReason.CANARY_CANCELLED,
+                       f"spec.model.uri is back to {uri}: canary {status.canary_model} withdrawn"))
+    return _Outcome(uri, None, Phase.READY, f"serving {uri}", uri, None,
+                    rolled_out=(True, Reason.ROLLED_OUT, f"{uri} takes all the traffic"), events=events)
 
 
 def _blocked(ctx: _Context, problems: list[str]) -> _Outcome:
     """Credentials KServe cannot use would only make the storage initializer fail: wait for them."""
-    status, active = ctx.status, ctx.status.get("activeModel")
-    was_blocked = (get_condition(status.get("conditions") or [], "CredentialsReady") or {}).get("status") == "False"
-    events = [] if was_blocked else [(WARNING, "CredentialsNotReady", "; ".join(problems))]
+    status, active = ctx.status, ctx.status.active_model
+    credentials = status.condition(Cond.CREDENTIALS_READY)
+    was_blocked = credentials is not None and credentials.status == Status.FALSE
+    events = [] if was_blocked else [(WARNING, EventReason.CREDENTIALS_NOT_READY, "; ".join(problems))]
     message = f"{ctx.uri} waits for usable credentials: " + "; ".join(problems)
-    return _Outcome(active, None, "Pending" if active is None else status.get("phase") or "Ready", message,
-                    active, None, rolled_out=(False, "CredentialsNotReady", message), events=events,
+    return _Outcome(active, None, Phase.PENDING if active is None else status.phase or Phase.READY, message,
+                    active, None, rolled_out=(False, Reason.CREDENTIALS_NOT_READY, message), events=events,
                     requeue_after=None)
 
 
 def _first_deploy(ctx: _Context, *, started: bool) -> _Outcome:
     uri, status = ctx.uri, ctx.status
-    since = status.get("canarySince") if started else ctx.stamp()
-    base = _Outcome(uri, None, "Progressing", f"deploying {uri}", None, uri,
-                    rolled_out=(False, "Deploying", f"first deployment of {uri}"), canary_since=since,
+    since = status.canary_since if started else ctx.stamp()
+    base = _Outcome(uri, None, Phase.PROGRESSING, f"deploying {uri}", None, uri,
+                    rolled_out=(False, Reason.DEPLOYING, f"first deployment of {uri}"), canary_since=since,
                     traffic=(0, 100))
     if not started:
-        return replace(base, events=[(NORMAL, "Deploying", f"first deployment of {uri}")],
+        return replace(base, events=[(NORMAL, EventReason.DEPLOYING, f"first deployment of {uri}")],
                        requeue_after=POLL_SECONDS)
     health = _health(ctx, ctx.build(uri, None))
     if health.ready:
-        return _Outcome(uri, None, "Ready", f"serving {uri}", uri, None,
-                        rolled_out=(True, "RolledOut", f"{uri} takes all the traffic"),
-                        events=[(NORMAL, "Deployed", f"{uri} is Ready and takes all the traffic")], promoted=uri)
-    if status.get("phase") == "Failed":
-        return replace(base, phase="Failed", message=status.get("message") or "",
-                       rolled_out=(False, _reason_of(status), status.get("message") or ""))
+        return _Outcome(uri, None, Phase.READY, f"serving {uri}", uri, None,
+                        rolled_out=(True, Reason.ROLLED_OUT, f"{uri} takes all the traffic"),
+                        events=[(NORMAL, EventReason.DEPLOYED, f"{uri} is Ready and takes all the traffic")],
+                        promoted=uri)
+    if status.phase == Phase.FAILED:
+        return replace(base, phase=Phase.FAILED, message=status.message or "",
+                       rolled_out=(False, _reason_of(status), status.message or ""))
     failure = _failure(ctx, health)
     if failure is None:
         return replace(base, requeue_after=_poll(ctx))
     reason, message = failure
     message = f"{uri} could not be deployed and there is no earlier model to fall back to: {message}"
-    return replace(base, phase="Failed", message=message, rolled_out=(False, reason, message),
+    return replace(base, phase=Phase.FAILED, message=message, rolled_out=(False, reason, message),
                    events=[(WARNING, reason, message)], requeue_after=None)
 
 
 def _start_canary(ctx: _Context) -> _Outcome:
-    uri, active, percent = ctx.uri, ctx.status.get("activeModel"), ctx.percent
-    previous = ctx.status.get("canaryModel") if ctx.status.get("phase") == "Progressing" else None
+    uri, active, percent = ctx.uri, ctx.status.active_model, ctx.percent
+    previous = ctx.status.canary_model if ctx.status.phase == Phase.PROGRESSING else None
     message = f"canary {uri} takes {percent}% of the traffic; {active} keeps {100 - percent}%"
-    events = [(NORMAL, "CanaryStarted", message)]
+    events = [(NORMAL, EventReason.CANARY_STARTED, message)]
     if previous:
-        events.insert(0, (NORMAL, "CanarySuperseded", f"canary {previous} replaced by {uri}"))
-    return _Outcome(uri, _canary_param(percent), "Progressing", message, active, uri,
-                    rolled_out=(False, "CanaryInProgress", message),
-                    canary_ready=(False, "CanaryNotReady", f"waiting for {uri} to become Ready"),
+        events.insert(0, (NORMAL, EventReason.CANARY_SUPERSEDED, f"canary {previous} replaced by {uri}"))
+    return _Outcome(uri, _canary_param(percent), Phase.PROGRESSING, message, active, uri,
+                    rolled_out=(False, Reason.CANARY_IN_PROGRESS, message),
+                    canary_ready=(False, Reason.CANARY_NOT_READY, f"waiting for {uri} to become Ready"),
                     canary_since=ctx.stamp(), traffic=(100 - percent, percent), events=events,
                     requeue_after=POLL_SECONDS)
 
@@ -188,65 +229,79 @@ def _watch_canary(ctx: _Context) -> _Outcome:
     uri, status, rollout = ctx.uri, ctx.status, ctx.spec.rollout
     desired = ctx.build(uri, _canary_param(ctx.percent))
     health = _health(ctx, desired)
-    base = _Outcome(uri, _canary_param(ctx.percent), "Progressing", status.get("message") or "",
-                    status.get("activeModel"), uri, rolled_out=(False, "CanaryInProgress", status.get("message") or ""),
-                    canary_since=status.get("canarySince"), traffic=(100 - ctx.percent, ctx.percent))
+    base = _Outcome(uri, _canary_param(ctx.percent), Phase.PROGRESSING, status.message or "",
+                    status.active_model, uri, rolled_out=(False, Reason.CANARY_IN_PROGRESS, status.message or ""),
+                    canary_since=status.canary_since, traffic=(100 - ctx.percent, ctx.percent))
     if health.ready and health.latest_revision_ready_or_single and health.serves_share(ctx.percent):
-        ready_since = status.get("canaryReadySince") or ctx.stamp()
+        ready_since = status.canary_ready_since or ctx.stamp()
         remaining = rollout.stable_seconds - ctx.seconds_since(ready_since)
         if remaining <= 0:
             return _promote(ctx)
-        return replace(base, canary_ready=(True, "CanaryReady",
+        return replace(base, canary_ready=(True, Reason.CANARY_READY,
                                            f"Ready since {ready_since}; promoted after {rollout.stable_seconds}s"),
                        canary_ready_since=ready_since, requeue_after=remaining)
     failure = _failure(ctx, health)
     if failure is not None:
         return _fail_canary(ctx, *failure)
-    return replace(base, canary_ready=(False, "CanaryNotReady", f"{health.reason}: {health.message}".rstrip(": ")),
+    why = f"{health.reason}: {health.message}".rstrip(": ")
+    return replace(base, canary_ready=(False, Reason.CANARY_NOT_READY, why),
                    requeue_after=_poll(ctx))
 
 
 def _promote(ctx: _Context) -> _Outcome:
-    uri, previous = ctx.uri, ctx.status.get("activeModel")
+    uri, previous = ctx.uri, ctx.status.active_model
     message = f"canary {uri} promoted: it takes all the traffic (was {previous})"
-    return _Outcome(uri, None, "Ready", f"serving {uri}", uri, None,
-                    rolled_out=(True, "Promoted", message), events=[(NORMAL, "Promoted", message)], promoted=uri)
+    return _Outcome(uri, None, Phase.READY, f"serving {uri}", uri, None,
+                    rolled_out=(True, Reason.PROMOTED, message), events=[(NORMAL, EventReason.PROMOTED, message)],
+                    promoted=uri)
 
 
 def _fail_canary(ctx: _Context, reason: str, why: str) -> _Outcome:
-    uri, active = ctx.uri, ctx.status.get("activeModel")
+    uri, active = ctx.uri, ctx.status.active_model
     if ctx.spec.rollout.rollback_on_failure:
         message = f"canary {uri} rolled back, {active} takes all the traffic again: {why}"
-        return _Outcome(active, _rollback_param(ctx), "RolledBack", message, active, uri,
-                        rolled_out=(False, reason, message), events=[(WARNING, "RolledBack", message)])
+        return _Outcome(active, _rollback_param(ctx), Phase.ROLLED_BACK, message, active, uri,
+                        rolled_out=(False, reason, message), events=[(WARNING, EventReason.ROLLED_BACK, message)])
     message = f"canary {uri} failed and rollbackOnFailure is false, so it keeps {ctx.percent}%: {why}"
-    return _Outcome(uri, _canary_param(ctx.percent), "Failed", message, active, uri,
+    return _Outcome(uri, _canary_param(ctx.percent), Phase.FAILED, message, active, uri,
                     rolled_out=(False, reason, message), traffic=(100 - ctx.percent, ctx.percent),
-                    events=[(WARNING, "CanaryFailed", message)])
+                    events=[(WARNING, EventReason.CANARY_FAILED, message)])
 
 
 def _held(ctx: _Context) -> _Outcome:
     """After a rollback (or a failure left in place) the same URI is not tried again."""
-    status, active = ctx.status, ctx.status.get("activeModel")
-    message, reason = status.get("message") or "", _reason_of(status)
-    if status.get("phase") == "RolledBack":
-        return _Outcome(active, _rollback_param(ctx), "RolledBack", message, active, ctx.uri,
+    status, active = ctx.status, ctx.status.active_model
+    message, reason = status.message or "", _reason_of(status)
+    if status.phase == Phase.ROLLED_BACK:
+        return _Outcome(active, _rollback_param(ctx), Phase.ROLLED_BACK, message, active, ctx.uri,
                         rolled_out=(False, reason, message))
-    return _Outcome(ctx.uri, _canary_param(ctx.percent), "Failed", message, active, ctx.uri,
+    return _Outcome(ctx.uri, _canary_param(ctx.percent), Phase.FAILED, message, active, ctx.uri,
                     rolled_out=(False, reason, message), traffic=(100 - ctx.percent, ctx.percent))
 
 
 def _refused(ctx: _Context) -> _Outcome:
     """KServe ignores canaryTrafficPercent outside Knative mode and would send the new model all the
     traffic at once: refuse instead, and keep serving the active model."""
-    mode, active = ctx.spec.serving.deployment_mode, ctx.status.get("activeModel")
+    mode, active = ctx.spec.serving.deployment_mode, ctx.status.active_model
     message = (f"spec.serving.deploymentMode: {mode} cannot split traffic, so a {ctx.percent}% canary of "
                f"{ctx.uri} would take all of it; {active} keeps serving. Use Serverless (Knative) for "
                "canaries, or set spec.rollout.canaryTrafficPercent: 100 to replace the model at once")
-    already = _reason_of(ctx.status) == "CanaryNotSupported"
-    return _Outcome(active, None, "Failed", message, active, None,
-                    rolled_out=(False, "CanaryNotSupported", message),
-                    events=[] if already else [(WARNING, "CanaryNotSupported", message)])
+    already = _reason_of(ctx.status) == Reason.CANARY_NOT_SUPPORTED
+    return _Outcome(active, None, Phase.FAILED, message, active, None,
+                    rolled_out=(False, Reason.CANARY_NOT_SUPPORTED, message),
+                    events=[] if already else [(WARNING, EventReason.CANARY_NOT_SUPPORTED, message)])
+
+
+def _incompatible(ctx: _Context, runtime: RuntimeCheck) -> _Outcome:
+    """The runtime cannot load the model: it never gets traffic (a canary in flight is withdrawn), and
+    the active model, if any, keeps serving."""
+    active = ctx.status.active_model
+    message = runtime.message + (f"; {active} keeps serving" if active else "; nothing is deployed")
+    already = _reason_of(ctx.status) == Reason.RUNTIME_INCOMPATIBLE
+    return _Outcome(active, None, Phase.FAILED, message, active, None,
+                    rolled_out=(False, Reason.RUNTIME_INCOMPATIBLE, message),
+                    events=[] if already else [(WARNING, EventReason.RUNTIME_INCOMPATIBLE, message)],
+                    not_ready=(Reason.RUNTIME_INCOMPATIBLE, message))
 
 
 def _health(ctx: _Context, desired: dict) -> _Health:
@@ -274,7 +329,7 @@ class _Health:
 
     @property
     def reason(self) -> str:
-        return self.readiness.reason if self.in_sync else "UpdatePending"
+        return self.readiness.reason if self.in_sync else Reason.UPDATE_PENDING
 
     @property
     def message(self) -> str:
@@ -284,15 +339,15 @@ class _Health:
 def _failure(ctx: _Context, health: _Health) -> tuple[str, str] | None:
     r = health.readiness
     if health.in_sync and r.generation_current and r.model_failed:
-        return "ModelLoadFailed", f"KServe could not load the model: {r.failure}"
+        return Reason.MODEL_LOAD_FAILED, f"KServe could not load the model: {r.failure}"
     deadline = ctx.spec.rollout.progress_deadline_seconds
-    if ctx.seconds_since(ctx.status.get("canarySince")) >= deadline:
-        return "ProgressDeadlineExceeded", f"not Ready within {deadline}s ({health.reason}: {health.message})"
+    if ctx.seconds_since(ctx.status.canary_since) >= deadline:
+        return Reason.PROGRESS_DEADLINE_EXCEEDED, f"not Ready within {deadline}s ({health.reason}: {health.message})"
     return None
 
 
 def _poll(ctx: _Context) -> float:
-    left = ctx.spec.rollout.progress_deadline_seconds - ctx.seconds_since(ctx.status.get("canarySince"))
+    left = ctx.spec.rollout.progress_deadline_seconds - ctx.seconds_since(ctx.status.canary_since)
     return max(1.0, min(POLL_SECONDS, left))
 
 
@@ -306,46 +361,57 @@ def _rollback_param(ctx: _Context) -> int | None:
     return 0 if supports_canary(ctx.spec.serving.deployment_mode) else None
 
 
-def _reason_of(status: dict) -> str:
-    return (get_condition(status.get("conditions") or [], "RolledOut") or {}).get("reason") or "Failed"
+def _reason_of(status: ModelDeploymentStatus) -> str:
+    rolled_out = status.condition(Cond.ROLLED_OUT)
+    return rolled_out.reason if rolled_out else Phase.FAILED
 
 
-def _status(ctx: _Context, outcome: _Outcome, problems, *, applying: bool) -> dict:
+def _status(ctx: _Context, outcome: _Outcome, problems, runtime: RuntimeCheck | None, *,
+            applying: bool) -> ModelDeploymentStatus:
     r = readiness(ctx.observed)
     in_sync = not applying and ctx.observed is not None
-    status = {
-        "observedGeneration": ctx.generation,
+    status = ModelDeploymentStatus(conditions=list(ctx.status.conditions))
+    fields = {
+        "observed_generation": ctx.generation,
         "phase": outcome.phase,
         "message": outcome.message,
-        "url": r.url or ctx.status.get("url"),
-        "activeModel": outcome.active,
-        "canaryModel": outcome.canary,
-        "traffic": {"active": outcome.traffic[0], "canary": outcome.traffic[1]},
-        "canarySince": outcome.canary_since,
-        "canaryReadySince": outcome.canary_ready_since,
+        "url": r.url or ctx.status.url,
+        "active_model": outcome.active,
+        "active_model_sha256": ctx.digest(outcome.active),
+        "canary_model": outcome.canary,
+        "canary_model_sha256": ctx.digest(outcome.canary),
+        "traffic": Traffic(active=outcome.traffic[0], canary=outcome.traffic[1]),
+        "canary_since": outcome.canary_since,
+        "canary_ready_since": outcome.canary_ready_since,
     }
-    status = {k: v for k, v in status.items() if v is not None}
-    conditions = list(ctx.status.get("conditions") or [])
-    ready_message = "KServe reports the InferenceService Ready" if r.ready and in_sync else (
-        f"{r.reason}: {r.message}".rstrip(": "))
-    conditions = _set(ctx, conditions, "Ready", (r.ready and in_sync, "InferenceServiceReady" if r.ready and in_sync
-                                                 else ("UpdatePending" if applying else r.reason), ready_message))
-    conditions = _set(ctx, conditions, "RolledOut", outcome.rolled_out)
-    conditions = _set(ctx, conditions, "CanaryReady", outcome.canary_ready)
-    conditions = _set(ctx, conditions, "CredentialsReady", _credentials(ctx, problems))
-    status["conditions"] = conditions
+    for name, value in fields.items():
+        if value is not None:
+            setattr(status, name, value)
+    ready = r.ready and in_sync
+    ready_message = "KServe reports the InferenceService Ready" if ready else f"{r.reason}: {r.message}".rstrip(": ")
+    ready_reason = Reason.INFERENCE_SERVICE_READY if ready else (Reason.UPDATE_PENDING if applying else r.reason)
+    _set(ctx, status, Cond.READY, (False, *outcome.not_ready) if outcome.not_ready else
+         (ready, ready_reason, ready_message))
+    _set(ctx, status, Cond.ROLLED_OUT, outcome.rolled_out)
+    _set(ctx, status, Cond.CANARY_READY, outcome.canary_ready)
+    _set(ctx, status, Cond.CREDENTIALS_READY, _credentials(ctx, problems))
+    if runtime is not None:
+        verdict = {True: Status.TRUE, False: Status.FALSE, None: Status.UNKNOWN}[runtime.compatible]
+        status.set_condition(Cond.RUNTIME_COMPATIBLE, verdict, runtime.reason, runtime.message,
+                             generation=ctx.generation, now=ctx.stamp())
     return status
 
 
-def _set(ctx: _Context, conditions: list[dict], type_: str, value: tuple[bool, str, str]) -> list[dict]:
+def _set(ctx: _Context, status: ModelDeploymentStatus, type_: str, value: tuple[bool, str, str]) -> None:
     ok, reason, message = value
-    return set_condition(conditions, type_, ok, reason, message, generation=ctx.generation, now=ctx.stamp())
+    status.set_condition(type_, ok, reason, message, generation=ctx.generation, now=ctx.stamp())
 
 
 def _credentials(ctx: _Context, problems) -> tuple[bool, str, str]:
     if problems:
-        return False, "CredentialsInvalid", "; ".join(problems)
+        return False, Reason.CREDENTIALS_INVALID, "; ".join(problems)
     account = ctx.spec.serving.service_account_name
     if not account:
-        return True, "NoServiceAccount", "no serviceAccountName: KServe uses the namespace's default ServiceAccount"
-    return True, "CredentialsFound", f"ServiceAccount {account} and its S3 Secret are usable by KServe"
+        return (True, Reason.NO_SERVICE_ACCOUNT,
+                "no serviceAccountName: KServe uses the namespace's default ServiceAccount")
+    return True, Reason.CREDENTIALS_FOUND, f"ServiceAccount {account} and its S3 Secret are usable by KServe"

@@ -53,19 +53,6 @@ def merge_patch(old: dict | None, new: dict) -> dict:
     return out
 
 
-def apply_merge_patch(old: dict | None, patch: dict) -> dict:
-    """A JSON merge patch (RFC 7386) applied as the API server applies it."""
-    out = dict(old or {})
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict):
-            out[key] = apply_merge_patch(out.get(key) if isinstance(out.get(key), dict) else {}, value)
-        else:
-            out[key] = value
-    return out
-
-
 def status_patch(previous: StatusModel | dict | None, new: StatusModel) -> dict:
     """The merge patch that makes the stored status exactly `new`."""
     before = previous.to_wire() if isinstance(previous, StatusModel) else clean(previous or {})

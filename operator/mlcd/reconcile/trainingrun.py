@@ -37,7 +37,7 @@ from mlcd.api.v1alpha1.trainingrun import GateResult, ModelRef, PipelineRef, Ret
 from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, Status, TrainingRunPhase
 from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
 from mlcd.reconcile import retrain
-from mlcd.reconcile.status import EVENT_MESSAGE_LIMIT, Event, apply_merge_patch, changed
+from mlcd.reconcile.status import EVENT_MESSAGE_LIMIT, Event, changed
 
 IN_FLIGHT = TrainingRunPhase.IN_FLIGHT
 TERMINAL = TrainingRunPhase.TERMINAL
@@ -225,6 +225,7 @@ class Observed:
     status: TrainingRunStatus
     now: datetime
     registry_base: str = ""  # TrainingRuns without spec.registry.uri register at BASE/NAMESPACE/NAME; "" = none
+    deleting: bool = False  # metadata.deletionTimestamp is set
     answers: Mapping[Any, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def answer(self, ask: Ask):
@@ -236,7 +237,7 @@ class Observed:
 
 @dataclass(frozen=True)
 class Plan:
-    action: str  # what this reconcile is about: submit, poll or idle (a metric label)
+    action: str  # what this reconcile is about: submit, poll, idle or deleting (a metric label)
     status: TrainingRunStatus  # the whole new status
     asks: tuple[Ask, ...] = ()
     events: tuple[Event, ...] = ()
@@ -301,12 +302,15 @@ def running_run(status: TrainingRunStatus) -> RunHandle:
 
 def plan(observed: Observed) -> Plan:
     """The next step of a TrainingRun, from what was observed (see the module docstring)."""
+    if observed.deleting:
+        # A TrainingRun that is going is left to its delete handler (on_delete): a status written now would
+        # only race the removal of its finalizer.
+        return Plan("deleting", observed.status)
     action = next_action(observed.generation, observed.status)
     retraining = retrain_spec(observed.spec)
     if action == "submit":
         return _submit(observed, action, SPEC_TRIGGER, retraining)
-    wire = observed.status.to_wire()
-    if retraining is not None and retrain.watching(wire, observed.generation):
+    if retraining is not None and retrain.watching(observed.status, observed.generation):
         # Before polling: under concurrencyPolicy Replace a trigger stops the run in flight.
         decided = _retrain(observed, action, retraining, in_flight=action == "poll")
         if decided is not None:
@@ -384,14 +388,12 @@ def _default_registry(observed: Observed, resource: TrainingRun) -> str | None:
 def _after_submit(observed: Observed, action: str, status: TrainingRunStatus, events: list[Event], trigger: str,
                   retraining: RetrainSpec | None, replaced: str | None, data_ask: Fingerprint | None) -> Plan:
     """Retraining's part of a submission: the pending trigger becomes a run, or retraining state goes."""
-    before, submitted = observed.status.to_wire(), status.to_wire()
     if retraining is None:
-        patch = retrain.dropped(before, submitted)
+        status = retrain.dropped(observed.status, status)
     else:
         data = observed.answer(data_ask) if data_ask else None
-        patch = retrain.started(retraining, before, submitted, trigger, data if isinstance(data, str) else None,
-                                observed.now, observed.generation, replaced)
-    status = TrainingRunStatus.model_validate(apply_merge_patch(submitted, patch))
+        status = retrain.started(retraining, observed.status, status, trigger, data if isinstance(data, str) else None,
+                                 observed.now, observed.generation, replaced)
     if replaced:
         events.append(Event.normal(EventReason.RUN_REPLACED,
                                    f"stopped run {replaced} for {trigger} (concurrencyPolicy Replace)"))
@@ -570,9 +572,8 @@ def _key_metric(metrics: Mapping[str, float]) -> str:
 def _retrain(observed: Observed, action: str, retraining: RetrainSpec, *, in_flight: bool) -> Plan | None:
     """Submit the pending trigger's run, or see whether a trigger is due and record it (the next
     reconcile submits it: the key is in status before any run is). None: nothing for retraining to do."""
-    wire = observed.status.to_wire()
-    waiting = retrain.pending(wire)
-    if waiting and in_flight and not waiting.get("replaces"):
+    waiting = retrain.pending(observed.status)
+    if waiting and in_flight and not waiting.replaces:
         return None
     if waiting and in_flight:
         stop = Stop(running_run(observed.status))
@@ -582,23 +583,22 @@ def _retrain(observed: Observed, action: str, retraining: RetrainSpec, *, in_fli
         if isinstance(stopped, Unavailable):
             return Plan(action, observed.status, effects=(RetryLater(
                 REPLACE_RETRY_SECONDS, f"cannot stop run {stop.run.name} to replace it: {stopped.message}"),))
-        return _submit(observed, action, waiting["key"], retraining, replaced=stop.run.name)
+        return _submit(observed, action, waiting.key, retraining, replaced=stop.run.name)
     if waiting:
-        return _submit(observed, action, waiting["key"], retraining)
-    seen = _look(observed, retraining, wire, in_flight)
+        return _submit(observed, action, waiting.key, retraining)
+    seen = _look(observed, retraining, in_flight)
     if isinstance(seen, tuple):
         return _ask(observed, action, *seen)
-    outcome = retrain.evaluate(retraining, wire, seen, observed.generation)
-    if not outcome.status and not outcome.events:
+    outcome = retrain.evaluate(retraining, observed.status, seen, observed.generation)
+    if not changed(observed.status, outcome.status) and not outcome.events:
         return None
-    status = TrainingRunStatus.model_validate(apply_merge_patch(wire, outcome.status))
-    return _final(observed, action, status, [Event(*e) for e in outcome.events])
+    return _final(observed, action, outcome.status, [Event(*e) for e in outcome.events])
 
 
-def _look(observed: Observed, retraining: RetrainSpec, wire: dict, in_flight: bool):
+def _look(observed: Observed, retraining: RetrainSpec, in_flight: bool):
     """What retraining saw of data and drift (retrain.Observed), or the Asks still to make first."""
     now = observed.now
-    if not retrain.check_due(retraining, wire, now, in_flight):
+    if not retrain.check_due(retraining, observed.status, now, in_flight):
         return retrain.Observed(now, in_flight)
     data_ask = Fingerprint(_data_source(observed.spec)) if retraining.on_data_change else None
     drift = retraining.drift
@@ -615,7 +615,7 @@ def _look(observed: Observed, retraining: RetrainSpec, wire: dict, in_flight: bo
     seen = None
     if find is not None:
         target = observed.answer(find)
-        if retrain.drift_check_needed(wire, target.fingerprint, target.champion_version):
+        if retrain.drift_check_needed(observed.status, target.fingerprint, target.champion_version):
             check = CheckDrift(registry, target.champion_version, drift.current, drift.method, drift.threshold)
             seen = observed.answer(check)
             if seen is NOT_ASKED:

@@ -13,6 +13,11 @@ DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Fail
 DeploymentMode = Literal["Serverless", "Knative", "RawDeployment", "Standard"]
 
 
+DEFAULT_RUNTIME = "mlcd-sklearn"  # the ClusterServingRuntime the chart ships (servingRuntime.enabled)
+DEFAULT_MAX_REQUEST_BYTES = 4 << 20
+ScaleMetric = Literal["cpu", "memory", "concurrency", "rps"]
+
+
 class ModelSource(SpecModel):
     """The model version to serve."""
 
@@ -20,6 +25,11 @@ class ModelSource(SpecModel):
         "The model version's folder, e.g. s3://models/iris/v3 (holds model.joblib); s3, gs, pvc, https and file "
         "URIs, as KServe's storage initializer reads them."))
     format: Literal["sklearn"] = Field(default="sklearn", description="The model's format: sklearn (the default).")
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the version's model.joblib as recorded at registration (set by the TrainingRun "
+                    "hand-off). The server refuses a file with another digest before unpickling it; unlike "
+                    "metadata.json, this copy cannot be changed by whoever can write the bucket.")
 
 
 class Resources(SpecModel):
@@ -58,6 +68,22 @@ class Serving(SpecModel):
         ),
         description="Predictor container resources (default: requests 100m CPU, 256Mi; limits 1 CPU, 1Gi).",
     )
+    runtime: K8sName = Field(
+        default=DEFAULT_RUNTIME,
+        description="KServe ServingRuntime or ClusterServingRuntime that serves the model (predictor.model.runtime). "
+                    "mlcd-sklearn, the chart's, runs mlcd's own server with the library versions that trained the "
+                    "model, and the operator checks them before deploying; with another runtime it cannot.")
+    scale_target: int | None = Field(
+        default=None, ge=1,
+        description="KServe's scaleTarget: the autoscaler's target value of scaleMetric per replica (e.g. 10 "
+                    "concurrent requests, or 80 percent CPU). Unset: KServe's default.")
+    scale_metric: ScaleMetric | None = Field(
+        default=None, description="KServe's scaleMetric: what the autoscaler watches (cpu, memory, concurrency, rps). "
+                                  "Unset: KServe's default (concurrency in Serverless mode, cpu otherwise).")
+    max_request_bytes: int = Field(
+        default=DEFAULT_MAX_REQUEST_BYTES, ge=1024, le=1 << 30,
+        description="Largest request body the mlcd-sklearn server reads, in bytes; a larger one is refused with "
+                    "HTTP 413 before it is read, so it cannot hold up other requests.")
 
     @model_validator(mode="after")
     def _replicas(self):
@@ -103,7 +129,9 @@ class ModelDeploymentStatus(ConditionedStatus):
     message: str | None = Field(default=None, description="The phase in words, or what to fix.")
     url: str | None = Field(default=None, description="The InferenceService's URL.")
     active_model: str | None = Field(default=None, description="URI of the model taking the traffic.")
+    active_model_sha256: str | None = Field(default=None, description="sha256 of the active model's model.joblib.")
     canary_model: str | None = Field(default=None, description="URI of the model under trial.")
+    canary_model_sha256: str | None = Field(default=None, description="sha256 of the canary's model.joblib.")
     traffic: Traffic | None = Field(default=None, description="The traffic split, in percent.")
     canary_since: str | None = Field(default=None, description="When the canary was rolled out (RFC 3339).")
     canary_ready_since: str | None = Field(default=None, description="When the canary became Ready (RFC 3339).")

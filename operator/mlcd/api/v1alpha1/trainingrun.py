@@ -229,6 +229,7 @@ class ModelRef(StatusModel):
 
     uri: str = Field(description="The version's folder, e.g. s3://models/iris/v3.")
     version: int = Field(description="The version number N of URI/vN.")
+    sha256: str | None = Field(default=None, description="sha256 of the registered model.joblib, handed off with it.")
 
 
 class RetrainRecord(StatusModel):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlcd import catalog
+from mlcd import catalog, constraints
 from mlcd.api.v1alpha1.modeldeployment import ModelDeployment
 from mlcd.api.v1alpha1.trainingrun import TrainingRun
 
@@ -139,26 +139,35 @@ def estimator_problems(name: str, params: Any) -> list[Problem]:
 
 
 def param_problems(name: str, params: dict) -> list[Problem]:
-    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
-
-    cls = catalog.estimator_class(name)
-    known = catalog.param_names(cls)
-    constraints = getattr(cls, "_parameter_constraints", {})
+    info = catalog.estimator_info(name)
+    known = info.params if info else ()
     problems = []
     for key, value in params.items():
         path = f"spec.model.params.{key}"
         if key not in known:
             problems.append(Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}"))
             continue
-        if key not in constraints:
-            continue
-        try:
-            validate_parameter_constraints({key: constraints[key]}, {key: value}, caller_name=name)
-        except InvalidParameterError as exc:
-            problems.append(Problem(path, str(exc)))
-        except (TypeError, ValueError) as exc:  # a constraint that cannot even compare this value
-            problems.append(Problem(path, f"{value!r} is not a value {name} takes here: {exc}"))
+        message = _value_problem(name, key, value, info.constraints.get(key, "no_validation"))
+        if message:
+            problems.append(Problem(path, message))
     return problems
+
+
+def _value_problem(name: str, key: str, value: Any, listed) -> str | None:
+    """scikit-learn's verdict on one parameter value, from the catalog: no scikit-learn import."""
+    if constraints.yaml_type(value) is not None:
+        return constraints.problem(name, key, listed, value)
+    # Not a plain YAML value (a date, say): ask scikit-learn itself rather than guess.
+    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+    cls = catalog.estimator_class(name)
+    try:
+        validate_parameter_constraints({key: cls._parameter_constraints[key]}, {key: value}, caller_name=name)
+    except InvalidParameterError as exc:
+        return str(exc)
+    except (TypeError, ValueError, KeyError) as exc:  # a constraint that cannot even compare this value
+        return f"{value!r} is not a value {name} takes here: {exc}"
+    return None
 
 
 def gate_problems(gates: Any, kind: str) -> list[Problem]:
