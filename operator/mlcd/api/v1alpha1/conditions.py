@@ -10,6 +10,20 @@ from pydantic import Field
 from mlcd.api.v1alpha1.base import StatusModel
 from mlcd.api.v1alpha1.vocabulary import Status
 
+# Every condition message mlcd writes fits in this many characters (metav1 allows 32768): a spec with
+# thousands of problems must not make a status of megabytes, nor one the API server refuses.
+CONDITION_MESSAGE_LIMIT = 4096
+
+
+def truncate(text: str, limit: int = CONDITION_MESSAGE_LIMIT) -> str:
+    """`text` cut to at most `limit` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    marker = f"… [truncated {len(text) - limit} more characters]"
+    cut = limit - len(marker)
+    marker = f"… [truncated {len(text) - cut} more characters]"
+    return text[:limit - len(marker)] + marker
+
 
 def rfc3339(moment: datetime) -> str:
     """metav1.Time on the wire: UTC, whole seconds, a Z."""
@@ -65,7 +79,7 @@ class ConditionedStatus(StatusModel):
         word = _status_word(status)
         previous = self.condition(type_)
         changed = previous is None or previous.status != word
-        entry = Condition(type=type_, status=word, reason=reason, message=message,
+        entry = Condition(type=type_, status=word, reason=reason, message=truncate(message),
                           last_transition_time=now if changed else previous.last_transition_time,
                           observed_generation=generation)
         others = [c for c in self.conditions if c.type != type_]
