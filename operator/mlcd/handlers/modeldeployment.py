@@ -16,6 +16,7 @@ timer first); it stops reconciling a ModelDeployment that is gone or going.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from datetime import UTC, datetime
@@ -25,9 +26,10 @@ import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from mlcd.api.v1alpha1 import GROUP, VERSION, ModelDeploymentStatus
+from mlcd.api.v1alpha1 import API_VERSION, GROUP, VERSION, ModelDeploymentStatus
 from mlcd.api.v1alpha1.modeldeployment import DEFAULT_RUNTIME
-from mlcd.api.v1alpha1.vocabulary import EventReason, EventType
+from mlcd.api.v1alpha1.validation import validate_document
+from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.status import StatusWriter
@@ -35,7 +37,7 @@ from mlcd.kserve import GROUP as KSERVE_GROUP
 from mlcd.kserve import PLURAL as KSERVE_PLURAL
 from mlcd.kserve import VERSION as KSERVE_VERSION
 from mlcd.kserve import merge_patch
-from mlcd.reconcile import Decision, champion_update, decide, preflight
+from mlcd.reconcile import Decision, champion_update, decide, not_applied, preflight
 from mlcd.reconcile.runtime import RuntimeCheck, check_runtime
 from mlcd.reconcile.status import changed
 from mlcd.storage import StorageError
@@ -75,6 +77,14 @@ def make_api_client() -> ApiClient:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
         return ApiClient(configuration)
     return kubernetes.config.new_client_from_config()
+
+
+def api_message(exc: ApiException) -> str:
+    """What the API server said (its Status object's message), without the client's HTTP dump."""
+    try:
+        return str(json.loads(exc.body or "")["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"{exc.status} {exc.reason}"
 
 
 def _missing(call, *args):
@@ -129,6 +139,13 @@ class ModelDeploymentReconciler:
         if md is None or md["metadata"].get("uid") != uid or md["metadata"].get("deletionTimestamp"):
             metrics.RECONCILES.labels(KIND, "gone").inc()
             return
+        invalid = validate_document({"apiVersion": API_VERSION, "kind": KIND, "spec": md.get("spec"),
+                                     "metadata": {"name": name, "namespace": namespace}}).problems
+        if invalid:
+            metrics.RECONCILES.labels(KIND, "invalid").inc()
+            await self._record(md, not_applied(md, Reason.INVALID_SPEC, "; ".join(map(str, invalid)),
+                                               datetime.now(UTC)))
+            return
         observed = await asyncio.to_thread(_missing, self.crs.get_namespaced_custom_object,
                                            KSERVE_GROUP, KSERVE_VERSION, namespace, KSERVE_PLURAL, name)
         problems = await asyncio.to_thread(self._preflight, md)
@@ -136,11 +153,26 @@ class ModelDeploymentReconciler:
         decision = decide(md, observed, datetime.now(UTC), credential_problems=problems, runtime=runtime)
         metrics.RECONCILES.labels(KIND, "apply" if decision.inferenceservice else "observe").inc()
         if decision.inferenceservice is not None:
-            await asyncio.to_thread(self._apply, decision.inferenceservice, observed)
+            try:
+                await asyncio.to_thread(self._apply, decision.inferenceservice, observed)
+            except ApiException as exc:
+                if exc.status not in (400, 422):
+                    raise
+                # Sending the same object again gets the same answer: say so in status and an Event.
+                metrics.ERRORS.labels(KIND, f"HTTP{exc.status}").inc()
+                logger.warning("inferenceservice refused name=%s status=%s", name, exc.status)
+                message = f"the API server refused InferenceService {name}: {api_message(exc)}"
+                await self._record(md, not_applied(md, Reason.REFUSED_BY_API_SERVER, message, datetime.now(UTC)))
+                return
             logger.info("inferenceservice %s name=%s phase=%s", "created" if observed is None else "patched",
                         name, decision.status.phase)
         if not await self._champion(md, decision, logger):
             return  # status unchanged: the next reconcile decides the same promotion and tries again
+        await self._record(md, decision)
+
+    async def _record(self, md: dict, decision: Decision) -> None:
+        """Write the decision's status (when it changed) and post its Events."""
+        namespace, name = md["metadata"]["namespace"], md["metadata"]["name"]
         previous = md.get("status") or {}
         if changed(ModelDeploymentStatus.model_validate(previous), decision.status):
             await asyncio.to_thread(StatusWriter.through_api, self.crs, PLURAL, namespace, name, previous,

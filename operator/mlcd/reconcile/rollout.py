@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339
+from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339, truncate
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, Traffic
 from mlcd.api.v1alpha1.vocabulary import DeploymentPhase as Phase
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, Status
@@ -123,6 +123,22 @@ def decide(md: dict, observed: dict | None, now: datetime, *, credential_problem
     for kind, reason, message in outcome.events:
         log.info("rollout event modeldeployment=%s type=%s reason=%s message=%r", ctx.name, kind, reason, message)
     return Decision(desired, status, outcome.events, outcome.requeue_after, outcome.promoted)
+
+
+def not_applied(md: dict, reason: str, message: str, now: datetime) -> Decision:
+    """The decision when the spec cannot become an InferenceService: the spec is invalid (reason
+    InvalidSpec), or the API server refused the InferenceService built from it (RefusedByApiServer).
+    Ready and RolledOut say why, the phase is Failed, one Warning Event per new message; whatever
+    InferenceService is in the cluster is left as it is."""
+    generation = (md.get("metadata") or {}).get("generation")
+    status = ModelDeploymentStatus.model_validate(md.get("status") or {})
+    message = truncate(message)
+    previous = status.condition(Cond.ROLLED_OUT)
+    seen = previous is not None and previous.reason == reason and previous.message == message
+    for type_ in (Cond.READY, Cond.ROLLED_OUT):
+        status.set_condition(type_, False, reason, message, generation, now=rfc3339(now))
+    status.observed_generation, status.phase, status.message = generation, Phase.FAILED, message
+    return Decision(None, status, [] if seen else [(WARNING, reason, message)], None)
 
 
 def _step(ctx: _Context, problems: list[str], runtime: RuntimeCheck | None) -> _Outcome:

@@ -112,6 +112,8 @@ class Reason:
     CREDENTIALS_INVALID = "CredentialsInvalid"
     CREDENTIALS_NOT_READY = "CredentialsNotReady"
     NO_SERVICE_ACCOUNT = "NoServiceAccount"
+    # ModelDeployment: what it asked for could not be made
+    REFUSED_BY_API_SERVER = "RefusedByApiServer"  # the API server answered 400/422 to the InferenceService
     # ModelDeployment: can the runtime load the version (RuntimeCompatible; Ready=False when it cannot)
     RUNTIME_COMPATIBLE = "RuntimeCompatible"
     RUNTIME_INCOMPATIBLE = "RuntimeIncompatible"
@@ -157,6 +159,7 @@ class EventReason:
     CREDENTIALS_NOT_READY = Reason.CREDENTIALS_NOT_READY
     CHAMPION_SET = "ChampionSet"
     CHAMPION_NOT_SET = "ChampionNotSet"
+    REFUSED_BY_API_SERVER = Reason.REFUSED_BY_API_SERVER
     RUNTIME_INCOMPATIBLE = Reason.RUNTIME_INCOMPATIBLE
 
 
