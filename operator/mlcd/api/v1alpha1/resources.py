@@ -100,6 +100,15 @@ class ResourcesSpec(SpecModel):
 class Toleration(SpecModel):
     """A Pod toleration: lets the steps run on nodes with a matching taint."""
 
+    model_config = SpecModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
+        {"rule": "has(self.key) || self.operator == 'Exists'",
+         "message": "a toleration without a key needs operator Exists"},
+        {"rule": "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+         "message": "a toleration with operator Exists takes no value", "fieldPath": ".value"},
+        {"rule": "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+         "message": "tolerationSeconds applies to effect NoExecute only", "fieldPath": ".tolerationSeconds"},
+    ]}}
+
     key: str | None = Field(default=None, description="The taint key; empty with operator Exists matches all.")
     operator: Literal["Equal", "Exists"] = Field(default="Equal", description="Equal (key and value) or Exists.")
     value: str | None = Field(default=None, description="The taint value; empty when operator is Exists.")

@@ -21,6 +21,13 @@ MAX_PARALLELISM = 16  # tune steps at once, and so tasks in the ParallelFor (one
 class SearchDimension(SpecModel):
     """One parameter's candidates: a list of values, or a range with a distribution."""
 
+    model_config = SpecModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
+        {"rule": "has(self.values) != has(self.distribution)",
+         "message": "give either values or a distribution with low and high"},
+        {"rule": "!has(self.distribution) || (has(self.low) && has(self.high) && self.low <= self.high)",
+         "message": "a range needs low and high, low not above high"},
+    ]}}
+
     values: list[Any] | None = Field(
         default=None, min_length=1,
         description="The values to try (a grid's axis; a random search picks among them evenly).",
@@ -58,6 +65,15 @@ class SearchDimension(SpecModel):
 class TuningSpec(SpecModel):
     """Search the estimator's parameters before training: the best candidate by cross-validation on the
     training set is trained on all of it, then evaluated and gated as usual."""
+
+    model_config = SpecModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
+        {"rule": "!has(self.search) || self.search != 'grid' || "
+                 "self.parameters.all(name, has(self.parameters[name].values))",
+         "message": "a grid needs lists of values", "fieldPath": ".search"},
+        {"rule": "!has(self.trials) || (has(self.search) && self.search == 'random') || "
+                 "self.parameters.exists(name, has(self.parameters[name].distribution))",
+         "message": "trials applies to a random search; a grid tries every combination", "fieldPath": ".trials"},
+    ]}}
 
     parameters: dict[str, SearchDimension] = Field(
         min_length=1, description="The search space: estimator parameter name -> values or a range. "
