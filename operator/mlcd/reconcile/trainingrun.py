@@ -490,7 +490,7 @@ def _poll(observed: Observed, action: str) -> Plan:
     status = status.model_copy(deep=True)
     now = rfc3339(observed.now)
     events = _finished(status, seen.state, seen.message, result, now)
-    events += _handed_off(status, (observed.spec.get("deploy") or {}).get("modelDeployment"), now)
+    events += _handed_off(status, _text_at(observed.spec, "deploy", "modelDeployment") or None, now)
     ended = RunEnded(poll.run.name, status.phase, _since(status.submitted_at, observed.now))
     return _final(observed, action, status, events, [ended])
 
@@ -679,7 +679,15 @@ def _look(observed: Observed, retraining: RetrainSpec, in_flight: bool):
 
 
 def _data_source(spec: Mapping[str, Any]) -> str:
-    return (spec.get("data") or {}).get("source") or ""
+    return _text_at(spec, "data", "source")
+
+
+def _text_at(spec: Mapping[str, Any], *keys: str) -> str:
+    """A string field of the spec as sent, or "" when it is absent or no string (validation says why)."""
+    node: Any = spec
+    for key in keys:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, str) else ""
 
 
 # --- deletion -------------------------------------------------------------------------------------------------
