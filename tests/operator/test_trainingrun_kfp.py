@@ -82,10 +82,13 @@ def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path
     assert status["pipeline"]["runUrl"] == f"{kfp.url}/#/runs/details/{run_id}"
     parameters = created[0]["runtime_config"]["parameters"]
     assert parameters["data_source"] == "builtin://iris" and parameters["run_key"] == status["pipeline"]["runName"]
-    document = created[0]["pipeline_spec"]  # the pipeline spec and the platform spec, as kfp.Client sends them
+    document = created[0]["pipeline_spec"]  # the pipeline spec and its platform spec, as kfp.Client sends them
     assert document["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
     executors = document["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert {ref["secretName"] for config in executors.values() for ref in config["secretAsEnv"]} == {"mlcd-storage"}
+    # The namespace's storage Secret, mounted only by the steps that touch storage.
+    assert {ref["secretName"] for config in executors.values() for ref in config.get("secretAsEnv", [])} == {
+        "mlcd-storage"}
+    assert not executors["exec-train"].get("secretAsEnv")
     registry = f"{kfp.registry_base}/default/iris"
     registered = open_registry(registry, kfp.storage_env).metadata(1)["model"]["sha256"]
     assert status["model"] == {"uri": f"{registry}/v1", "version": 1, "sha256": registered}
