@@ -104,7 +104,7 @@ def test_the_drift_check_runs_as_a_pipeline_of_the_tenant_with_its_secret():
     executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert set(executors) == set(compiled.ir["deploymentSpec"]["executors"]) == {"exec-ingest", "exec-check-drift"}
     assert {ref["secretName"] for config in executors.values() for ref in config["secretAsEnv"]} == {"mlcd-storage"}
-    assert all(config["timeout"] for config in executors.values())  # each step ends within a limit
+    assert all(config["activeDeadlineSeconds"] for config in executors.values())  # each step ends in time
     params = compiled.ir["root"]["inputDefinitions"]["parameters"]
     assert params["current"]["defaultValue"] == "s3://team-a-data/new.csv"
     assert (params["key"]["defaultValue"], params["champion_version"]["defaultValue"]) == ("drift-abc-v2", 2)
