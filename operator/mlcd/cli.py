@@ -88,7 +88,8 @@ class _Terminated(BaseException):
 def cmd_run(args) -> int:
     import signal
 
-    from mlcd.backends.local import Zygote, mlcd_home
+    from mlcd.backends.local import Zygote
+    from mlcd.home import mlcd_home
 
     def terminate(*_) -> None:
         # The steps go first: the runner waits for the step it started before it lets an exception by.

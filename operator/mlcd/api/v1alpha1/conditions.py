@@ -1,27 +1,14 @@
-"""metav1.Condition, the status that holds them (one per type), and RFC 3339 time stamps."""
+"""metav1.Condition, and the status that holds them (one per type)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field
 
 from mlcd.api.v1alpha1.base import StatusModel
 from mlcd.api.v1alpha1.vocabulary import Status
-
-
-def rfc3339(moment: datetime) -> str:
-    """metav1.Time on the wire: UTC, whole seconds, a Z."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_rfc3339(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def now_rfc3339() -> str:
-    return rfc3339(datetime.now(UTC))
+from mlcd.timestamps import now_rfc3339
 
 
 class Condition(StatusModel):
