@@ -8,7 +8,6 @@ from pydantic import Field
 
 from mlcd.api.v1alpha1.base import StatusModel
 from mlcd.api.v1alpha1.vocabulary import Status
-from mlcd.timestamps import now_rfc3339
 
 
 class Condition(StatusModel):
@@ -61,26 +60,3 @@ class ConditionedStatus(StatusModel):
     def drop_condition(self, type_: str) -> None:
         if self.condition(type_) is not None:
             self.conditions = [c for c in self.conditions if c.type != type_]
-
-
-class _Conditions(ConditionedStatus):
-    conditions: list[Condition] = conditions_field()
-
-
-def set_condition(
-    conditions: list[dict],
-    type_: str,
-    status: bool | str,
-    reason: str,
-    message: str = "",
-    generation: int | None = None,
-    now: str | None = None,
-) -> list[dict]:
-    """The wire form of ConditionedStatus.set_condition, for code that holds conditions as dicts."""
-    holder = _Conditions.model_validate({"conditions": conditions})
-    holder.set_condition(type_, status, reason, message, generation, now=now or now_rfc3339())
-    return holder.to_wire()["conditions"]
-
-
-def get_condition(conditions: list[dict], type_: str) -> dict | None:
-    return next((c for c in conditions if c.get("type") == type_), None)
