@@ -15,11 +15,12 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/mlcd
 WORKDIR /src
-# Dependencies first, from pyproject alone, so that a code change does not reinstall them.
+# Dependencies first, from pyproject alone, so that a code change does not reinstall them. The `serve`
+# extra (KServe's model server) makes this image the chart's mlcd-sklearn serving runtime as well.
 COPY pyproject.toml README.md ./
 RUN mkdir -p operator/mlcd components/mlcd_components \
  && touch operator/mlcd/__init__.py components/mlcd_components/__init__.py \
- && /opt/mlcd/bin/pip install . \
+ && /opt/mlcd/bin/pip install '.[serve]' \
  && /opt/mlcd/bin/pip uninstall --yes mlcd
 COPY operator ./operator
 COPY components ./components
@@ -40,5 +41,6 @@ ENV PATH=/opt/mlcd/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 WORKDIR /var/lib/mlcd
-# No ENTRYPOINT: the Deployment runs `mlcd operator`, and KFP sets each step's own command.
+# No ENTRYPOINT: the Deployment runs `mlcd operator`, KFP sets each step's own command, and the
+# mlcd-sklearn ClusterServingRuntime runs `mlcd serve`.
 CMD ["mlcd", "--help"]

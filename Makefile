@@ -32,8 +32,7 @@ demo: $(STAMP) ## validate the samples, train, gate and register the iris model 
 	$(VENV)/bin/mlcd run manifests/samples/iris-trainingrun.yaml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" hack/demo-serve.sh
 
-test: $(STAMP) $(KUBETOOLS)/bin/helm ## run the unit and integration tests (no cluster needed)
-	$(VENV)/bin/lint-imports
+test: lint $(KUBETOOLS)/bin/helm ## ruff, the import-layer contracts, then the unit and integration tests (no cluster needed)
 	$(PY) -m pytest -q tests
 
 lint: $(STAMP) ## ruff and the import-layer contracts

@@ -102,3 +102,16 @@ def wildcards(rules_owner: dict) -> list[str]:
             if any("*" in item for item in rule.get(field, [])):
                 found.append(f"rules[{i}].{field}")
     return found
+
+
+def validate_custom(obj: dict, crd_path: Path) -> None:
+    """Validate a custom object against its CRD's schema for the object's version, strictly (what the API
+    server would prune fails here)."""
+    import jsonschema
+
+    crd = yaml.load(crd_path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    group, version = obj["apiVersion"].split("/")
+    assert (crd["spec"]["group"], crd["spec"]["names"]["kind"]) == (group, obj["kind"]), crd_path.name
+    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    jsonschema.validate(obj, openapi_to_jsonschema(served["schema"]["openAPIV3Schema"]),
+                        cls=jsonschema.Draft202012Validator)

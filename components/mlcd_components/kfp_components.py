@@ -76,7 +76,8 @@ def gate(metrics_json: str, gates: list, registry_uri: str, summary: Output[Mark
 def register(model: Input[Model], reference: Input[Artifact], registry_uri: str, metrics_json: str,
              gate_results: str, data_json: str, signature_json: str, estimator: str, params_json: str,
              preprocessing: dict, run_namespace: str, run_name: str, run_generation: int, run_trigger: str,
-             run_id: str, promote: bool, run_key: str) -> NamedTuple("Registered", model_uri=str, version=int):
+             run_id: str, promote: bool, run_key: str) -> NamedTuple("Registered", model_uri=str, version=int,
+                                                                     model_sha256=str):
     import json
 
     from mlcd_components import register as impl
@@ -92,12 +93,12 @@ def register(model: Input[Model], reference: Input[Artifact], registry_uri: str,
             run={"namespace": run_namespace, "name": run_name, "generation": run_generation,
                  "trigger": run_trigger, "id": run_id},
         )
-        uri, version = impl.run(model.path, registry_uri, meta, promote, run_key)
-    return NamedTuple("Registered", model_uri=str, version=int)(uri, version)
+        uri, version, digest = impl.run(model.path, registry_uri, meta, promote, run_key)
+    return NamedTuple("Registered", model_uri=str, version=int, model_sha256=str)(uri, version, digest)
 
 
 def reject(gate_results: str, metrics_json: str, registry_uri: str,
-           run_key: str) -> NamedTuple("Registered", model_uri=str, version=int):
+           run_key: str) -> NamedTuple("Registered", model_uri=str, version=int, model_sha256=str):
     import json
 
     from mlcd_components import register as impl
@@ -105,13 +106,14 @@ def reject(gate_results: str, metrics_json: str, registry_uri: str,
 
     with step("rejected"):
         impl.record_rejection(registry_uri, run_key, json.loads(metrics_json), json.loads(gate_results))
-    return NamedTuple("Registered", model_uri=str, version=int)("", 0)
+    return NamedTuple("Registered", model_uri=str, version=int, model_sha256=str)("", 0, "")
 
 
-def handoff(model_deployment: str, namespace: str, model_uri: str, run_name: str, promote: bool) -> str:
+def handoff(model_deployment: str, namespace: str, model_uri: str, model_sha256: str, run_name: str,
+            promote: bool) -> str:
     from mlcd_components import handoff as impl
 
-    return impl.reported(model_deployment, namespace, model_uri, run_name, promote)
+    return impl.reported(model_deployment, namespace, model_uri, model_sha256, run_name, promote)
 
 
 def drift(dataset: Input[Dataset], registry_uri: str, method: str, threshold: float, markdown: Output[Markdown],

@@ -27,21 +27,24 @@ def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, prepro
     }
 
 
-def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: str = "") -> tuple[str, int]:
+def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: str = "") -> tuple[str, int, str]:
+    """The version's URI, number and model.joblib's sha256 (which the hand-off carries to the cluster)."""
     from mlcd.storage import StorageError, open_registry
 
     try:
         registry = open_registry(registry_uri)
         version = registry.register(model_path, meta)
+        digest = version.metadata["model"]["sha256"]
         if promote:
             registry.set_champion(version.version, reason="passed every gate (no ModelDeployment to roll out)")
         if run_key:
             registry.write_run_record(run_key, {
                 "phase": "Succeeded", "metrics": meta["metrics"], "gates": meta["gates"],
-                "model": {"uri": version.uri, "version": version.version}, "message": f"registered {version.uri}"})
+                "model": {"uri": version.uri, "version": version.version, "sha256": digest},
+                "message": f"registered {version.uri}"})
     except StorageError as exc:
         raise StepError(f"spec.registry.uri: {exc}") from None
-    return version.uri, version.version
+    return version.uri, version.version, digest
 
 
 def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list) -> str:

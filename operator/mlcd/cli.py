@@ -165,37 +165,57 @@ def cmd_operator(args) -> int:
 def cmd_serve(args) -> int:
     import importlib.util
 
-    from mlcd.serving import ServeError, load_predictor, source_from_resource, source_from_uri
+    from mlcd.serving import ServeError
 
-    if (args.file is None) == (args.model_uri is None):
-        print("mlcd serve: give either FILE (a ModelDeployment or TrainingRun) or --model-uri URI", file=sys.stderr)
+    if sum(x is not None for x in (args.file, args.model_uri, args.model_dir)) != 1:
+        print("mlcd serve: give one of FILE (a ModelDeployment or TrainingRun), --model-uri URI or --model_dir DIR",
+              file=sys.stderr)
         return EXIT_INVALID
     if importlib.util.find_spec("kserve") is None:
         print("mlcd serve: needs KServe's model server: pip install 'mlcd[serve]'", file=sys.stderr)
         return EXIT_FAILED
     try:
-        if args.file:
-            resource, problems = _load_one(args.file, "ModelDeployment")
-            if resource is None:
-                resource, problems = _load_one(args.file, "TrainingRun")
-            if problems:
-                print("\n".join(problems), file=sys.stderr)
-                return EXIT_INVALID
-            source = source_from_resource(resource)
-        else:
-            source = source_from_uri(args.model_uri)
-        predictor, _ = load_predictor(source.uri)
+        loaded = _serve_source(args)
     except ServeError as exc:
         print(f"mlcd serve: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    if isinstance(loaded, int):
+        return loaded
+    where, name, predictor = loaded
     from mlcd.serving.server import make_model, run_server
 
-    name = args.name or source.name
     base = f"http://{args.host}:{args.port}"
-    print(f"serving {source.uri} as {name!r}: {base}/v1/models/{name}:predict, {base}/v2/models/{name}/infer",
+    print(f"serving {where} as {name!r}: {base}/v1/models/{name}:predict, {base}/v2/models/{name}/infer",
           file=sys.stderr, flush=True)
-    run_server(make_model(name, predictor), host=args.host, port=args.port)
+    run_server(make_model(name, predictor), host=args.host, port=args.port, max_request_bytes=args.max_request_bytes)
     return EXIT_OK
+
+
+def _serve_source(args):
+    """(what is served, its name, the loaded predictor), or an exit code when the file is invalid."""
+    from mlcd.serving import (
+        load_predictor,
+        load_predictor_from_dir,
+        registry_name,
+        source_from_resource,
+        source_from_uri,
+    )
+
+    if args.model_dir:
+        predictor, metadata = load_predictor_from_dir(args.model_dir, args.model_sha256)
+        return args.model_dir, args.name or registry_name(metadata, args.model_dir), predictor
+    if args.file:
+        resource, problems = _load_one(args.file, "ModelDeployment")
+        if resource is None:
+            resource, problems = _load_one(args.file, "TrainingRun")
+        if problems:
+            print("\n".join(problems), file=sys.stderr)
+            return EXIT_INVALID
+        source = source_from_resource(resource)
+    else:
+        source = source_from_uri(args.model_uri)
+    predictor, _ = load_predictor(source.uri, args.model_sha256 or source.sha256)
+    return source.uri, args.name or source.name, predictor
 
 
 def cmd_drift(args) -> int:
@@ -251,6 +271,12 @@ def _champion_reference(registry_uri: str, file: str) -> tuple[dict, dict]:
         raise LookupError(f"spec.registry.uri: the champion {uri} has no reference statistics (it was registered "
                           "before mlcd recorded them); retrain to record them")
     return {"uri": uri, "version": champion["version"]}, reference
+
+
+def _request_limit(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1024:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes of at least 1024")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,11 +349,24 @@ def build_parser() -> argparse.ArgumentParser:
                                    "signature recorded at training.")
     p.add_argument("file", nargs="?", metavar="FILE")
     p.add_argument("--model-uri", metavar="URI",
-                   help="a model version (REGISTRY/vN) or a registry (its champion), file:// or s3://")
-    p.add_argument("--name", help="model name in the URL paths (default: the ModelDeployment's name, or the "
-                                  "registry's, the folder above vN)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
+                   help="a model version (REGISTRY/vN) or a registry (its champion, a version of that registry "
+                        "only), file:// or s3://")
+    p.add_argument("--model_dir", "--model-dir", dest="model_dir", metavar="DIR",
+                   help="a model version's folder on this machine (model.joblib, metadata.json), as KServe's "
+                        "storage initializer leaves it in /mnt/models")
+    p.add_argument("--name", "--model_name", dest="name",
+                   help="model name in the URL paths (default: the ModelDeployment's name, or the registry's, the "
+                        "folder above vN)")
+    p.add_argument("--model-sha256", default=os.environ.get("MLCD_MODEL_SHA256") or None, metavar="HEX",
+                   help="refuse a model.joblib whose sha256 differs (env MLCD_MODEL_SHA256; default: a "
+                        "ModelDeployment's spec.model.sha256, else the one metadata.json records)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; a pod's runtime gives 0.0.0.0)")
+    p.add_argument("--port", "--http_port", dest="port", type=int, default=8080, help="HTTP port (default 8080)")
+    p.add_argument("--max-request-bytes", type=_request_limit, metavar="N",
+                   default=os.environ.get("MLCD_MAX_REQUEST_BYTES") or str(4 << 20),
+                   help="refuse larger request bodies with HTTP 413 before reading them (env MLCD_MAX_REQUEST_BYTES, "
+                        "default 4 MiB)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("drift", help="the drift report of spec.retrain.drift.current against the champion",

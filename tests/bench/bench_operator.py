@@ -1,120 +1,261 @@
-"""The operator at scale: 1,000 TrainingRuns created in the API emulator, a backend that accepts at once.
+"""The operator at scale: a scaling curve of N TrainingRuns against the kopf baseline, in one run.
 
-Figure: time from the first POST until every TrainingRun is Submitted (status.pipeline.runName set),
-and the peak RSS of the process (emulator + operator + client). Baseline, in the same run: the same
-kopf machinery with a handler that only writes one status field (bench_emulator.measure). Each
-measurement runs in a subprocess of its own. Prints figures and the ratio; asserts nothing.
-Aim (issue 5): within 2x the baseline, under 200 MB.
+For each N (default 1,000, 3,000 and 10,000) and each of two operators:
+- ``baseline``: the same kopf machinery with a handler that only writes one status field, on Widgets;
+- ``mlcd``: mlcd's own registry, with a backend that accepts every run at once (the cost measured is the
+  operator's own, not a pipeline's);
+three processes: the API emulator (``python -m tests.k8s``), the operator (its own process, so its peak
+RSS is its own), and this one, which POSTs the N objects and follows a watch until every one is handled
+(a TrainingRun is handled when ``status.pipeline.runName`` is set). Figures: time from the first POST to
+the last handled object, time per object, the operator's peak RSS, and the writes per object seen on the
+watch (every MODIFIED event is one write the operator made). Prints a table and one ``BENCH`` line per
+figure; asserts nothing.
 
-Run: python tests/bench/bench_operator.py [--count 1000]. MLCD_BENCH_POLL sets the operator's poll interval
-(default 10 s, as deployed); a long one keeps the per-object timers out of the window.
+Run: python tests/bench/bench_operator.py [--counts 1000 3000 10000]. MLCD_BENCH_POLL sets the operator's
+poll interval (default 10 s, as deployed).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import http.client
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
-import urllib.request
-from dataclasses import asdict
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import kmock  # noqa: E402
+from tests.bench.timing import bench_line  # noqa: E402
 
-from mlcd.backends.base import RunRef, RunState  # noqa: E402
-from mlcd.handlers.app import build_registry  # noqa: E402
-from mlcd.handlers.config import OperatorConfig  # noqa: E402
-from tests.bench.bench_emulator import describe, measure, timed  # noqa: E402
-from tests.k8s import InProcessOperator, ServedEmulator, mlcd_crd_files, quick_settings  # noqa: E402
-from tests.operator.helpers import IRIS  # noqa: E402
+AIM_RATIO, AIM_RSS_MB, AIM_FLAT = 1.5, 150, 1.2
+GROUPS = {
+    "baseline": ("example.mlcd.io", "v1", "widgets"),
+    "mlcd": ("mlcd.io", "v1alpha1", "trainingruns"),
+}
+
+
+@dataclass
+class Result:
+    kind: str
+    count: int
+    seconds: float
+    handled: int
+    writes: int
+    peak_rss_mb: float
+
+    @property
+    def finished(self) -> bool:
+        return self.handled >= self.count
+
+    @property
+    def ms_per_object(self) -> float:
+        return 1000 * self.seconds / self.count
+
+
+# --- the operator's process ----------------------------------------------------------------------------------
+
+
+def run_operator(kind: str, server: str) -> None:
+    """Run one operator against ``server`` until stdin closes; then print this process's peak RSS."""
+    from tests.k8s import InProcessOperator
+
+    if kind == "baseline":
+        from tests.bench.bench_emulator import operator_registry, operator_settings
+
+        InProcessOperator(server, operator_registry(), operator_settings()).start()
+    else:
+        from mlcd.handlers.app import build_registry
+        from mlcd.handlers.config import OperatorConfig
+        from tests.k8s import quick_settings
+
+        home = Path(tempfile.mkdtemp(prefix="mlcd-bench-"))
+        poll = float(os.environ.get("MLCD_BENCH_POLL", "10"))
+        config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri())
+        InProcessOperator(server, build_registry(config, InstantBackend()), quick_settings()).start()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(json.dumps({"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}),
+          flush=True)
+    os._exit(0)  # the figures are out; tearing down kopf over a backlog measures nothing
 
 
 class InstantBackend:
-    """Accepts every run at once and keeps it pending: the cost measured is the operator's own."""
+    """Accepts every run at once and keeps it pending."""
 
     name = "instant"
 
     def __init__(self):
-        self.runs: dict[str, RunRef] = {}
+        self.runs = {}
 
-    def find(self, run_name):
+    def find(self, run_name, *_):
         return self.runs.get(run_name)
 
-    def submit(self, run_name, document, arguments, labels):
+    def submit(self, run_name, *_, **__):
+        from mlcd.backends.base import RunRef
+
         self.runs[run_name] = RunRef(run_name, run_name)
         return self.runs[run_name]
 
     def get(self, ref):
+        from mlcd.backends.base import RunState
+
         return RunState(ref.run_id, "PENDING")
 
     def stop(self, ref):
         pass
 
 
-def submitted_count(handler) -> int:
-    trainingruns = kmock.resource("mlcd.io", "v1alpha1", "trainingruns")
-    return sum(1 for key, stored in list(handler.objects.items())
-               if key[0] == trainingruns and not stored.deleted
-               and ((stored.get("status") or {}).get("pipeline") or {}).get("runName"))
+# --- this process: the emulator's and the operator's driver -------------------------------------------------
 
 
-def post_trainingruns(url: str, count: int) -> None:
+class Watch(threading.Thread):
+    """Follows a watch of one resource and counts handled objects and MODIFIED events."""
+
+    def __init__(self, server: str, kind: str) -> None:
+        super().__init__(daemon=True)
+        self.kind = kind
+        group, version, plural = GROUPS[kind]
+        self.url = urllib.parse.urlsplit(server)
+        self.path = f"/apis/{group}/{version}/{plural}?watch=true&allowWatchBookmarks=false"
+        self.handled: set[str] = set()
+        self.modified = 0
+        self.ready = threading.Event()
+
+    def is_handled(self, obj: dict) -> bool:
+        status = obj.get("status") or {}
+        if self.kind == "baseline":
+            return bool(status.get("handled"))
+        return bool((status.get("pipeline") or {}).get("runName"))
+
+    def run(self) -> None:
+        conn = http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=3600)
+        conn.request("GET", self.path)
+        response = conn.getresponse()
+        self.ready.set()
+        for line in response:
+            event = json.loads(line)
+            obj = event.get("object") or {}
+            if event.get("type") == "MODIFIED":
+                self.modified += 1
+            if self.is_handled(obj):
+                self.handled.add(obj["metadata"]["name"])
+
+
+def body_of(kind: str, index: int) -> dict:
+    if kind == "baseline":
+        group, version, _ = GROUPS[kind]
+        return {"apiVersion": f"{group}/{version}", "kind": "Widget",
+                "metadata": {"name": f"w{index}", "namespace": "default"}, "spec": {"size": 1}}
+    from tests.operator.helpers import IRIS
+
+    body = copy.deepcopy(IRIS)
+    body["metadata"] = {"name": f"tr{index}", "namespace": "default"}
+    body["spec"]["data"]["seed"] = index % 7  # a few distinct specs, as a real cluster would have
+    return body
+
+
+def post_all(server: str, kind: str, count: int) -> None:
+    group, version, plural = GROUPS[kind]
+    url = urllib.parse.urlsplit(server)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
     for index in range(count):
-        body = copy.deepcopy(IRIS)
-        body["metadata"] = {"name": f"tr{index}", "namespace": "default"}
-        body["spec"]["data"]["seed"] = index % 7  # a few distinct specs, as a real cluster would have
-        request = urllib.request.Request(f"{url}/apis/mlcd.io/v1alpha1/namespaces/default/trainingruns",
-                                         data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request).close()
+        conn.request("POST", f"/apis/{group}/{version}/namespaces/default/{plural}",
+                     body=json.dumps(body_of(kind, index)), headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        if response.status >= 300:
+            raise RuntimeError(f"POST {kind} {index}: HTTP {response.status}")
+    conn.close()
 
 
-def run_once(count: int, timeout: float) -> dict:
-    served = ServedEmulator().start()
-    served.load_crds(mlcd_crd_files())
-    home = Path(tempfile.mkdtemp(prefix="mlcd-bench-"))
-    poll = float(os.environ.get("MLCD_BENCH_POLL", "10"))
-    config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri())
-    InProcessOperator(served.url, build_registry(config, InstantBackend()), quick_settings()).start()
-    result = timed(served, lambda: post_trainingruns(served.url, count), submitted_count, "mlcd", count, timeout)
-    return asdict(result)
+def start_emulator(kind: str, folder: Path) -> tuple[subprocess.Popen, str]:
+    from tests.k8s.files import WIDGET_CRD, mlcd_crd_files
+
+    crds = [WIDGET_CRD] if kind == "baseline" else mlcd_crd_files()
+    argv = [sys.executable, "-m", "tests.k8s", "--kubeconfig", str(folder / "kubeconfig"),
+            "--crds", *map(str, crds)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    first = proc.stdout.readline()
+    if "emulator on " not in first:
+        proc.kill()
+        raise RuntimeError(f"the emulator did not start: {first!r}")
+    return proc, first.split("emulator on ")[1].split()[0]
 
 
-def measure_operator(count: int, timeout: float) -> dict:
-    argv = [sys.executable, __file__, "--worker", str(count), str(timeout)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 60, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"the operator worker failed:\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1])
+def measure(kind: str, count: int, timeout: float) -> Result:
+    with tempfile.TemporaryDirectory(prefix="mlcd-bench-") as folder:
+        emulator, server = start_emulator(kind, Path(folder))
+        operator = subprocess.Popen([sys.executable, __file__, "--operator", kind, server], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
+        try:
+            if operator.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the {kind} operator did not start")
+            watch = Watch(server, kind)
+            watch.start()
+            watch.ready.wait(30)
+            started = time.perf_counter()
+            post_all(server, kind, count)
+            while len(watch.handled) < count and time.perf_counter() - started < timeout:
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+            operator.stdin.write("report\n")
+            operator.stdin.flush()
+            rss = json.loads(operator.stdout.readline())["peak_rss_mb"]
+            return Result(kind, count, round(seconds, 2), len(watch.handled), watch.modified, rss)
+        finally:
+            for proc in (operator, emulator):
+                proc.kill()
+                proc.wait()
+
+
+def report(results: dict[tuple[str, int], Result], counts: list[int]) -> None:
+    print(f"{'N':>6} {'operator':9} {'time s':>8} {'ms/object':>10} {'peak RSS MB':>12} {'writes/object':>14}")
+    for count in counts:
+        for kind in GROUPS:
+            r = results[kind, count]
+            state = "" if r.finished else f"  did not finish: {r.handled}/{r.count}"
+            print(f"{count:>6} {kind:9} {r.seconds:8.2f} {r.ms_per_object:10.2f} {r.peak_rss_mb:12.1f} "
+                  f"{r.writes / count:14.2f}{state}")
+    for count in counts:
+        ours, base = results["mlcd", count], results["baseline", count]
+        if ours.finished and base.finished:
+            bench_line(f"operator-{count}-time-ratio", ours.seconds / base.seconds, "x", "<=", AIM_RATIO)
+        bench_line(f"operator-{count}-ms-per-object", ours.ms_per_object, "ms")
+        bench_line(f"operator-{count}-baseline-ms-per-object", base.ms_per_object, "ms")
+        bench_line(f"operator-{count}-rss", ours.peak_rss_mb, "MB", "<=", AIM_RSS_MB)
+        bench_line(f"operator-{count}-baseline-rss", base.peak_rss_mb, "MB")
+        bench_line(f"operator-{count}-writes-per-object", ours.writes / count, "writes")
+    first, last = results["mlcd", counts[0]], results["mlcd", counts[-1]]
+    if len(counts) > 1 and first.finished and last.finished:
+        bench_line(f"operator-per-object-{counts[-1]}-vs-{counts[0]}", last.ms_per_object / first.ms_per_object,
+                   "x", "<=", AIM_FLAT)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--timeout", type=float, default=180.0)
-    parser.add_argument("--worker", nargs=2, metavar=("COUNT", "TIMEOUT"))
+    parser.add_argument("--counts", type=int, nargs="+", default=[1000, 3000, 10000])
+    parser.add_argument("--timeout", type=float, default=900.0, help="per measurement, seconds")
+    parser.add_argument("--operator", nargs=2, metavar=("KIND", "SERVER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.worker:
-        print(json.dumps(run_once(int(args.worker[0]), float(args.worker[1]))), flush=True)
-        os._exit(0)
-    baseline = measure("emulator", args.count, args.timeout)
-    ours = measure_operator(args.count, args.timeout)
-    print(f"{args.count} TrainingRuns until Submitted, backend accepting at once:")
-    print(f"  baseline (kopf, one status field)  {describe(baseline)}")
-    state = "" if ours["finished"] else f"  (did not finish: {ours['handled']}/{ours['count']})"
-    print(f"  mlcd operator                      {ours['seconds']:7.2f} s   peak RSS {ours['peak_rss_mb']:6.1f} MB"
-          + state)
-    if baseline.finished and ours["finished"]:
-        print(f"  ratio mlcd / baseline: time {ours['seconds'] / baseline.seconds:.2f}x (aim <= 2x), "
-              f"peak RSS {ours['peak_rss_mb'] / baseline.peak_rss_mb:.2f}x; mlcd peak "
-              f"{ours['peak_rss_mb']:.0f} MB (aim < 200 MB)")
+    if args.operator:
+        run_operator(*args.operator)
+        return
+    results = {}
+    for count in args.counts:
+        for kind in GROUPS:
+            results[kind, count] = measure(kind, count, args.timeout)
+    print("TrainingRuns until Submitted (backend accepting at once) against kopf writing one field, "
+          "emulator and operator in processes of their own:")
+    report(results, args.counts)
 
 
 if __name__ == "__main__":

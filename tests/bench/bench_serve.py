@@ -1,9 +1,11 @@
-"""Benchmark `mlcd serve`: single-row v1 and v2 requests on 127.0.0.1 against in-process predict.
+"""Benchmark the mlcd-sklearn runtime's server: single-row v1 and v2 requests on 127.0.0.1 against in-process predict.
 
     python tests/bench/bench_serve.py [--requests 1000] [--seconds 20]
 
 The model is the iris RandomForest of the sample TrainingRun (100 trees, max_depth 4), trained as mlcd's
-train step trains it and registered in a temporary registry. Every target gets the same sequential
+train step trains it and registered in a temporary registry. The server is started with the command and
+args of the ClusterServingRuntime the chart renders (`mlcd serve --model_dir` of the version folder, as
+KServe runs the container), with the digest an InferenceService passes it. Every target gets the same sequential
 load (one request in flight, one kept-alive connection, single rows cycling through iris), bounded
 by --requests or --seconds per target; the targets take turns in rounds, so that the load of a
 shared machine drifting during the run weighs on all of them alike. Figures: requests per second and
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +38,11 @@ import joblib
 import numpy as np
 from sklearn.datasets import load_iris
 
-from mlcd.storage import open_registry
-from mlcd_components import train
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository's root
+
+from mlcd.storage import open_registry  # noqa: E402
+from mlcd_components import train  # noqa: E402
+from tests.serving_runtime import runtime_command  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 MLFLOW_VENV = REPO / ".bench-venv-mlflow"
@@ -84,8 +90,8 @@ def interleaved(targets: dict, count: int, *, requests: int, seconds: float, rou
 class Client:
     """One kept-alive HTTP/1.1 connection, as a load balancer or a well-behaved client holds one."""
 
-    def __init__(self, port: int):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def __init__(self, port: int, timeout: float = 30):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
     def post(self, path: str, document: dict) -> dict:
         self.connection.request("POST", path, json.dumps(document), {"content-type": "application/json"})
@@ -150,20 +156,54 @@ def train_and_register(tmp: Path):
     meta = {"estimator": "RandomForestClassifier", "params": PARAMS, "versions": {"sklearn": _sklearn_version()},
             "signature": {"features": [{"name": n, "dtype": "float64"} for n in features]}}
     version = open_registry((tmp / "registry" / "iris").as_uri()).register(path, meta)
-    return model, features, iris.data.to_numpy().tolist(), version.uri, path
+    return model, features, iris.data.to_numpy().tolist(), version, path
 
 
-def mlcd_targets(stack: contextlib.ExitStack, uri: str, features: list[str], rows) -> dict:
+def mlcd_targets(stack: contextlib.ExitStack, uri: str, sha256: str, features: list[str], rows) -> dict:
     port = free_port()
-    server = start([str(Path(sys.executable).with_name("mlcd")), "serve", "--model-uri", uri, "--name", "iris",
-                    "--port", str(port)], port, "/v2/models/iris/ready")
+    folder = Path(uri.removeprefix("file://"))  # a file:// version folder is what the storage initializer leaves
+    server = start(runtime_command(folder, "iris", port), port, "/v2/models/iris/ready",
+                   env={**os.environ, "MLCD_MODEL_SHA256": sha256})
     stack.callback(stop, server)
     v1, v2 = Client(port), Client(port)
     return {
-        "mlcd serve, v1": lambda i: v1.post("/v1/models/iris:predict", {"instances": [rows[i]]}),
-        "mlcd serve, v2": lambda i: v2.post("/v2/models/iris/infer", {"inputs": [
+        "mlcd-sklearn runtime, v1": lambda i: v1.post("/v1/models/iris:predict", {"instances": [rows[i]]}),
+        "mlcd-sklearn runtime, v2": lambda i: v2.post("/v2/models/iris/infer", {"inputs": [
             {"name": "input-0", "shape": [1, len(features)], "datatype": "FP64", "data": rows[i]}]}),
     }
+
+
+def one_row_behind_a_large_request(folder: Path, sha256: str, rows, limit: int) -> float:
+    """Seconds a one-row v1 request takes when sent just after a 60 MB one, to a runtime server started with
+    --max-request-bytes ``limit``: what one large client costs everyone else on the same replica."""
+    port = free_port()
+    command = [*runtime_command(folder, "iris", port), f"--max-request-bytes={limit}"]
+    server = start(command, port, "/v2/models/iris/ready", env={**os.environ, "MLCD_MODEL_SHA256": sha256})
+    big = json.dumps({"instances": [rows[0]] * 2_800_000}).encode()  # 60 MB of JSON
+    sent = threading.Event()
+
+    def send_big():
+        head = (f"POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(big)}\r\n\r\n").encode()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=300) as sock:
+                sock.sendall(head + big)
+                sent.set()
+                sock.recv(1024)
+        except OSError:  # refused and closed before the body was all sent
+            sent.set()
+
+    sender = threading.Thread(target=send_big)
+    try:
+        sender.start()
+        sent.wait(timeout=300)
+        time.sleep(0.5)  # the server has the whole body by now: refused long ago, or being parsed
+        start_at = time.perf_counter()
+        Client(port, timeout=600).post("/v1/models/iris:predict", {"instances": [rows[0]]})
+        return time.perf_counter() - start_at
+    finally:
+        sender.join(timeout=300)
+        stop(server)
 
 
 def mlflow_targets(stack: contextlib.ExitStack, model_path: Path, rows, tmp: Path) -> dict | str:
@@ -221,19 +261,28 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlcd-bench-") as scratch, contextlib.ExitStack() as stack:
         tmp = Path(scratch)
-        model, features, rows, uri, model_path = train_and_register(tmp)
+        model, features, rows, version, model_path = train_and_register(tmp)
         matrices = [np.asarray([row]) for row in rows]
         direct = model[1:]  # what mlcd serve runs for this pipeline: its first step is a pure passthrough
         targets = {"in-process model.predict(1 row)": lambda i: model.predict(matrices[i]),
                    "in-process, past the passthrough": lambda i: direct.predict(matrices[i]),
-                   **mlcd_targets(stack, uri, features, rows)}
+                   **mlcd_targets(stack, version.uri, version.metadata["model"]["sha256"], features, rows)}
         mlflow = mlflow_targets(stack, model_path, rows, tmp)
         notes = [f"mlflow models serve: {mlflow}"] if isinstance(mlflow, str) else []
         targets.update({} if isinstance(mlflow, str) else mlflow)
         figures = interleaved(targets, len(rows), requests=args.requests, seconds=args.seconds)
+        folder, digest = Path(version.uri.removeprefix("file://")), version.metadata["model"]["sha256"]
+        behind = {limit: one_row_behind_a_large_request(folder, digest, rows, limit) for limit in (4 << 20, 1 << 30)}
     print(f"iris RandomForest {PARAMS}, single-row requests, sequential, interleaved, 127.0.0.1, "
           f"{os.cpu_count()} CPUs")
     report(figures, notes)
+    by_name = {f.name: f for f in figures}
+    in_process = by_name["in-process model.predict(1 row)"].rate
+    for protocol in ("v1", "v2"):
+        ratio = by_name[f"mlcd-sklearn runtime, {protocol}"].rate / in_process
+        print(f"runtime server ({protocol}) / in-process predict, same model: {ratio:.2f}x (aim >= 0.8x)")
+    print(f"one-row request sent 0.5 s after a 60 MB one: {behind[4 << 20] * 1000:.0f} ms with the default 4 MiB "
+          f"limit (refused with 413 unread), {behind[1 << 30]:.1f} s with a 1 GiB limit (parsed first)")
 
 
 if __name__ == "__main__":

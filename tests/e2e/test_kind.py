@@ -51,18 +51,20 @@ def api(kind_context):
 
 @pytest.fixture(scope="module")
 def kserve_crd(api):
-    crd = yaml.safe_load((ROOT / "tests" / "fixtures" / "kserve" / "serving.kserve.io_inferenceservices.yaml")
-                         .read_text())
+    """KServe's InferenceService CRD, and its ClusterServingRuntime CRD for the chart's mlcd-sklearn runtime."""
     ext = client.ApiextensionsV1Api(api)
-    # Created, not applied: the CRD is larger than the last-applied annotation allows.
-    if get_or_none(lambda: ext.read_custom_resource_definition(crd["metadata"]["name"])) is None:
-        ext.create_custom_resource_definition(crd)
+    for file in ("serving.kserve.io_inferenceservices.yaml", "serving.kserve.io_clusterservingruntimes.yaml"):
+        crd = yaml.safe_load((ROOT / "tests" / "fixtures" / "kserve" / file).read_text())
+        name = crd["metadata"]["name"]
+        # Created, not applied: the CRD is larger than the last-applied annotation allows.
+        if get_or_none(lambda name=name: ext.read_custom_resource_definition(name)) is None:
+            ext.create_custom_resource_definition(crd)
 
-    def established():
-        status = ext.read_custom_resource_definition(crd["metadata"]["name"]).status
-        return any(c.type == "Established" and c.status == "True" for c in status.conditions or [])
+        def established(name=name):
+            status = ext.read_custom_resource_definition(name).status
+            return any(c.type == "Established" and c.status == "True" for c in status.conditions or [])
 
-    wait_for("the InferenceService CRD to be established", established, 60)
+        wait_for(f"the {crd['spec']['names']['kind']} CRD to be established", established, 60)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ TrainingRun, read the printer columns with ``kubectl get``, ``kubectl explain`` 
 ``helm uninstall`` (the CRDs stay: ``crds.keep``). The same flow as ``make e2e`` on kind.
 """
 
+import base64
 import json
 import os
 import pathlib
@@ -14,11 +15,14 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 import yaml
 
+from tests.argocd_health import health
 from tests.k8s import KSERVE_CRD
 from tests.k8s.clients import ensure, find
 from tests.k8s.files import ROOT
@@ -76,18 +80,62 @@ class User:
     def helm(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run("helm", *args, ok=ok)
 
+    def watch_until(self, *args: str, until: Callable[[str], bool]) -> list[str]:
+        """The lines ``kubectl ARGS`` (a watch) prints up to the first one ``until`` accepts; then it is stopped."""
+        lines: list[str] = []
+        with subprocess.Popen(
+            [self.binaries["kubectl"], *args], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as process:
+            reader = threading.Thread(target=lambda: _read_until(process, lines, until), daemon=True)
+            reader.start()
+            reader.join(CLIENT_TIMEOUT)
+            process.terminate()
+            _, errors = process.communicate(timeout=10)
+        assert lines and until(lines[-1]), f"kubectl {' '.join(args)} printed {lines}: {errors}"
+        return lines
+
+
+def _read_until(process: subprocess.Popen[str], lines: list[str], until: Callable[[str], bool]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+        if until(lines[-1]):
+            return
+
 
 def rendered_operator(user: User) -> tuple[list[str], dict[str, str], str]:
-    """The operator container of the Deployment helm created: its command, plain env, readiness URL."""
+    """The operator container of the Deployment helm created: its command, its env as the kubelet would
+    set it, and the URL of its readiness probe."""
     deployment = json.loads(user.kubectl("-n", SYSTEM, "get", "deployment", "mlcd", "-o", "json").stdout)
     container = next(c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "operator")
-    env = {item["name"]: item["value"] for item in container.get("env", []) if "value" in item}
-    secret_refs = [item["name"] for item in container.get("env", []) if "valueFrom" in item]
-    assert not secret_refs, f"this test renders no Secret references, got {secret_refs}"
+    pod_spec = deployment["spec"]["template"]["spec"]
+    env = {}
+    for item in container.get("env", []):
+        value = item["value"] if "value" in item else resolve(user, item["valueFrom"], pod_spec)
+        if value is not None:
+            env[item["name"]] = value
     probe = container["readinessProbe"]["httpGet"]
     ports = {port.get("name"): port["containerPort"] for port in container.get("ports", [])}
     port = probe["port"] if isinstance(probe["port"], int) else ports[probe["port"]]
     return container["command"], env, f"http://127.0.0.1:{port}{probe['path']}"
+
+
+def resolve(user: User, source: dict, pod_spec: dict) -> str | None:
+    """What the kubelet puts in an env var taken ``valueFrom`` (the downward API or a Secret key)."""
+    if "fieldRef" in source:
+        fields = {
+            "metadata.namespace": SYSTEM,
+            "metadata.name": "mlcd-local",
+            "spec.serviceAccountName": pod_spec.get("serviceAccountName", "default"),
+        }
+        return fields[source["fieldRef"]["fieldPath"]]
+    ref = source["secretKeyRef"]
+    found = user.kubectl("-n", SYSTEM, "get", "secret", ref["name"], "-o", "json", ok=False)
+    data = json.loads(found.stdout).get("data", {}) if found.returncode == 0 else {}
+    if ref["key"] not in data:
+        assert ref.get("optional"), f"the Deployment needs Secret {ref['name']} key {ref['key']}"
+        return None
+    return base64.b64decode(data[ref["key"]]).decode()
 
 
 def table(output: str) -> list[dict[str, str]]:
@@ -158,6 +206,25 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
     assert iris["PHASE"] == "Succeeded"
     assert iris["VERSION"] == str(status["model"]["version"]) == "1"
     assert iris["METRIC"] == status["keyMetric"] and iris["METRIC"].startswith("accuracy=")
+    events = table(user.kubectl("get", "events").stdout)
+    succeeded = [row for row in events if row["OBJECT"] == "trainingrun/iris" and row["REASON"] == "RunSucceeded"]
+    assert succeeded and succeeded[-1]["TYPE"] == "Normal" and succeeded[-1]["MESSAGE"], events
+    categorised = user.kubectl("get", "mlcd", "-o", "name").stdout.split()
+    assert {"trainingrun.mlcd.io/iris", "modeldeployment.mlcd.io/iris"} <= set(categorised)
+    watched = user.watch_until("get", "tr", "-w", until=lambda line: line.startswith("iris "))
+    assert table("\n".join(watched))[-1]["PHASE"] == "Succeeded"
+    # What Argo CD would show for them: the iris model is registered; its ModelDeployment waits for the
+    # ServiceAccount the sample names (mlcd-models), which nobody created here.
+    assert health("TrainingRun", json.loads(user.kubectl("get", "tr", "iris", "-o", "json").stdout)) == {
+        "status": "Healthy",
+        "message": f"Model version 1 registered ({status['keyMetric']})",
+    }
+    md_health = wait_for(
+        lambda: health("ModelDeployment", json.loads(user.kubectl("get", "md", "iris", "-o", "json").stdout)),
+        lambda verdict: verdict["status"] == "Suspended",
+        deadline=60,
+    )
+    assert "ServiceAccount 'mlcd-models' does not exist" in md_health["message"]
     both = user.kubectl("get", "tr,md").stdout
     assert "trainingrun.mlcd.io/iris" in both and "modeldeployment.mlcd.io/iris" in both
     assert "PHASE" in both.split("\n\n")[1].splitlines()[0]
@@ -170,6 +237,22 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
         assert f"  {field}\t" in explained
         if schema.get("description"):
             assert schema["description"].split("\n")[0][:60] in " ".join(explained.split())
+
+    upgraded = user.helm(
+        "upgrade",
+        "mlcd",
+        "charts/mlcd",
+        "--namespace",
+        SYSTEM,
+        "--reuse-values",
+        "--set",
+        "podAnnotations.example\\.com/team=ml",
+    )
+    assert "STATUS: deployed" in upgraded.stdout and "REVISION: 2" in upgraded.stdout
+    template = json.loads(user.kubectl("-n", SYSTEM, "get", "deployment", "mlcd", "-o", "json").stdout)
+    assert template["spec"]["template"]["metadata"]["annotations"]["example.com/team"] == "ml"
+    history = json.loads(user.helm("history", "mlcd", "--namespace", SYSTEM, "-o", "json").stdout)
+    assert [(entry["revision"], entry["status"]) for entry in history] == [(1, "superseded"), (2, "deployed")]
 
     user.kubectl("delete", "-f", "manifests/samples/", "--timeout=60s")
     assert "No resources found" in user.kubectl("get", "tr,md").stderr
@@ -196,3 +279,27 @@ def test_binaries_are_the_real_ones(binaries):
     )
     assert helm.stdout.startswith("v")
     assert shutil.which(binaries["kubectl"])
+
+
+def test_kubectl_apply_patches_a_builtin_kind_by_strategic_merge(binaries, k8s_emulator, kubeconfig, tmp_path):
+    user = User(binaries, kubeconfig, tmp_path / "helm")
+    manifest = tmp_path / "cm.yaml"
+
+    def apply(data: dict) -> str:
+        doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": data}
+        manifest.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        return user.kubectl("apply", "-f", str(manifest)).stdout.strip()
+
+    assert apply({"a": "1", "b": "2"}) == "configmap/settings created"
+    user.kubectl("label", "configmap", "settings", "team=ml")  # a change made outside the manifest stays
+    assert apply({"a": "1", "c": "3"}) == "configmap/settings configured"
+    live = json.loads(user.kubectl("get", "configmap", "settings", "-o", "json").stdout)
+    assert live["data"] == {"a": "1", "c": "3"}  # b was in the last-applied configuration: removed
+    assert live["metadata"]["labels"] == {"team": "ml"}
+    last = json.loads(live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert last["data"] == {"a": "1", "c": "3"}
+    patches = k8s_emulator.call(
+        lambda: [r.headers.get("Content-Type") for r in k8s_emulator.emulator if r.method.value == "PATCH"]
+    )
+    assert "application/strategic-merge-patch+json" in patches
+    assert apply({"a": "1", "c": "3"}) == "configmap/settings unchanged"

@@ -1,5 +1,6 @@
 """`mlcd run` end to end on KFP's local runner, on real data, into a file:// registry."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -70,7 +71,8 @@ def test_a_classifier_on_builtin_data_registers_a_model_that_predicts(run):
         "roc_auc",
         "log_loss",
     }
-    assert result.model == {"uri": registry.version_uri(1), "version": 1}
+    assert result.model == {"uri": registry.version_uri(1), "version": 1,
+                            "sha256": registry.metadata(1)["model"]["sha256"]}
     assert [s.name for s in result.steps] == ["ingest", "check-data", "train", "evaluate", "gate", "register"]
     meta = registry.metadata(1)
     assert meta["metrics"] == result.metrics
@@ -234,7 +236,9 @@ def test_the_cli_exit_codes_and_json(tmp_path):
 
     code, out, err = mlcd_run(good)
     assert code == 0 and out["phase"] == "Succeeded"
-    assert out["model"] == {"uri": (env_home / "registry" / "cli" / "v1").as_uri(), "version": 1}
+    folder = env_home / "registry" / "cli" / "v1"
+    assert out["model"] == {"uri": folder.as_uri(), "version": 1,
+                            "sha256": hashlib.sha256((folder / "model.joblib").read_bytes()).hexdigest()}
     assert "▶ train" in err and "✔ register" in err  # progress goes to stderr with --json
     assert (
         joblib.load(env_home / "registry" / "cli" / "v1" / "model.joblib").predict([[5.1, 3.5, 1.4, 0.2]])[0]

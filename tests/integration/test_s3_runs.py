@@ -93,9 +93,10 @@ def test_a_run_from_s3_data_registers_a_model_in_s3_that_loads_and_predicts(runs
     assert process.returncode == 0, process.stderr
     out = json.loads(process.stdout)
     assert out["phase"] == "Succeeded" and out["metrics"]["accuracy"] >= 0.8
-    assert out["model"] == {"uri": f"{registry_uri}/v1", "version": 1}
     s3_server.use(monkeypatch)
     registry = open_registry(registry_uri)
+    assert out["model"] == {"uri": f"{registry_uri}/v1", "version": 1,
+                            "sha256": registry.metadata(1)["model"]["sha256"]}
     meta = registry.metadata(1)
     assert meta["data"]["uri"] == f"s3://{bucket}/data/train.{fmt}" and meta["data"]["kind"] == "etag"
     assert set(meta["reference"]["features"]) == {"a", "b", "c"}

@@ -237,3 +237,35 @@ def test_a_model_from_a_newer_scikit_learn_is_refused(trained):
 def test_neither_or_both_sources_is_a_usage_error(trained):
     done = subprocess.run([MLCD, "serve"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--model-uri" in done.stderr
+
+
+def test_a_champion_pointing_outside_its_registry_is_not_followed(trained, tmp_path):
+    """champion.json is a file in the bucket: whoever writes it must not be able to send the server to a
+    model of their own somewhere else."""
+    elsewhere = open_registry((tmp_path / "elsewhere").as_uri())
+    foreign = _register(elsewhere, trained["model"], tmp_path)
+    registry = open_registry((tmp_path / "iris").as_uri())
+    own = _register(registry, trained["model"], tmp_path)
+    (tmp_path / "iris" / "champion.json").write_text(json.dumps({"version": own.version, "uri": foreign.uri}))
+    done = _serve_fails("--model-uri", registry.uri)
+    assert f"champion.json names {foreign.uri}" in done.stderr and "refusing to follow it" in done.stderr
+
+
+def test_the_runtime_form_serves_a_downloaded_version_folder_on_loopback(trained, tmp_path):
+    """`--model_dir --model_name --http_port`, as the mlcd-sklearn runtime passes them, with the digest the
+    InferenceService carries; without --host it stays on 127.0.0.1."""
+    folder = Path(trained["version"].uri.removeprefix("file://"))
+    port = _free_port()
+    env = {**os.environ, "MLCD_MODEL_SHA256": trained["version"].metadata["model"]["sha256"],
+           "PYTHONWARNINGS": "ignore"}
+    process = subprocess.Popen([MLCD, "serve", f"--model_dir={folder}", "--model_name=petals", f"--http_port={port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_ready(process, f"http://127.0.0.1:{port}/v2/models/petals/ready")
+        status, body = post(f"http://127.0.0.1:{port}", "/v1/models/petals:predict", {"instances": ROWS})
+        assert status == 200 and body["predictions"] == expected(trained)
+        assert _listeners(port) == {"127.0.0.1"}
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        process.stderr.close()

@@ -1,6 +1,11 @@
-"""A Kubernetes API emulator with the API-server semantics mlcd's operator depends on.
+"""A Kubernetes API emulator with the API-server semantics mlcd's operator and its users depend on.
 
-Built on ``kmock.KubernetesEmulator``: discovery, the ``kmock.objects`` store (with each
+The operator's client, kopf and the official client need the object semantics below; the real
+kubectl and helm also need discovery as the API server writes it (discovery.py), OpenAPI
+documents (openapi.py), server-side Tables (tables.py), strategic merge patch (strategic.py),
+server-side apply (ssa.py), strict field validation and protobuf request bodies (protobuf.py).
+
+Built on ``kmock.KubernetesEmulator``: routing, the ``kmock.objects`` store (with each
 object's history, for assertions), the reaction DSL (``emulator['patch', ...] << 409`` still
 overrides any answer) and streaming come from kmock. The state transitions are replaced by
 the ones of the real API server (see the docstrings of the ``_serve_*`` methods), and they
@@ -395,7 +400,10 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         old = self._existing(kind, request)
         patched = patches.apply(self._present(kind, old), request.data, content_type, kind.custom)
         self._check_fields(kind, request, patched)
-        return self._present(kind, self.update(kind, old, patched, request.subresource))
+        # kmock keeps the status of a returned Response on the reaction: always say which one.
+        return kmock.Response(
+            status=200, payload=self._present(kind, self.update(kind, old, patched, request.subresource))
+        )
 
     async def _serve_apply(self, kind: Kind, request: rendering.Request) -> rendering.Payload:
         """Server-side apply (see ssa.py): creates a missing object, else merges the configuration in."""
@@ -421,7 +429,7 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
         new = ssa.merged(self._present(kind, old), applied, self._applied.get(key))
         stored = self.update(kind, old, new, request.subresource)
         self._applied[key] = applied
-        return self._present(kind, stored)
+        return kmock.Response(status=200, payload=self._present(kind, stored))
 
     async def _serve_replace(self, request: rendering.Request) -> rendering.Payload:
         """PUT: the whole object; for custom resources only with the resourceVersion it was read at."""

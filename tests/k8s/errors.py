@@ -123,4 +123,6 @@ def injected(code: int, retry_after: int) -> StatusError:
         return StatusError(409, "Conflict", f"Operation cannot be fulfilled: {CONFLICT_MESSAGE}")
     if code == 503:
         return StatusError(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+    if code == 422:  # as an admission webhook or a schema rule refuses an object: the same request never passes
+        return StatusError(422, "Invalid", "the object is invalid: injected refusal")
     return StatusError(code, "InternalError", "Internal error occurred: injected fault")

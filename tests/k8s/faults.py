@@ -24,7 +24,7 @@ _VERBS = {
     enums.action.UPDATE: "patch",
     enums.action.DELETE: "delete",
 }
-INJECTABLE_CODES = frozenset({409, 429, 500, 503})
+INJECTABLE_CODES = frozenset({409, 422, 429, 500, 503})
 
 
 def verb_of(request: rendering.Request) -> str | None:

@@ -24,6 +24,7 @@ from tests.k8s.emulator import Emulator
 
 T = TypeVar("T")
 START_TIMEOUT = 10.0
+LOAD_TIMEOUT = 120.0
 
 
 class ServedEmulator:
@@ -66,7 +67,7 @@ class ServedEmulator:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def call(self, fn: Callable[..., T], *args: Any, timeout: float = START_TIMEOUT, **kwargs: Any) -> T:
         """Run ``fn`` inside the emulator's loop (where its state lives) and return its result."""
         assert self._loop is not None, "the emulator is not running"
 
@@ -74,10 +75,11 @@ class ServedEmulator:
             return fn(*args, **kwargs)
 
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(inside(), self._loop)
-        return future.result(START_TIMEOUT)
+        return future.result(timeout)
 
     def load_crds(self, files: Iterable[str | pathlib.Path]) -> list[dict[str, Any]]:
-        return self.call(self.emulator.load_crds, [str(path) for path in files])
+        # Parsing KServe's 2 MB CRD takes about a second of CPU, far longer on a loaded machine.
+        return self.call(self.emulator.load_crds, [str(path) for path in files], timeout=LOAD_TIMEOUT)
 
     def write_kubeconfig(self, path: pathlib.Path, namespace: str = "default") -> pathlib.Path:
         config = {

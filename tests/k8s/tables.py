@@ -4,7 +4,8 @@ Custom resources follow apiextensions-apiserver's ``tableconvertor.go``: a ``Nam
 ``name``), then one column per ``additionalPrinterColumns`` entry, its cell found by the column's
 JSONPath (missing -> null; ``string`` columns printed as the JSONPath printer prints, other types
 converted; ``date`` shown as the age kubectl prints, e.g. ``42s``, ``3m10s``). Built-in kinds get
-the API server's default convertor (``Name``, ``Created At``). Each row carries the object's
+the API server's default convertor (``Name``, ``Created At``), except Events, printed as
+``kubectl get events`` prints them (Last Seen, Type, Reason, Object, Message). Each row carries the object's
 metadata (``includeObject=Metadata``, the default), the whole object (``Object``) or nothing (``None``).
 """
 
@@ -131,8 +132,38 @@ def _cell(column: Obj, obj: Obj) -> Any:
     return None
 
 
+def _column(name: str, kind: str = "string", priority: int = 0, fmt: str = "") -> Obj:
+    return {"name": name, "type": kind, "format": fmt, "description": name, "priority": priority}
+
+
+def _event_cells(event: Obj) -> list[Any]:
+    meta, involved = event.get("metadata") or {}, event.get("involvedObject") or {}
+    seen = event.get("lastTimestamp") or event.get("eventTime") or meta.get("creationTimestamp")
+    target = f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}"
+    return [_age(seen), event.get("type"), event.get("reason"), target, event.get("message"), meta.get("name")]
+
+
+# Built-in kinds whose printers (pkg/printers/internalversion/printers.go) users read most: Go code
+# there, a function of the object here.
+_BUILTIN_PRINTERS: dict[tuple[str, str], tuple[list[Obj], Any]] = {
+    ("", "events"): (
+        [
+            _column("Last Seen", "string"),
+            _column("Type"),
+            _column("Reason"),
+            _column("Object"),
+            _column("Message"),
+            _column("Name", priority=1, fmt="name"),
+        ],
+        _event_cells,
+    ),
+}
+
+
 def columns(kind: Kind) -> list[Obj]:
     name = {"name": "Name", "type": "string", "format": "name", "description": NAME_DESCRIPTION, "priority": 0}
+    if (kind.group, kind.plural) in _BUILTIN_PRINTERS:
+        return _BUILTIN_PRINTERS[kind.group, kind.plural][0]
     if not kind.custom:
         created = {
             "name": "Created At",
@@ -162,7 +193,9 @@ def columns(kind: Kind) -> list[Obj]:
 
 def _row(kind: Kind, obj: Obj, include: str, version: str) -> Obj:
     meta = obj.get("metadata") or {}
-    if kind.custom:
+    if (kind.group, kind.plural) in _BUILTIN_PRINTERS:
+        cells = _BUILTIN_PRINTERS[kind.group, kind.plural][1](obj)
+    elif kind.custom:
         cells = [meta.get("name"), *(_cell(column, obj) for column in kind.printer_columns)]
     else:
         cells = [meta.get("name"), meta.get("creationTimestamp")]

@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 import yaml
-from lupa import lua51
 
+from tests.argocd_health import CUSTOMIZATIONS, health
 from tests.k8s.files import ROOT
 from tests.operator.helpers import phase, trainingrun
 from tests.operator.test_modeldeployment import (  # noqa: F401  (fixtures)
@@ -19,16 +19,7 @@ from tests.operator.test_modeldeployment import (  # noqa: F401  (fixtures)
     registry,
 )
 
-CUSTOMIZATIONS = ROOT / "manifests" / "argocd" / "resource_customizations" / "mlcd.io"
 FINAL = ("Succeeded", "Rejected", "Failed", "Invalid")
-
-
-def health(kind: str, obj: dict) -> dict:
-    """What Argo CD shows: the script of resource_customizations/mlcd.io/<kind>/health.lua run on obj."""
-    runtime = lua51.LuaRuntime()
-    runtime.globals().obj = runtime.table_from(obj, recursive=True)
-    result = runtime.execute((CUSTOMIZATIONS / kind / "health.lua").read_text(encoding="utf-8"))
-    return {"status": result["status"], "message": result["message"]}
 
 
 def bumped(obj: dict) -> dict:
@@ -41,8 +32,9 @@ def bumped(obj: dict) -> dict:
 def test_trainingrun_health_follows_the_run(cluster, operator, tmp_path, wait_for):  # noqa: F811
     registry_uri = (tmp_path / "registry" / "iris").as_uri()
     cluster.create(trainingrun("good", registry={"uri": registry_uri}))
-    cluster.create(trainingrun("strict", gates=[{"metric": "accuracy", "min": 0.999}],
-                               registry={"uri": registry_uri + "-strict"}))
+    cluster.create(
+        trainingrun("strict", gates=[{"metric": "accuracy", "min": 0.999}], registry={"uri": registry_uri + "-strict"})
+    )
     cluster.create(trainingrun("typo", model={"estimator": "RandomForestClasifier"}))
 
     assert health("TrainingRun", cluster.get("good"))["status"] == "Progressing"
@@ -52,9 +44,13 @@ def test_trainingrun_health_follows_the_run(cluster, operator, tmp_path, wait_fo
 
     assert good["status"]["phase"] == "Succeeded"
     assert health("TrainingRun", good) == {
-        "status": "Healthy", "message": f"Model version 1 registered ({good['status']['keyMetric']})"}
+        "status": "Healthy",
+        "message": f"Model version 1 registered ({good['status']['keyMetric']})",
+    }
     assert health("TrainingRun", bumped(good)) == {
-        "status": "Progressing", "message": "Waiting for the operator to observe generation 2"}
+        "status": "Progressing",
+        "message": "Waiting for the operator to observe generation 2",
+    }
 
     assert strict["status"]["phase"] == "Rejected"
     failing = [gate["message"] for gate in strict["status"]["gates"] if not gate["passed"]]
@@ -70,9 +66,18 @@ def test_trainingrun_waiting_for_its_storage_secret_is_suspended():
     # The tenancy condition (DESIGN.md, "Tenancy and identity"): no run until the namespace's Secret exists.
     waiting = {
         "metadata": {"name": "iris", "generation": 1},
-        "status": {"observedGeneration": 1, "phase": "Pending", "conditions": [
-            {"type": "StorageReady", "status": "False", "reason": "SecretMissing",
-             "message": "Secret default/mlcd-storage not found"}]},
+        "status": {
+            "observedGeneration": 1,
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "StorageReady",
+                    "status": "False",
+                    "reason": "SecretMissing",
+                    "message": "Secret default/mlcd-storage not found",
+                }
+            ],
+        },
     }
     assert health("TrainingRun", waiting) == {"status": "Suspended", "message": "Secret default/mlcd-storage not found"}
 
@@ -81,31 +86,44 @@ def test_modeldeployment_health_follows_the_rollout(cluster, operator, registry,
     v1, v2, v3 = (registry.version_uri(v) for v in (1, 2, 3))
     ready = deployed(cluster, wait_for, v1)
     assert health("ModelDeployment", ready) == {
-        "status": "Healthy", "message": f"Serving {v1} at {ready['status']['url']}"}
+        "status": "Healthy",
+        "message": f"Serving {v1} at {ready['status']['url']}",
+    }
     assert health("ModelDeployment", bumped(ready))["status"] == "Progressing"
 
     kserve.behave(v2, "pending")
-    cluster.patch_spec("iris", {"model": {"uri": v2}, "rollout": {"progressDeadlineSeconds": 600}},
-                       plural="modeldeployments")
-    canary = wait_for(cluster.fetch("iris", "modeldeployments"),
-                      lambda md: md.get("status", {}).get("canaryModel") == v2, deadline=20)
+    cluster.patch_spec(
+        "iris", {"model": {"uri": v2}, "rollout": {"progressDeadlineSeconds": 600}}, plural="modeldeployments"
+    )
+    canary = wait_for(
+        cluster.fetch("iris", "modeldeployments"), lambda md: md.get("status", {}).get("canaryModel") == v2, deadline=20
+    )
     verdict = health("ModelDeployment", canary)
     assert verdict["status"] == "Progressing" and verdict["message"] == canary["status"]["message"]
 
     kserve.behave(v3, "fail")
     cluster.patch_spec("iris", {"model": {"uri": v3}}, plural="modeldeployments")
     rolled_back = wait_for(cluster.fetch("iris", "modeldeployments"), phase("RolledBack"), deadline=20)
-    assert health("ModelDeployment", rolled_back) == {"status": "Degraded",
-                                                      "message": rolled_back["status"]["message"]}
+    assert health("ModelDeployment", rolled_back) == {"status": "Degraded", "message": rolled_back["status"]["message"]}
     assert v1 in rolled_back["status"]["message"] or v3 in rolled_back["status"]["message"]
 
 
 def test_modeldeployment_waiting_for_credentials_is_suspended():
     waiting = {
         "metadata": {"name": "iris", "generation": 2},
-        "status": {"observedGeneration": 2, "phase": "Ready", "activeModel": "s3://models/iris/v1", "conditions": [
-            {"type": "CredentialsReady", "status": "False", "reason": "CredentialsNotReady",
-             "message": "s3://models/iris/v2 waits for usable credentials: no Secret lists an S3 endpoint"}]},
+        "status": {
+            "observedGeneration": 2,
+            "phase": "Ready",
+            "activeModel": "s3://models/iris/v1",
+            "conditions": [
+                {
+                    "type": "CredentialsReady",
+                    "status": "False",
+                    "reason": "CredentialsNotReady",
+                    "message": "s3://models/iris/v2 waits for usable credentials: no Secret lists an S3 endpoint",
+                }
+            ],
+        },
     }
     verdict = health("ModelDeployment", waiting)
     assert verdict == {"status": "Suspended", "message": waiting["status"]["conditions"][0]["message"]}
@@ -114,7 +132,9 @@ def test_modeldeployment_waiting_for_credentials_is_suspended():
 @pytest.mark.parametrize("kind", ["TrainingRun", "ModelDeployment"])
 def test_no_status_yet_is_progressing(kind):
     assert health(kind, {"metadata": {"name": "x", "generation": 1}}) == {
-        "status": "Progressing", "message": "Waiting for the mlcd operator"}
+        "status": "Progressing",
+        "message": "Waiting for the mlcd operator",
+    }
 
 
 def test_the_argocd_cm_snippet_carries_the_shipped_scripts():

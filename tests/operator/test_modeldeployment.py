@@ -96,7 +96,8 @@ def test_first_deploy_creates_an_owned_inferenceservice_and_makes_the_champion(c
     assert status["url"] == "http://iris.default.example.com"
     assert status["traffic"] == {"active": 100, "canary": 0}
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
-        "Ready": "True", "RolledOut": "True", "CanaryReady": "False", "CredentialsReady": "True"}
+        "Ready": "True", "RolledOut": "True", "CanaryReady": "False", "CredentialsReady": "True",
+        "RuntimeCompatible": "Unknown"}  # these test versions record no scikit-learn version
     served = isvc(cluster)
     assert served["spec"]["predictor"]["model"]["storageUri"] == v1
     assert served["spec"]["predictor"]["model"]["modelFormat"] == {"name": "sklearn"}
@@ -267,6 +268,11 @@ def test_a_trainingrun_hands_off_to_a_promoted_deployment_and_champion(cluster, 
     assert handed["status"] == "True" and f"{uri}/v1" in handed["message"]
     md = wait_for(cluster.fetch("iris", "modeldeployments"), lambda m: m.get("status"), deadline=10)
     assert md["spec"]["model"]["uri"] == f"{uri}/v1"
+    # The digest recorded at registration, carried by the objects: TrainingRun status -> hand-off ->
+    # ModelDeployment spec -> the predictor's environment.
+    digest = registry.metadata(1)["model"]["sha256"]
+    assert run["status"]["model"]["sha256"] == md["spec"]["model"]["sha256"] == digest
+    assert {"name": "MLCD_MODEL_SHA256", "value": digest} in predictor(cluster)["model"]["env"]
     assert md["metadata"]["annotations"]["mlcd.io/handed-off-by"] == "TrainingRun/iris"
     assert md["spec"]["rollout"]["canaryTrafficPercent"] == 10  # created with the defaults, spelt out
     assert md["spec"]["serving"]["deploymentMode"] == "Serverless"
@@ -284,6 +290,7 @@ def test_a_trainingrun_hands_off_to_a_promoted_deployment_and_champion(cluster, 
     promoted = wait_for(cluster.fetch("iris", "modeldeployments"),
                         lambda m: m["status"].get("activeModel") == f"{uri}/v2", deadline=20)
     assert promoted["status"]["phase"] == "Ready"
+    assert promoted["status"]["activeModelSha256"] == registry.metadata(2)["model"]["sha256"]
     assert "Promoted" in wait_reasons(cluster, wait_for, "iris", "CanaryStarted", "Promoted")
     assert wait_for(lambda: champion(registry), lambda v: v == 2)
 
@@ -298,3 +305,41 @@ def test_a_rejected_trainingrun_hands_nothing_off(cluster, tmp_path, operator_wi
     handed = condition(run, "HandedOff")
     assert handed["status"] == "False" and handed["reason"] == "GateFailed"
     assert not _exists(cluster, "iris", "modeldeployments")
+
+
+def test_the_inferenceservice_names_mlcds_runtime_and_carries_the_handed_off_digest(cluster, operator, registry,
+                                                                                    wait_for):
+    v1 = registry.version_uri(1)
+    digest = registry.metadata(1)["model"]["sha256"]
+    body = modeldeployment(v1)
+    body["spec"]["model"]["sha256"] = digest
+    body["spec"]["serving"] = {"scaleTarget": 5, "scaleMetric": "concurrency", "maxRequestBytes": 65536}
+    cluster.create(body, plural="modeldeployments")
+    md = wait_for(cluster.fetch("iris", "modeldeployments"), phase("Ready"), deadline=20)
+    assert md["status"]["activeModelSha256"] == digest
+    served = predictor(cluster)
+    assert served["model"]["runtime"] == "mlcd-sklearn"
+    assert served["model"]["env"] == [{"name": "MLCD_MODEL_SHA256", "value": digest},
+                                      {"name": "MLCD_MAX_REQUEST_BYTES", "value": "65536"}]
+    assert (served["scaleTarget"], served["scaleMetric"]) == (5, "concurrency")
+
+
+def test_a_version_trained_with_another_scikit_learn_never_gets_traffic(cluster, operator, registry, tmp_path,
+                                                                       wait_for):
+    import sklearn
+
+    v1 = registry.version_uri(1)
+    deployed(cluster, wait_for, v1)
+    model = tmp_path / "old.joblib"
+    model.write_bytes(b"pickled by an old scikit-learn")
+    old = registry.register(model, {"metrics": {}, "versions": {"sklearn": "0.24.2", "mlcd": "0.0.1"}})
+    cluster.patch_spec("iris", {"model": {"uri": old.uri}}, plural="modeldeployments")
+    md = wait_for(cluster.fetch("iris", "modeldeployments"), phase("Failed"), deadline=20)
+    ready = condition(md, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "RuntimeIncompatible")
+    assert "scikit-learn 0.24.2" in ready["message"] and f"scikit-learn {sklearn.__version__}" in ready["message"]
+    assert f"{v1} keeps serving" in ready["message"]
+    assert condition(md, "RuntimeCompatible")["status"] == "False"
+    assert md["status"]["activeModel"] == v1 and "canaryModel" not in md["status"]
+    assert predictor(cluster)["model"]["storageUri"] == v1 and "canaryTrafficPercent" not in predictor(cluster)
+    assert wait_reasons(cluster, wait_for, "iris", "RuntimeIncompatible")

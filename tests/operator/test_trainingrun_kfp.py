@@ -8,6 +8,7 @@ import pytest
 
 from mlcd.backends.kfp import KfpBackend
 from mlcd.backends.queue import LocalQueueBackend
+from mlcd.storage import open_registry
 from tests.kfp_standin import KfpStandIn
 from tests.operator.helpers import Cluster, condition, phase, registry_for, settings, trainingrun
 
@@ -70,7 +71,8 @@ def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path
     assert parameters["data_source"] == "builtin://iris" and parameters["run_key"] == status["pipeline"]["runName"]
     assert created[0]["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
     registry = (tmp_path / "registry" / "default" / "iris").as_uri()
-    assert status["model"] == {"uri": f"{registry}/v1", "version": 1}
+    registered = open_registry(registry).metadata(1)["model"]["sha256"]
+    assert status["model"] == {"uri": f"{registry}/v1", "version": 1, "sha256": registered}
     assert status["metrics"]["accuracy"] >= 0.8  # read from the run record the pipeline wrote
     paths = {(m, p) for m, p, _ in kfp.requests}
     assert {("GET", "/apis/v2beta1/experiments"), ("POST", "/apis/v2beta1/experiments"),

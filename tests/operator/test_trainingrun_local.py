@@ -2,6 +2,7 @@
 
 import pytest
 
+from mlcd.storage import open_registry
 from tests.operator.helpers import condition, phase, registry_for, runs_in, settings, trainingrun
 
 
@@ -20,7 +21,8 @@ def test_a_trainingrun_goes_to_succeeded_with_results_in_status(cluster, home, t
     accuracy = status["metrics"]["accuracy"]
     assert status["gates"] == [{"metric": "accuracy", "passed": True, "value": accuracy, "threshold": 0.8,
                                 "message": f"accuracy {accuracy:.4g} passes >= 0.8"}]
-    assert status["model"] == {"uri": f"{registry_uri(tmp_path)}/v1", "version": 1}
+    registered = open_registry(registry_uri(tmp_path)).metadata(1)["model"]["sha256"]
+    assert status["model"] == {"uri": f"{registry_uri(tmp_path)}/v1", "version": 1, "sha256": registered}
     assert status["keyMetric"].startswith("accuracy=")
     assert status["pipeline"]["generation"] == 1 and status["pipeline"]["specHash"].startswith("sha256:")
     assert {c["type"]: c["status"] for c in status["conditions"]} == {

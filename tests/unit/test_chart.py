@@ -11,7 +11,9 @@ from kfp.client import KF_PIPELINES_SA_TOKEN_PATH
 
 import mlcd
 from mlcd.api.crd import all_crds
+from mlcd.api.v1alpha1.modeldeployment import DEFAULT_RUNTIME
 from mlcd.compiler.compile import DEFAULT_IMAGE
+from mlcd.kserve import build_inferenceservice
 from tests.kube_checks import (
     KUBE_VERSION,
     ROOT,
@@ -19,10 +21,12 @@ from tests.kube_checks import (
     assert_restricted,
     load_all,
     validate_builtin,
+    validate_custom,
     wildcards,
 )
 
 CHART = ROOT / "charts" / "mlcd"
+KSERVE = ROOT / "tests" / "fixtures" / "kserve"
 RELEASE, NAMESPACE = "mlcd", "mlcd-system"
 
 VALUE_SETS = {
@@ -90,6 +94,8 @@ def test_every_rendered_object_is_valid(chart, values):
     for doc in docs:
         if doc["apiVersion"] == "monitoring.coreos.com/v1":
             check_service_monitor(doc, docs)
+        elif doc["apiVersion"] == "serving.kserve.io/v1alpha1":
+            validate_custom(doc, KSERVE / "serving.kserve.io_clusterservingruntimes.yaml")
         else:
             validate_builtin(doc)
         assert doc["metadata"]["labels"]["app.kubernetes.io/instance"] == RELEASE
@@ -339,3 +345,47 @@ def test_kfp_token_and_role_bindings_can_be_turned_off(chart):
     explicit = render(chart, {**VALUE_SETS["kfp-with-secrets"], "kfp": {"roleBindings": {"namespaces": ["ml"]}}})
     assert [b["metadata"]["namespace"] for b in by_kind(explicit, "RoleBinding")
             if b["roleRef"]["name"] == "kubeflow-pipelines-edit"] == ["ml"]
+
+
+def serving_runtime(docs: list[dict]) -> dict:
+    (only,) = by_kind(docs, "ClusterServingRuntime")
+    return only
+
+
+@pytest.mark.parametrize("values", [{}, VALUE_SETS["kfp-with-secrets"], {"image": {"tag": "0.1.0-rc1"}}],
+                         ids=["defaults", "digest", "tag"])
+def test_the_serving_runtime_runs_the_operators_image_under_kserves_contract(chart, values):
+    docs = render(chart, values)
+    runtime = serving_runtime(docs)
+    (operator,) = deployment(docs)["spec"]["template"]["spec"]["containers"]
+    (server,) = runtime["spec"]["containers"]
+    assert server["image"] == operator["image"]
+    assert server["name"] == "kserve-container"
+    assert server["command"] == ["mlcd", "serve"]
+    assert server["args"][:3] == ["--model_name={{.Name}}", "--model_dir=/mnt/models", "--http_port=8080"]
+    assert "--host=0.0.0.0" in server["args"]
+    assert runtime["metadata"]["name"] == DEFAULT_RUNTIME
+    assert runtime["spec"]["protocolVersions"] == ["v1", "v2"]
+    assert [f["name"] for f in runtime["spec"]["supportedModelFormats"]] == ["sklearn"]
+    # Like KServe's own sklearn runtime, in the same container shape.
+    (kserves,) = load_all((KSERVE / "kserve-sklearnserver.yaml").read_text())[0]["spec"]["containers"]
+    assert server["args"][:3] == kserves["args"]
+    assert server["securityContext"] == kserves["securityContext"]
+    assert server["resources"]["limits"]["memory"] == "1Gi"
+
+
+def test_the_serving_runtime_can_be_left_out(chart):
+    assert by_kind(render(chart, {"servingRuntime": {"enabled": False}}), "ClusterServingRuntime") == []
+
+
+def test_the_sample_modeldeployments_inferenceservice_names_the_charts_runtime(chart):
+    runtime = serving_runtime(render(chart, {}))
+    (sample,) = load_all((ROOT / "manifests" / "samples" / "iris-modeldeployment.yaml").read_text())
+    sample["metadata"].setdefault("namespace", "default")
+    isvc = build_inferenceservice(sample, storage_uri=sample["spec"]["model"]["uri"], model_sha256="ab" * 32)
+    assert isvc["spec"]["predictor"]["model"]["runtime"] == runtime["metadata"]["name"]
+    assert isvc["spec"]["predictor"]["model"]["modelFormat"]["name"] in {
+        f["name"] for f in runtime["spec"]["supportedModelFormats"]}
+    assert isvc["spec"]["predictor"]["model"]["protocolVersion"] in runtime["spec"]["protocolVersions"]
+    validate_custom(isvc, KSERVE / "serving.kserve.io_inferenceservices.yaml")
+    validate_custom(runtime, KSERVE / "serving.kserve.io_clusterservingruntimes.yaml")

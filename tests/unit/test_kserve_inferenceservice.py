@@ -46,7 +46,7 @@ def webhook_defaulted(isvc: dict) -> dict:
     out["metadata"].update(generation=1, resourceVersion="42", uid="isvc-uid")
     out["metadata"]["labels"]["serving.kserve.io/extra"] = "x"
     model = out["spec"]["predictor"]["model"]
-    model["runtime"] = "kserve-sklearnserver"
+    model.setdefault("runtime", "kserve-sklearnserver")  # only when none is named, as KServe does
     model["name"] = ""
     limits = model["resources"]["limits"]
     limits["cpu"] = {"1": "1000m", "1000m": "1"}.get(limits["cpu"], limits["cpu"])

@@ -1,10 +1,11 @@
 """Resource quantities are read as the API server reads them (k8s.io/apimachinery resource.ParseQuantity)."""
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from mlcd.api.v1alpha1.quantity import QuantityError, parse_quantity, quantity_problem
+from mlcd.api.v1alpha1.quantity import CRD_PATTERN, QuantityError, parse_quantity, quantity_problem
 from mlcd.api.v1alpha1.validation import validate_document
 
 
@@ -12,8 +13,7 @@ from mlcd.api.v1alpha1.validation import validate_document
     ("0", 0), ("1", 1), ("500m", Decimal("0.5")), ("1.5", Decimal("1.5")), ("1500m", Decimal("1.5")),
     ("256Mi", 256 * 2**20), ("1Gi", 2**30), ("1e3", 1000), ("1E3", 1000), ("1e-3", Decimal("0.001")),
     ("1k", 1000), ("1M", 10**6), ("1E", 10**18), ("1n", Decimal("1e-9")), ("-1.5Gi", -1536 * 2**20),
-    # What the scanner of apimachinery accepts although a person would not write it.
-    (".5", Decimal("0.5")), ("1.", 1), ("+", 0), ("-", 0), ("Mi", 0), ("007", 7),
+    (".5", Decimal("0.5")), ("1.", 1), ("007", 7),
     # Rounded up to a nano; binary values capped at 2^63-1.
     ("0.1n", Decimal("1e-9")), ("9Ei", 2**63 - 1),
 ])
@@ -32,6 +32,20 @@ def test_quantities_the_api_server_refuses(text, reason):
     with pytest.raises(QuantityError, match=reason):
         parse_quantity(text)
     assert quantity_problem(text).startswith(f"{text!r} is not a quantity such as 500m")
+
+
+@pytest.mark.parametrize("text", ["+", "-", "Mi", "k"])
+def test_what_the_scanner_lets_by_the_crd_pattern_refuses(text):
+    # apimachinery's scanner reads these as 0; the schema of a CRD's quantities refuses them first.
+    assert parse_quantity(text) == 0
+    assert "it must match" in quantity_problem(text)
+
+
+def test_the_crd_pattern_is_the_one_in_kserves_crd():
+    crd = (Path(__file__).resolve().parents[1] / "fixtures" / "kserve").glob("*.yaml")
+    patterns = {line.split("pattern: ", 1)[1] for f in crd for line in f.read_text().splitlines()
+                if "pattern: ^(\\+|-)?(([0-9]+" in line}
+    assert patterns == {CRD_PATTERN}
 
 
 def test_a_huge_exponent_is_a_value_not_a_crash():

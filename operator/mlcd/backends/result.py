@@ -42,4 +42,4 @@ def decide(outputs: dict, failure: str) -> RunResult:
         return RunResult(phase="Rejected", message="; ".join(failed), metrics=metrics, gates=gates)
     uri = outputs.get("model_uri", "")
     return RunResult(phase="Succeeded", message=f"registered {uri}", metrics=metrics, gates=gates,
-                     model={"uri": uri, "version": version})
+                     model={"uri": uri, "version": version, "sha256": outputs.get("model_sha256") or None})

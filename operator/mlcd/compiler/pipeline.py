@@ -32,6 +32,7 @@ class Outputs(NamedTuple):
     gates: str
     model_uri: str
     version: int
+    model_sha256: str
 
 
 def build(shape: Shape):
@@ -71,7 +72,8 @@ def build(shape: Shape):
             if shape.handoff:
                 # Needs no storage settings: it writes to the Kubernetes API only (see handoff.py).
                 c.handoff(model_deployment=p.model_deployment, namespace=p.run_namespace,
-                          model_uri=registered.outputs["model_uri"], run_name=p.run_name, promote=p.promote,
+                          model_uri=registered.outputs["model_uri"],
+                          model_sha256=registered.outputs["model_sha256"], run_name=p.run_name, promote=p.promote,
                           ).set_display_name("handoff").set_caching_options(False)
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
@@ -86,6 +88,7 @@ def build(shape: Shape):
             evaluated.outputs["Output"], gated.outputs["results"],
             dsl.OneOf(registered.outputs["model_uri"], rejected.outputs["model_uri"]),
             dsl.OneOf(registered.outputs["version"], rejected.outputs["version"]),
+            dsl.OneOf(registered.outputs["model_sha256"], rejected.outputs["model_sha256"]),
         )
 
     return dsl.pipeline(_declared(training), name=PIPELINE_NAME,

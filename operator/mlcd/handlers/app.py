@@ -89,6 +89,12 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     async def _deleted(body, logger, **_):
         await reconciler.stop_on_delete(body, logger)
 
+    # Every TrainingRun, finalizer or not: what the reconciler kept for it goes with it.
+    @kopf.on.event(**resource, registry=registry)
+    async def _gone(type, body, **_):  # noqa: A002 (kopf's argument name)
+        if type == "DELETED":
+            reconciler.forget(body.metadata.uid)
+
     # ModelDeployments: one InferenceService each, rolled out as a canary, promoted or rolled back.
     modeldeployment.register(registry, config, kube_client)
     return registry

@@ -16,7 +16,9 @@ timer first); it stops reconciling a ModelDeployment that is gone or going.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import time
 from datetime import UTC, datetime
 
 import kopf
@@ -24,8 +26,10 @@ import kubernetes
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from mlcd.api.v1alpha1 import GROUP, VERSION, ModelDeploymentStatus
-from mlcd.api.v1alpha1.vocabulary import EventReason, EventType
+from mlcd.api.v1alpha1 import API_VERSION, GROUP, VERSION, ModelDeploymentStatus
+from mlcd.api.v1alpha1.modeldeployment import DEFAULT_RUNTIME
+from mlcd.api.v1alpha1.validation import validate_document
+from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.status import StatusWriter
@@ -33,11 +37,36 @@ from mlcd.kserve import GROUP as KSERVE_GROUP
 from mlcd.kserve import PLURAL as KSERVE_PLURAL
 from mlcd.kserve import VERSION as KSERVE_VERSION
 from mlcd.kserve import merge_patch
-from mlcd.reconcile import Decision, champion_update, decide, preflight
+from mlcd.reconcile import Decision, champion_update, decide, not_applied, preflight
+from mlcd.reconcile.runtime import RuntimeCheck, check_runtime
 from mlcd.reconcile.status import changed
+from mlcd.storage import StorageError
 
 KIND = "ModelDeployment"
 PLURAL = "modeldeployments"
+METADATA_TIMEOUT_SECONDS = 10.0  # one small GET; a registry slower than this is not waited for
+METADATA_RETRY_SECONDS = 60.0  # an unreadable metadata.json is not asked for again before this
+_CACHED = 1024  # versions are never overwritten, so what a version recorded is read once
+
+
+def _bounded(cache: dict) -> dict:
+    """The newest entries of ``cache`` (insertion order), at most _CACHED of them."""
+    return dict(list(cache.items())[-_CACHED:])
+
+
+def read_model_metadata(uri: str) -> dict:
+    """metadata.json of the model version at ``uri``: one GET of at most a few MiB, no listing. The one
+    place the ModelDeployment handlers read a tenant's storage (credentials: the operator's environment)."""
+    from mlcd.storage import read_version_metadata
+
+    return read_version_metadata(uri)
+
+
+def own_versions() -> dict:
+    """The library versions of this image, which the chart's mlcd-sklearn runtime also runs."""
+    from importlib.metadata import version
+
+    return {"sklearn": version("scikit-learn"), "mlcd": version("mlcd")}
 
 
 def make_api_client() -> ApiClient:
@@ -48,6 +77,14 @@ def make_api_client() -> ApiClient:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
         return ApiClient(configuration)
     return kubernetes.config.new_client_from_config()
+
+
+def api_message(exc: ApiException) -> str:
+    """What the API server said (its Status object's message), without the client's HTTP dump."""
+    try:
+        return str(json.loads(exc.body or "")["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"{exc.status} {exc.reason}"
 
 
 def _missing(call, *args):
@@ -67,6 +104,9 @@ class ModelDeploymentReconciler:
         self.config = config
         self._api_client = api_client
         self._locks: dict[str, asyncio.Lock] = {}
+        self._trained_with: dict[str, dict] = {}  # model URI -> metadata.json's versions
+        self._unread: dict[str, tuple[float, str]] = {}  # model URI -> (when to try again, why it failed)
+        self._own_versions = own_versions()
 
     @property
     def crs(self) -> CustomObjectsApi:
@@ -99,23 +139,72 @@ class ModelDeploymentReconciler:
         if md is None or md["metadata"].get("uid") != uid or md["metadata"].get("deletionTimestamp"):
             metrics.RECONCILES.labels(KIND, "gone").inc()
             return
+        invalid = validate_document({"apiVersion": API_VERSION, "kind": KIND, "spec": md.get("spec"),
+                                     "metadata": {"name": name, "namespace": namespace}}).problems
+        if invalid:
+            metrics.RECONCILES.labels(KIND, "invalid").inc()
+            await self._record(md, not_applied(md, Reason.INVALID_SPEC, "; ".join(map(str, invalid)),
+                                               datetime.now(UTC)))
+            return
         observed = await asyncio.to_thread(_missing, self.crs.get_namespaced_custom_object,
                                            KSERVE_GROUP, KSERVE_VERSION, namespace, KSERVE_PLURAL, name)
         problems = await asyncio.to_thread(self._preflight, md)
-        decision = decide(md, observed, datetime.now(UTC), credential_problems=problems)
+        runtime = await self._runtime_check(md, logger)
+        decision = decide(md, observed, datetime.now(UTC), credential_problems=problems, runtime=runtime)
         metrics.RECONCILES.labels(KIND, "apply" if decision.inferenceservice else "observe").inc()
         if decision.inferenceservice is not None:
-            await asyncio.to_thread(self._apply, decision.inferenceservice, observed)
+            try:
+                await asyncio.to_thread(self._apply, decision.inferenceservice, observed)
+            except ApiException as exc:
+                if exc.status not in (400, 422):
+                    raise
+                # Sending the same object again gets the same answer: say so in status and an Event.
+                metrics.ERRORS.labels(KIND, f"HTTP{exc.status}").inc()
+                logger.warning("inferenceservice refused name=%s status=%s", name, exc.status)
+                message = f"the API server refused InferenceService {name}: {api_message(exc)}"
+                await self._record(md, not_applied(md, Reason.REFUSED_BY_API_SERVER, message, datetime.now(UTC)))
+                return
             logger.info("inferenceservice %s name=%s phase=%s", "created" if observed is None else "patched",
                         name, decision.status.phase)
         if not await self._champion(md, decision, logger):
             return  # status unchanged: the next reconcile decides the same promotion and tries again
+        await self._record(md, decision)
+
+    async def _record(self, md: dict, decision: Decision) -> None:
+        """Write the decision's status (when it changed) and post its Events."""
+        namespace, name = md["metadata"]["namespace"], md["metadata"]["name"]
         previous = md.get("status") or {}
         if changed(ModelDeploymentStatus.model_validate(previous), decision.status):
             await asyncio.to_thread(StatusWriter.through_api, self.crs, PLURAL, namespace, name, previous,
                                     decision.status)
         for type_, reason, message in decision.events:
             kopf.event(md, type=type_, reason=reason, message=message[:1000])
+
+    async def _runtime_check(self, md: dict, logger) -> RuntimeCheck:
+        """Can the runtime load spec.model? From the versions the model recorded, read once per version."""
+        spec = md.get("spec") or {}
+        uri = ((spec.get("model") or {}).get("uri") or "").rstrip("/")
+        runtime = (spec.get("serving") or {}).get("runtime") or DEFAULT_RUNTIME
+        if runtime != DEFAULT_RUNTIME:
+            return check_runtime(runtime, uri, None, self._own_versions)
+        recorded = self._trained_with.get(uri)
+        retry_at, problem = self._unread.get(uri, (0.0, None))
+        if recorded is None and time.monotonic() >= retry_at:
+            try:
+                metadata = await asyncio.wait_for(asyncio.to_thread(read_model_metadata, uri),
+                                                  METADATA_TIMEOUT_SECONDS)
+                recorded = dict(metadata.get("versions") or {})
+            except StorageError as exc:
+                problem = str(exc)
+            except TimeoutError:
+                problem = f"no answer from storage in {METADATA_TIMEOUT_SECONDS:.0f}s"
+            if recorded is None:
+                logger.warning("model versions unread name=%s uri=%s problem=%s", md["metadata"]["name"], uri, problem)
+                self._unread = _bounded({**self._unread, uri: (time.monotonic() + METADATA_RETRY_SECONDS, problem)})
+            else:
+                self._trained_with = _bounded({**self._trained_with, uri: recorded})
+                self._unread.pop(uri, None)
+        return check_runtime(runtime, uri, recorded, self._own_versions, problem=problem)
 
     def _preflight(self, md: dict) -> list[str]:
         account = ((md.get("spec") or {}).get("serving") or {}).get("serviceAccountName")

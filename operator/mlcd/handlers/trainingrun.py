@@ -208,9 +208,17 @@ class TrainingRunReconciler:
         logger.info("run stopped run=%s", ask.run.name)
         return None
 
+    def forget(self, uid: str) -> None:
+        """Drop what is kept per object once it is gone: its last written status and its lock."""
+        self.writer.forget(uid)
+        self._locks.pop(uid, None)
+
+    @property
+    def objects_held(self) -> int:
+        return len(self._locks)
+
     async def stop_on_delete(self, body, logger) -> None:
-        self.writer.forget(body.metadata.uid)
-        self._locks.pop(body.metadata.uid, None)
+        self.forget(body.metadata.uid)
         stop = on_delete(body.spec, TrainingRunStatus.model_validate(dict(body.get("status") or {})))
         if stop is None:
             return

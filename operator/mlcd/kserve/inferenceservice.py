@@ -19,6 +19,10 @@ PLURAL = "inferenceservices"
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 OWNER_LABEL = "mlcd.io/model-deployment"
+# What mlcd's server (`mlcd serve`, the mlcd-sklearn runtime) reads from its environment.
+MODEL_SHA256_ENV = "MLCD_MODEL_SHA256"
+MAX_REQUEST_BYTES_ENV = "MLCD_MAX_REQUEST_BYTES"
+_OWN_ENV = (MODEL_SHA256_ENV, MAX_REQUEST_BYTES_ENV)
 
 # KServe 0.15+ renamed the modes in its defaulting webhook; either spelling means the same mode.
 _MODE_ALIASES = {"serverless": "Knative", "knative": "Knative", "rawdeployment": "Standard", "standard": "Standard"}
@@ -44,11 +48,13 @@ def build_inferenceservice(
     storage_uri: str,
     canary_percent: int | None = None,
     owner_uid: str | None = None,
+    model_sha256: str | None = None,
 ) -> dict:
     """The InferenceService for ``md`` serving ``storage_uri`` on its latest revision.
 
     ``canary_percent`` is the latest revision's share while a canary is in flight (0 rolls it back
-    to the previous revision); None lets the latest revision take all the traffic.
+    to the previous revision); None lets the latest revision take all the traffic. ``model_sha256`` is
+    the digest the server must find in model.joblib, carried in the predictor's environment.
     """
     name, namespace, uid, spec = _identity(md)
     uid = owner_uid or uid
@@ -57,6 +63,8 @@ def build_inferenceservice(
         "modelFormat": {"name": spec.model.format},
         "storageUri": storage_uri,
         "protocolVersion": serving.protocol_version,
+        "runtime": serving.runtime,
+        "env": _server_env(model_sha256, serving.max_request_bytes),
     }
     resources = {k: dict(v) for k, v in (("requests", serving.resources.requests),
                                           ("limits", serving.resources.limits)) if v}
@@ -65,6 +73,10 @@ def build_inferenceservice(
     predictor: dict = {"minReplicas": serving.min_replicas, "maxReplicas": serving.max_replicas, "model": model}
     if serving.service_account_name:
         predictor["serviceAccountName"] = serving.service_account_name
+    if serving.scale_target is not None:
+        predictor["scaleTarget"] = serving.scale_target
+    if serving.scale_metric is not None:
+        predictor["scaleMetric"] = serving.scale_metric
     if canary_percent is not None:
         predictor["canaryTrafficPercent"] = canary_percent
     metadata: dict = {
@@ -76,6 +88,13 @@ def build_inferenceservice(
     if uid:
         metadata["ownerReferences"] = [_owner_reference(name, uid)]
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": {"predictor": predictor}}
+
+
+def _server_env(model_sha256: str | None, max_request_bytes: int) -> list[dict]:
+    env = [{"name": MAX_REQUEST_BYTES_ENV, "value": str(max_request_bytes)}]
+    if model_sha256:
+        env.insert(0, {"name": MODEL_SHA256_ENV, "value": model_sha256})
+    return env
 
 
 def _owner_reference(name: str, uid: str) -> dict:
@@ -107,7 +126,15 @@ def needs_update(desired: dict, observed: dict | None) -> bool:
     """
     if observed is None:
         return True
-    return _projection(desired) != _projection(observed) or not _owned_as_desired(desired, observed)
+    want, have = _projection(desired), _projection(observed)
+    for optional in _DEFAULTED_BY_KSERVE:
+        if want[optional] is None:  # left to KServe, which may write its default: not drift
+            have[optional] = None
+    return want != have or not _owned_as_desired(desired, observed)
+
+
+_DEFAULTED_BY_KSERVE = ("scaleTarget", "scaleMetric")
+_CLEARED_WHEN_UNSET = ("canaryTrafficPercent", *_DEFAULTED_BY_KSERVE)
 
 
 def _projection(isvc: dict) -> dict:
@@ -120,6 +147,10 @@ def _projection(isvc: dict) -> dict:
         "format": (model.get("modelFormat") or {}).get("name"),
         "storageUri": (model.get("storageUri") or "").rstrip("/"),
         "protocolVersion": model.get("protocolVersion") or "v1",  # KServe's default when unset
+        "runtime": model.get("runtime") or None,
+        "env": {e.get("name"): e.get("value") for e in model.get("env") or [] if e.get("name") in _OWN_ENV},
+        "scaleTarget": predictor.get("scaleTarget"),
+        "scaleMetric": predictor.get("scaleMetric"),
         "serviceAccountName": predictor.get("serviceAccountName") or None,
         "minReplicas": predictor.get("minReplicas"),
         "maxReplicas": predictor.get("maxReplicas"),
@@ -130,12 +161,14 @@ def _projection(isvc: dict) -> dict:
 
 def merge_patch(desired: dict, observed: dict) -> dict:
     """A JSON merge patch taking ``observed`` to ``desired``. A merge patch cannot drop a key by leaving
-    it out, so promotion spells ``canaryTrafficPercent: null`` to give the latest revision all traffic."""
+    it out, so promotion spells ``canaryTrafficPercent: null`` to give the latest revision all traffic
+    (and an autoscaling knob taken out of the spec is spelt null likewise)."""
     patch = {"metadata": {k: v for k, v in desired["metadata"].items() if k not in ("name", "namespace")},
              "spec": {"predictor": dict(desired["spec"]["predictor"])}}
     observed_predictor = (observed.get("spec") or {}).get("predictor") or {}
-    if "canaryTrafficPercent" not in desired["spec"]["predictor"] and "canaryTrafficPercent" in observed_predictor:
-        patch["spec"]["predictor"]["canaryTrafficPercent"] = None
+    for key in _CLEARED_WHEN_UNSET:
+        if key not in desired["spec"]["predictor"] and key in observed_predictor:
+            patch["spec"]["predictor"][key] = None
     return patch
 
 

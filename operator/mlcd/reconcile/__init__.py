@@ -2,6 +2,6 @@
 
 from mlcd.reconcile.champion import ChampionUpdate, champion_update
 from mlcd.reconcile.credentials import preflight
-from mlcd.reconcile.rollout import Decision, decide
+from mlcd.reconcile.rollout import Decision, decide, not_applied
 
-__all__ = ["ChampionUpdate", "Decision", "champion_update", "decide", "preflight"]
+__all__ = ["ChampionUpdate", "Decision", "champion_update", "decide", "not_applied", "preflight"]

@@ -16,11 +16,13 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from mlcd.api.v1alpha1.conditions import truncate
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, Traffic
 from mlcd.api.v1alpha1.vocabulary import DeploymentPhase as Phase
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, Status
 from mlcd.api.v1alpha1.vocabulary import ModelDeploymentCondition as Cond
 from mlcd.kserve import Readiness, build_inferenceservice, needs_update, readiness, supports_canary
+from mlcd.reconcile.runtime import RuntimeCheck
 from mlcd.timestamps import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class _Outcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     requeue_after: float | None = None
     promoted: str | None = None
+    not_ready: tuple[str, str] | None = None  # (reason, message): Ready=False whatever KServe reports
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,20 @@ class _Context:
 
     def build(self, storage_uri: str, canary_percent: int | None) -> dict:
         return build_inferenceservice(self.md, storage_uri=storage_uri, canary_percent=canary_percent,
-                                      owner_uid=self.uid)
+                                      owner_uid=self.uid, model_sha256=self.digest(storage_uri))
+
+    def digest(self, uri: str | None) -> str | None:
+        """The sha256 the objects carry for ``uri``: spec.model's for the model named now, status's for the
+        active model or canary it names (a rollback serves the active model with its own digest)."""
+        if uri is None:
+            return None
+        if uri == self.uri:
+            return self.spec.model.sha256
+        if uri == self.status.active_model:
+            return self.status.active_model_sha256
+        if uri == self.status.canary_model:
+            return self.status.canary_model_sha256
+        return None
 
     def seconds_since(self, stamp: str | None) -> float:
         if not stamp:
@@ -90,30 +106,50 @@ class _Context:
         return rfc3339(self.now)
 
 
-def decide(md: dict, observed: dict | None, now: datetime, *, credential_problems: list[str] = ()) -> Decision:
+def decide(md: dict, observed: dict | None, now: datetime, *, credential_problems: list[str] = (),
+           runtime: RuntimeCheck | None = None) -> Decision:
     """The next step for ModelDeployment ``md`` (the whole object) given the InferenceService now in
-    the cluster (None when there is none) and the problems :func:`preflight` found."""
+    the cluster (None when there is none), the problems :func:`preflight` found and whether the runtime
+    can load spec.model (:func:`mlcd.reconcile.runtime.check_runtime`; None: not checked)."""
     meta = md.get("metadata") or {}
     ctx = _Context(meta["name"], meta.get("uid"), meta.get("generation"),
                    ModelDeploymentSpec.model_validate(md["spec"]),
                    ModelDeploymentStatus.model_validate(md.get("status") or {}),
                    md, observed, now)
-    outcome = _step(ctx, list(credential_problems))
+    outcome = _step(ctx, list(credential_problems), runtime)
     desired = None if outcome.storage_uri is None else ctx.build(outcome.storage_uri, outcome.canary_percent)
     if desired is not None and not needs_update(desired, observed):
         desired = None
-    status = _status(ctx, outcome, credential_problems, applying=desired is not None)
+    status = _status(ctx, outcome, credential_problems, runtime, applying=desired is not None)
     for kind, reason, message in outcome.events:
         log.info("rollout event modeldeployment=%s type=%s reason=%s message=%r", ctx.name, kind, reason, message)
     return Decision(desired, status, outcome.events, outcome.requeue_after, outcome.promoted)
 
 
-def _step(ctx: _Context, problems: list[str]) -> _Outcome:
+def not_applied(md: dict, reason: str, message: str, now: datetime) -> Decision:
+    """The decision when the spec cannot become an InferenceService: the spec is invalid (reason
+    InvalidSpec), or the API server refused the InferenceService built from it (RefusedByApiServer).
+    Ready and RolledOut say why, the phase is Failed, one Warning Event per new message; whatever
+    InferenceService is in the cluster is left as it is."""
+    generation = (md.get("metadata") or {}).get("generation")
+    status = ModelDeploymentStatus.model_validate(md.get("status") or {})
+    message = truncate(message)
+    previous = status.condition(Cond.ROLLED_OUT)
+    seen = previous is not None and previous.reason == reason and previous.message == message
+    for type_ in (Cond.READY, Cond.ROLLED_OUT):
+        status.set_condition(type_, False, reason, message, generation, now=rfc3339(now))
+    status.observed_generation, status.phase, status.message = generation, Phase.FAILED, message
+    return Decision(None, status, [] if seen else [(WARNING, reason, message)], None)
+
+
+def _step(ctx: _Context, problems: list[str], runtime: RuntimeCheck | None) -> _Outcome:
     status, uri = ctx.status, ctx.uri
     active, canary, phase = status.active_model, status.canary_model, status.phase
     in_flight = phase == Phase.PROGRESSING and canary == uri
     if active == uri:
         return _settled(ctx)
+    if runtime is not None and runtime.compatible is False:
+        return _incompatible(ctx, runtime)
     if problems and not in_flight:
         return _blocked(ctx, problems)
     if active is None:
@@ -257,6 +293,18 @@ def _refused(ctx: _Context) -> _Outcome:
                     events=[] if already else [(WARNING, EventReason.CANARY_NOT_SUPPORTED, message)])
 
 
+def _incompatible(ctx: _Context, runtime: RuntimeCheck) -> _Outcome:
+    """The runtime cannot load the model: it never gets traffic (a canary in flight is withdrawn), and
+    the active model, if any, keeps serving."""
+    active = ctx.status.active_model
+    message = runtime.message + (f"; {active} keeps serving" if active else "; nothing is deployed")
+    already = _reason_of(ctx.status) == Reason.RUNTIME_INCOMPATIBLE
+    return _Outcome(active, None, Phase.FAILED, message, active, None,
+                    rolled_out=(False, Reason.RUNTIME_INCOMPATIBLE, message),
+                    events=[] if already else [(WARNING, EventReason.RUNTIME_INCOMPATIBLE, message)],
+                    not_ready=(Reason.RUNTIME_INCOMPATIBLE, message))
+
+
 def _health(ctx: _Context, desired: dict) -> _Health:
     """KServe's readiness of the InferenceService, counted only once it runs the spec we want: the
     object read before our own patch still shows the previous spec as Ready."""
@@ -319,7 +367,8 @@ def _reason_of(status: ModelDeploymentStatus) -> str:
     return rolled_out.reason if rolled_out else Phase.FAILED
 
 
-def _status(ctx: _Context, outcome: _Outcome, problems, *, applying: bool) -> ModelDeploymentStatus:
+def _status(ctx: _Context, outcome: _Outcome, problems, runtime: RuntimeCheck | None, *,
+            applying: bool) -> ModelDeploymentStatus:
     r = readiness(ctx.observed)
     in_sync = not applying and ctx.observed is not None
     status = ModelDeploymentStatus(conditions=list(ctx.status.conditions))
@@ -329,7 +378,9 @@ def _status(ctx: _Context, outcome: _Outcome, problems, *, applying: bool) -> Mo
         "message": outcome.message,
         "url": r.url or ctx.status.url,
         "active_model": outcome.active,
+        "active_model_sha256": ctx.digest(outcome.active),
         "canary_model": outcome.canary,
+        "canary_model_sha256": ctx.digest(outcome.canary),
         "traffic": Traffic(active=outcome.traffic[0], canary=outcome.traffic[1]),
         "canary_since": outcome.canary_since,
         "canary_ready_since": outcome.canary_ready_since,
@@ -340,10 +391,15 @@ def _status(ctx: _Context, outcome: _Outcome, problems, *, applying: bool) -> Mo
     ready = r.ready and in_sync
     ready_message = "KServe reports the InferenceService Ready" if ready else f"{r.reason}: {r.message}".rstrip(": ")
     ready_reason = Reason.INFERENCE_SERVICE_READY if ready else (Reason.UPDATE_PENDING if applying else r.reason)
-    _set(ctx, status, Cond.READY, (ready, ready_reason, ready_message))
+    _set(ctx, status, Cond.READY, (False, *outcome.not_ready) if outcome.not_ready else
+         (ready, ready_reason, ready_message))
     _set(ctx, status, Cond.ROLLED_OUT, outcome.rolled_out)
     _set(ctx, status, Cond.CANARY_READY, outcome.canary_ready)
     _set(ctx, status, Cond.CREDENTIALS_READY, _credentials(ctx, problems))
+    if runtime is not None:
+        verdict = {True: Status.TRUE, False: Status.FALSE, None: Status.UNKNOWN}[runtime.compatible]
+        status.set_condition(Cond.RUNTIME_COMPATIBLE, verdict, runtime.reason, runtime.message,
+                             generation=ctx.generation, now=ctx.stamp())
     return status
 
 

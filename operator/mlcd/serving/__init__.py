@@ -4,11 +4,13 @@ from mlcd.serving.loading import (
            ModelSource,
            ServeError,
            load_predictor,
+           load_predictor_from_dir,
+           registry_name,
            sklearn_problem,
            source_from_resource,
            source_from_uri,
 )
 from mlcd.serving.signature import InputError, Signature
 
-__all__ = ["InputError", "ModelSource", "ServeError", "Signature", "load_predictor", "sklearn_problem",
-           "source_from_resource", "source_from_uri"]
+__all__ = ["InputError", "ModelSource", "ServeError", "Signature", "load_predictor", "load_predictor_from_dir",
+           "registry_name", "sklearn_problem", "source_from_resource", "source_from_uri"]

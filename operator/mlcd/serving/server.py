@@ -4,7 +4,7 @@ KServe's ModelServer brings the endpoints (``/v1/models/NAME:predict``, ``/v2/mo
 health, readiness, model metadata) and ``/metrics``; mlcd brings a ``kserve.Model`` that checks every
 request against the signature recorded at training. KServe 0.21's REST server always binds 0.0.0.0,
 so the server is assembled here from KServe's parts with the host mlcd was given (127.0.0.1 unless
-told otherwise).
+told otherwise), behind :class:`RequestGate`, which refuses oversized bodies before they are read.
 """
 
 from __future__ import annotations
@@ -71,7 +71,10 @@ def make_model(name: str, predictor: Predictor):
                 return {"predictions": result.tolist()}
             output = InferOutput("output-0", list(result.shape), _datatype(result))
             output.set_data_from_numpy(result, binary_data=False)
-            return InferResponse(payload.id or str(uuid.uuid4()), name, [output])
+            # Binary or JSON outputs, as the client asked (Open Inference Protocol's binary extension).
+            return InferResponse(payload.id or str(uuid.uuid4()), name, [output],
+                                 use_binary_outputs=payload.use_binary_outputs,
+                                 requested_outputs=payload.request_outputs)
 
     return SklearnSignatureModel()
 
@@ -97,11 +100,74 @@ def _datatype(result) -> str:
     return _DATATYPES.get(result.dtype.kind, "BYTES")
 
 
-def run_server(model, *, host: str, port: int) -> None:
+class RequestGate:
+    """ASGI middleware in front of KServe's app.
+
+    A body larger than ``max_bytes`` is refused with 413 before it is read: by its Content-Length at once,
+    or, sent in chunks, as soon as the count passes the limit. One worker parses requests on one event
+    loop, so an unbounded body (60 MB of JSON) would hold up every small request behind it.
+
+    A POST with no Content-Type and no binary-extension header is JSON: Open Inference Protocol clients
+    (tritonclient's JSON mode) send none, and KServe would take the body for the binary extension and
+    refuse it."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        if b"content-type" not in headers and b"inference-header-content-length" not in headers:
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
+                return await self._refuse(send, length.decode(errors="replace"))
+            return await self.app(scope, receive, send)  # the HTTP parser holds the body to its length
+        body, more = [], True
+        size = 0
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None  # the client went away
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return await self._refuse(send, f"more than {size}")
+            body.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        return await self.app(scope, _replay(b"".join(body)), send)
+
+    async def _refuse(self, send, size: str) -> None:
+        log.warning("request refused reason=too-large size=%s limit=%d", size, self.max_bytes)
+        message = json.dumps({"error": f"request body of {size} bytes is over this server's limit of "
+                                       f"{self.max_bytes} bytes (spec.serving.maxRequestBytes)"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(message)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": message})
+
+
+def _replay(body: bytes):
+    sent = False
+
+    async def receive():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def run_server(model, *, host: str, port: int, max_request_bytes: int) -> None:
     """Serve ``model`` over REST on host:port until SIGINT or SIGTERM (uvicorn handles both)."""
     with _argv_hidden():
         from kserve import ModelServer
         from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+        from kserve.model_server import app
         from kserve.protocol.rest.server import RESTServer
 
     server = ModelServer(http_port=port, enable_grpc=False, workers=1, enable_latency_logging=False)
@@ -113,5 +179,6 @@ def run_server(model, *, host: str, port: int) -> None:
     rest = RESTServer(FASTAPI_APP_IMPORT_STRING, server.dataplane, server.model_repository_extension, port,
                       workers=1, grace_period=5)
     rest.config.host = host  # KServe hard-codes 0.0.0.0 here
+    rest.config.app = RequestGate(app, max_request_bytes)  # KServe's app, which rest.start() completes
     log.info("serving model=%s url=http://%s:%d/", model.name, host, port)
     asyncio.run(rest.start())

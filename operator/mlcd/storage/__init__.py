@@ -7,7 +7,14 @@ only (see :mod:`mlcd.storage.s3`); ``file://`` works the same way on a laptop.
 from mlcd.storage.datasets import BUILTIN_DATASETS, fingerprint, read_dataset
 from mlcd.storage.errors import StorageError
 from mlcd.storage.fingerprints import Fingerprint
-from mlcd.storage.registry import RegisteredVersion, Registry, open_registry, resolve_model_dir
+from mlcd.storage.registry import (
+    RegisteredVersion,
+    Registry,
+    load_verified,
+    open_registry,
+    read_version_metadata,
+    resolve_model_dir,
+)
 
 __all__ = [
     "BUILTIN_DATASETS",
@@ -16,7 +23,9 @@ __all__ = [
     "Registry",
     "StorageError",
     "fingerprint",
+    "load_verified",
     "open_registry",
     "read_dataset",
+    "read_version_metadata",
     "resolve_model_dir",
 ]

@@ -18,9 +18,10 @@ class FileStore:
         self.uri = uri.rstrip("/")
         self.root = Path(root)
 
-    def read_bytes(self, key: str) -> bytes | None:
+    def read_bytes(self, key: str, limit: int | None = None) -> bytes | None:
         try:
-            return (self.root / key).read_bytes()
+            with open(self.root / key, "rb") as stream:
+                return stream.read(-1 if limit is None else limit)
         except FileNotFoundError:
             return None
         except OSError as exc:

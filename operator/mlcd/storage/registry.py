@@ -28,6 +28,7 @@ METADATA_FILE = "metadata.json"
 CHAMPION_FILE = "champion.json"
 
 _MAX_ALLOCATION_ATTEMPTS = 50
+MAX_METADATA_BYTES = 4 << 20  # metadata.json holds metrics, signature and per-feature statistics: kilobytes
 
 
 @dataclass(frozen=True)
@@ -80,23 +81,26 @@ class Registry:
             raise StorageError(self.version_uri(version), "no such model version (absent or incomplete)")
         return _from_json(data, join(self.version_uri(version), METADATA_FILE))
 
-    def load_model(self, version: int):
-        """Unpickle a model only after its bytes match the sha256 recorded at registration: unpickling
+    def bounded_metadata(self, version: int, max_bytes: int) -> dict:
+        """metadata.json of ``version`` from one GET of at most ``max_bytes`` (+1, to tell a larger file)."""
+        where = join(self.version_uri(version), METADATA_FILE)
+        data = self._store.read_bytes(f"v{version}/{METADATA_FILE}", limit=max_bytes + 1)
+        if data is None:
+            raise StorageError(where, "not found: no such model version")
+        if len(data) > max_bytes:
+            raise StorageError(where, f"larger than {max_bytes} bytes; not read")
+        return _from_json(data, where)
+
+    def load_model(self, version: int, expected_sha256: str | None = None):
+        """Unpickle a model only after its bytes match the sha256 recorded at registration, and the one
+        the caller carries (``expected_sha256``, e.g. from the ModelDeployment) when it has one: unpickling
         runs arbitrary code, so a tampered or truncated file must never reach joblib.load."""
-        expected = self.metadata(version).get("model", {}).get("sha256")
+        recorded = self.metadata(version).get("model", {}).get("sha256")
         model_uri = join(self.version_uri(version), MODEL_FILE)
-        if not expected:
-            raise StorageError(model_uri, "metadata.json records no sha256 for it; refusing to load it")
         with tempfile.TemporaryDirectory(prefix="mlcd-model-") as scratch:
             local = Path(scratch) / MODEL_FILE
             self._store.download_file(f"{version_folder(version)}/{MODEL_FILE}", local)
-            actual = sha256_file(local)
-            if actual != expected:
-                log.error("model sha256 mismatch uri=%s expected=%s actual=%s", model_uri, expected, actual)
-                raise StorageError(
-                    model_uri, f"sha256 mismatch (expected {expected}, found {actual}); refusing to load it"
-                )
-            return joblib.load(local)
+            return load_verified(local, model_uri, recorded=recorded, expected=expected_sha256)
 
     def champion(self) -> dict | None:
         data = self._store.read_bytes(CHAMPION_FILE)
@@ -158,6 +162,32 @@ def open_registry(uri: str) -> Registry:
     if location.scheme == "s3":
         return Registry(uri, S3Store.from_location(location))
     raise StorageError(uri, "a registry lives at file:///PATH or s3://BUCKET/PREFIX")
+
+
+def load_verified(path: Path, uri: str, *, recorded: str | None, expected: str | None = None):
+    """joblib.load of ``path`` once its sha256 equals ``expected`` (the digest a Kubernetes object carries,
+    which whoever writes the bucket cannot change) and ``recorded`` (metadata.json's); StorageError otherwise.
+    With neither, nothing vouches for the file and it is not loaded."""
+    if not (expected or recorded):
+        raise StorageError(uri, "metadata.json records no sha256 for it; refusing to load it")
+    if expected and recorded and expected != recorded:
+        log.error("model sha256 disagrees uri=%s expected=%s recorded=%s", uri, expected, recorded)
+        raise StorageError(uri, f"metadata.json records sha256 {recorded}, not the {expected} it is served as; "
+                                "refusing to load it")
+    want = expected or recorded
+    actual = sha256_file(path)
+    if actual != want:
+        log.error("model sha256 mismatch uri=%s expected=%s actual=%s", uri, want, actual)
+        raise StorageError(uri, f"sha256 mismatch (expected {want}, found {actual}); refusing to load it")
+    return joblib.load(path)
+
+
+def read_version_metadata(uri: str, max_bytes: int = MAX_METADATA_BYTES) -> dict:
+    """metadata.json of the version folder ``uri`` (REGISTRY/vN), read with one bounded GET: no listing,
+    at most ``max_bytes``. For the operator, which looks at a version before it deploys it but must never
+    do a tenant's heavy work."""
+    registry, version = resolve_model_dir(uri)
+    return registry.bounded_metadata(version, max_bytes)
 
 
 def resolve_model_dir(uri: str) -> tuple[Registry, int]:

@@ -75,10 +75,11 @@ class S3Store:
     def from_location(cls, location: Location) -> S3Store:
         return cls(location.uri, client_from_env(location.uri), location.bucket, location.path)
 
-    def read_bytes(self, key: str) -> bytes | None:
+    def read_bytes(self, key: str, limit: int | None = None) -> bytes | None:
         with self._s3.errors(join(self.uri, key)):
             try:
-                response = self._s3.minio.get_object(self._bucket, self._prefix + key)
+                # A Range GET when limited: the server sends no more than asked for.
+                response = self._s3.minio.get_object(self._bucket, self._prefix + key, length=limit or 0)
             except S3Error as exc:
                 if exc.code == "NoSuchKey":
                     return None

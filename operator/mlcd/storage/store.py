@@ -11,8 +11,8 @@ class ObjectStore(Protocol):
 
     uri: str
 
-    def read_bytes(self, key: str) -> bytes | None:
-        """The object's content, or None when it does not exist."""
+    def read_bytes(self, key: str, limit: int | None = None) -> bytes | None:
+        """The object's content (its first ``limit`` bytes when given), or None when it does not exist."""
 
     def write_bytes(self, key: str, data: bytes) -> None:
         """Readers see the old content or the new, never a part."""

@@ -11,6 +11,7 @@ or an exponent (e3, E-2). Values are rounded up to a nano, and binary ones are c
 from __future__ import annotations
 
 import decimal
+import re
 from decimal import Decimal
 
 _BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
@@ -21,6 +22,11 @@ _MAX_INT64 = Decimal(2**63 - 1)
 _NANO = Decimal("1e-9")
 
 FORMAT_PATTERN = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+# The schema controller-gen gives every resource.Quantity of a CRD (the InferenceService's among them):
+# the API server checks it before anything parses the value, and it refuses what the scanner lets by
+# (a bare sign, a suffix without digits).
+CRD_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+               r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
 FORMAT_HINT = "a quantity such as 500m, 2, 1.5, 256Mi or 1e3"
 
 
@@ -90,9 +96,12 @@ def parse_quantity(text: str) -> Decimal:
 
 
 def quantity_problem(text: object) -> str | None:
-    """Why a value is not a quantity the API server accepts, or None when it is one."""
+    """Why a value is not a quantity the API server accepts in a CRD, or None when it is one: it must
+    match the CRD schema's pattern and parse."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
         return f"{text!r} is not {FORMAT_HINT}"
+    if not re.match(CRD_PATTERN, str(text)):
+        return f"{str(text)!r} is not {FORMAT_HINT} (it must match {CRD_PATTERN})"
     try:
         parse_quantity(str(text))
     except QuantityError as exc:

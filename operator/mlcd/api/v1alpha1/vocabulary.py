@@ -65,6 +65,7 @@ class ModelDeploymentCondition:
     ROLLED_OUT = "RolledOut"
     CANARY_READY = "CanaryReady"
     CREDENTIALS_READY = "CredentialsReady"
+    RUNTIME_COMPATIBLE = "RuntimeCompatible"  # the runtime can load spec.model's version
 
 
 class Reason:
@@ -110,6 +111,14 @@ class Reason:
     CREDENTIALS_INVALID = "CredentialsInvalid"
     CREDENTIALS_NOT_READY = "CredentialsNotReady"
     NO_SERVICE_ACCOUNT = "NoServiceAccount"
+    # ModelDeployment: what it asked for could not be made
+    REFUSED_BY_API_SERVER = "RefusedByApiServer"  # the API server answered 400/422 to the InferenceService
+    # ModelDeployment: can the runtime load the version (RuntimeCompatible; Ready=False when it cannot)
+    RUNTIME_COMPATIBLE = "RuntimeCompatible"
+    RUNTIME_INCOMPATIBLE = "RuntimeIncompatible"
+    OTHER_RUNTIME = "OtherRuntime"
+    METADATA_UNREADABLE = "MetadataUnreadable"
+    VERSIONS_NOT_RECORDED = "VersionsNotRecorded"
 
 
 class EventReason:
@@ -148,6 +157,8 @@ class EventReason:
     CREDENTIALS_NOT_READY = Reason.CREDENTIALS_NOT_READY
     CHAMPION_SET = "ChampionSet"
     CHAMPION_NOT_SET = "ChampionNotSet"
+    REFUSED_BY_API_SERVER = Reason.REFUSED_BY_API_SERVER
+    RUNTIME_INCOMPATIBLE = Reason.RUNTIME_INCOMPATIBLE
 
 
 def words(group: type) -> dict[str, str]:
