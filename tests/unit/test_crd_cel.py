@@ -64,6 +64,23 @@ CASES = {
     ("TrainingRun", "spec.serviceAccountName",
      "must be a Kubernetes name: lowercase letters, digits and '-', starting and ending with a letter or digit"):
         ("spec.serviceAccountName", "pipeline-runner", "Pipeline.Runner", "spec.serviceAccountName"),
+    ("TrainingRun", "spec.tolerations[]", "a toleration without a key needs operator Exists"):
+        ("spec.tolerations", [{"operator": "Exists"}], [{"operator": "Equal", "value": "x"}],
+         "spec.tolerations[0]"),
+    ("TrainingRun", "spec.tolerations[]", "a toleration with operator Exists takes no value"):
+        ("spec.tolerations", [{"key": "gpu", "operator": "Exists"}], [{"key": "gpu", "operator": "Exists",
+                                                                       "value": "x"}], "spec.tolerations[0].value"),
+    ("TrainingRun", "spec.tolerations[]", "tolerationSeconds applies to effect NoExecute only"):
+        ("spec.tolerations", [{"key": "gpu", "effect": "NoExecute", "tolerationSeconds": 30, "value": "a"}],
+         [{"key": "gpu", "effect": "NoSchedule", "tolerationSeconds": 30, "value": "a"}],
+         "spec.tolerations[0].tolerationSeconds"),
+    ("TrainingRun", "spec.tuning", "a grid needs lists of values"):
+        ("spec.tuning", {"parameters": {"max_depth": {"values": [2, 4]}}, "search": "grid"},
+         {"parameters": {"max_depth": {"distribution": "int", "low": 2, "high": 4}}, "search": "grid"},
+         "spec.tuning.search"),
+    ("TrainingRun", "spec.tuning", "trials applies to a random search; a grid tries every combination"):
+        ("spec.tuning", {"parameters": {"max_depth": {"distribution": "int", "low": 2, "high": 4}}, "trials": 3},
+         {"parameters": {"max_depth": {"values": [2, 4]}}, "trials": 2}, "spec.tuning.trials"),
     ("ModelDeployment", "spec.serving", "minReplicas must not be above maxReplicas"):
         ("spec.serving", {"minReplicas": 3, "maxReplicas": 3}, {"minReplicas": 4, "maxReplicas": 3},
          "spec.serving.minReplicas"),
@@ -104,6 +121,24 @@ def test_rule_accepts_the_valid_and_refuses_the_invalid(key):
     assert [(c["field"], c["reason"]) for c in causes] == [(refused_at, "FieldValueInvalid")]
     assert causes[0]["message"].endswith(f": {message}")
     assert not validate_document(_with(kind, field, bad)).ok
+
+
+def test_a_search_dimension_is_values_or_a_range_with_its_ends():
+    def dimension(value) -> dict:
+        return _with("TrainingRun", "spec.tuning", {"parameters": {"max_depth": value}})
+
+    assert admitted(dimension({"values": [2]})) == []
+    assert admitted(dimension({"distribution": "int", "low": 2, "high": 4})) == []
+    refused = {"give either values or a distribution with low and high":
+               [{"values": [2], "distribution": "int", "low": 1, "high": 2}, {"low": 1}],
+               "a range needs low and high, low not above high":
+               [{"distribution": "int", "low": 5, "high": 4}, {"distribution": "uniform", "low": 1}]}
+    for message, values in refused.items():
+        for value in values:
+            causes = admitted(dimension(value))
+            assert [(c["field"], c["message"]) for c in causes] == [
+                ("spec.tuning.parameters.max_depth", f"Invalid value: {message}")], value
+            assert not validate_document(dimension(value)).ok
 
 
 def test_min_above_max_is_refused_by_the_crd_rule():

@@ -15,6 +15,8 @@ from mlcd.api.v1alpha1.fields import (
     RegistryURI,
     TimeZoneName,
 )
+from mlcd.api.v1alpha1.resources import NodeSelector, ResourcesSpec, TimeoutsSpec, Toleration
+from mlcd.api.v1alpha1.tuning import TuningSpec
 
 Phase = Literal["Pending", "Running", "Succeeded", "Rejected", "Failed", "Invalid"]
 
@@ -192,6 +194,15 @@ class TrainingRunSpec(SpecModel):
         default="keep", description=(
             "On delete: keep (the default) lets an in-flight pipeline run finish; stopRuns stops it first.")
     )
+    tuning: TuningSpec | None = Field(
+        default=None, description="A hyperparameter search whose best candidate is the model trained.")
+    resources: ResourcesSpec = Field(
+        default_factory=ResourcesSpec, description="cpu, memory and accelerator of the steps.")
+    node_selector: NodeSelector = Field(
+        default_factory=dict, description="Node labels every step's Pod requires (the Pod's nodeSelector).")
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Taints every step's Pod tolerates (the Pod's tolerations).")
+    timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec, description="Limits on how long steps and runs take.")
     service_account_name: K8sName | None = Field(
         default=None,
         description="Kubernetes ServiceAccount in this namespace that the pipeline's steps run as (the KFP "
@@ -299,6 +310,15 @@ class RetrainStatus(StatusModel):
         default_factory=list, description="Retraining runs, newest first, at most spec.retrain.historyLimit.")
 
 
+class TuningResult(StatusModel):
+    """The outcome of spec.tuning: the candidate that was trained."""
+
+    best: dict[str, Any] = Field(default_factory=dict, description="The best candidate's parameters.")
+    score: float | None = Field(default=None, description="Its mean cross-validated score on the metric.")
+    metric: str | None = Field(default=None, description="The metric the search optimised.")
+    trials: int | None = Field(default=None, description="How many candidates were scored.")
+
+
 class TrainingRunStatus(ConditionedStatus):
     """What the operator observed and did; written by the operator only."""
 
@@ -320,6 +340,7 @@ class TrainingRunStatus(ConditionedStatus):
     key_metric: str | None = Field(default=None, description="name=value of the metric shown by kubectl get.")
     submitted_at: str | None = Field(default=None, description="When the current run was submitted (RFC 3339).")
     submit_attempts: int | None = Field(default=None, description="Failed attempts to reach the backend.")
+    tuning: TuningResult | None = Field(default=None, description="The hyperparameter search's best candidate.")
 
 
 class ObjectMeta(SpecModel):
