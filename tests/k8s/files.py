@@ -6,6 +6,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 WIDGET_CRD = FIXTURES / "crds" / "widgets.example.mlcd.io.yaml"
 KSERVE_CRD = FIXTURES / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+KSERVE_RUNTIME_CRD = FIXTURES / "kserve" / "serving.kserve.io_clusterservingruntimes.yaml"  # the chart ships one
 MLCD_CRD_DIR = ROOT / "manifests" / "crd"
 
 
