@@ -2,7 +2,7 @@
 
 from tests.k8s.emulator import Emulator
 from tests.k8s.faults import FaultPlan
-from tests.k8s.files import KSERVE_CRD, KSERVE_RUNTIME_CRD, WIDGET_CRD, mlcd_crd_files
+from tests.k8s.files import KSERVE_CRD, WIDGET_CRD, mlcd_crd_files
 from tests.k8s.operators import InProcessOperator, OperatorProcess, quick_settings
 from tests.k8s.routing import ConstantTimeRouting
 from tests.k8s.serving import ServedEmulator
@@ -10,7 +10,6 @@ from tests.k8s.waiting import NotReached, wait_for
 
 __all__ = [
     "KSERVE_CRD",
-    "KSERVE_RUNTIME_CRD",
     "WIDGET_CRD",
     "ConstantTimeRouting",
     "Emulator",

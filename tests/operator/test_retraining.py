@@ -174,14 +174,14 @@ class LostSubmit:
         self.inner = inner
         self.reaches = reaches
 
-    def find(self, run_name):
-        return self.inner.find(run_name)
+    def find(self, run_name, place=None):
+        return self.inner.find(run_name, place)
 
-    def submit(self, run_name, document, arguments, labels):
+    def submit(self, run_name, document, arguments, labels, place=None):
         if labels["mlcd.io/trigger"] == "spec":
-            return self.inner.submit(run_name, document, arguments, labels)
+            return self.inner.submit(run_name, document, arguments, labels, place)
         if self.reaches:
-            self.inner.submit(run_name, document, arguments, labels)
+            self.inner.submit(run_name, document, arguments, labels, place)
         raise BackendUnavailable("connection reset by peer")
 
     def get(self, ref):

@@ -69,7 +69,9 @@ def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path
     assert status["pipeline"]["runUrl"] == f"{kfp.url}/#/runs/details/{run_id}"
     parameters = created[0]["runtime_config"]["parameters"]
     assert parameters["data_source"] == "builtin://iris" and parameters["run_key"] == status["pipeline"]["runName"]
-    assert created[0]["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
+    # The pipeline spec and its platform spec (the steps' timeouts), as kfp.Client sends a package with both.
+    assert created[0]["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
+    assert created[0]["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]
     registry = (tmp_path / "registry" / "default" / "iris").as_uri()
     registered = open_registry(registry).metadata(1)["model"]["sha256"]
     assert status["model"] == {"uri": f"{registry}/v1", "version": 1, "sha256": registered}

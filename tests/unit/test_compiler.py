@@ -135,11 +135,12 @@ def test_the_ir_holds_the_secret_reference_but_no_value_and_no_storage_parameter
     assert len(components.load_component_from_text(compiled.yaml).platform_spec.platforms) == 1
 
 
-def test_without_the_setting_there_is_one_document_and_steps_inherit_the_environment(monkeypatch):
+def test_without_the_setting_no_step_mounts_a_secret_and_steps_inherit_the_environment(monkeypatch):
     monkeypatch.delenv("MLCD_S3_SECRET_NAME", raising=False)
     compiled = compile_trainingrun(trainingrun())
-    assert compiled.platform_spec == {} and compiled.pipeline_document is compiled.ir
-    assert len(list(yaml.safe_load_all(compiled.yaml))) == 1
+    executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors and not [config for config in executors.values() if "secretAsEnv" in config]
+    assert len(list(yaml.safe_load_all(compiled.yaml))) == 2  # the platform spec holds the steps' timeouts
 
 
 def test_the_secret_name_is_part_of_the_shape_and_of_the_hash(monkeypatch):

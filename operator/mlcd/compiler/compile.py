@@ -117,7 +117,12 @@ def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_ur
     image and s3_secret default to $MLCD_COMPONENT_IMAGE and $MLCD_S3_SECRET_NAME.
     """
     arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri, promote=promote, run_key=run_key)
+    spec = tr.spec
     shape = Shape(image=image or component_image(), s3_secret=s3_secret_name() if s3_secret is None else s3_secret,
-                  handoff=tr.spec.deploy.model_deployment is not None,
-                  drift=bool(tr.spec.retrain and tr.spec.retrain.drift))
+                  handoff=spec.deploy.model_deployment is not None, drift=bool(spec.retrain and spec.retrain.drift),
+                  tuning=spec.tuning.parallelism if spec.tuning else 0,
+                  train_timeout=spec.timeouts.train_seconds, step_timeout=spec.timeouts.step_seconds,
+                  train_accelerator=spec.resources.train.accelerator() is not None,
+                  steps_accelerator=spec.resources.steps.accelerator() is not None,
+                  node_selector=bool(spec.node_selector), tolerations=bool(spec.tolerations))
     return _compile_cached(json.dumps(arguments, sort_keys=True), shape)

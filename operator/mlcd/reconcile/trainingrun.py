@@ -33,7 +33,16 @@ from pydantic import ValidationError
 
 from mlcd import catalog
 from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339
-from mlcd.api.v1alpha1.trainingrun import GateResult, ModelRef, PipelineRef, RetrainSpec, TrainingRun, TrainingRunStatus
+from mlcd.api.v1alpha1.resources import TimeoutsSpec
+from mlcd.api.v1alpha1.trainingrun import (
+    GateResult,
+    ModelRef,
+    PipelineRef,
+    RetrainSpec,
+    TrainingRun,
+    TrainingRunStatus,
+    TuningResult,
+)
 from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, Status, TrainingRunPhase
 from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
 from mlcd.reconcile import retrain
@@ -462,6 +471,10 @@ def _poll(observed: Observed, action: str) -> Plan:
     if isinstance(seen, Unavailable):
         return Plan(action, status)  # the next reconcile looks again
     if not seen.finished:
+        limit = run_seconds(observed.spec)
+        elapsed = _since(status.submitted_at, observed.now)
+        if elapsed is not None and elapsed > limit:
+            return _past_deadline(observed, action, poll.run, limit, elapsed)
         status = status.model_copy(deep=True)
         events = _progressed(status, seen.state, seen.message, rfc3339(observed.now))
         if status.message == observed.status.message:
@@ -477,9 +490,38 @@ def _poll(observed: Observed, action: str) -> Plan:
     status = status.model_copy(deep=True)
     now = rfc3339(observed.now)
     events = _finished(status, seen.state, seen.message, result, now)
-    events += _handed_off(status, (observed.spec.get("deploy") or {}).get("modelDeployment"), now)
+    events += _handed_off(status, _text_at(observed.spec, "deploy", "modelDeployment") or None, now)
     ended = RunEnded(poll.run.name, status.phase, _since(status.submitted_at, observed.now))
     return _final(observed, action, status, events, [ended])
+
+
+def run_seconds(spec: Mapping[str, Any]) -> int:
+    """spec.timeouts.runSeconds, or its default (the spec as sent: a run was submitted only when it was valid)."""
+    try:
+        return TimeoutsSpec.model_validate(spec.get("timeouts") or {}).run_seconds
+    except ValidationError:
+        return TimeoutsSpec().run_seconds
+
+
+def _past_deadline(observed: Observed, action: str, run: RunHandle, limit: int, elapsed: float) -> Plan:
+    """A run in flight longer than spec.timeouts.runSeconds is stopped, then Failed (DeadlineExceeded)."""
+    stop = Stop(run)
+    stopped = observed.answer(stop)
+    if stopped is NOT_ASKED:
+        return _ask(observed, action, stop)
+    if isinstance(stopped, Unavailable):
+        return Plan(action, observed.status)  # the next reconcile stops it
+    status = observed.status.model_copy(deep=True)
+    generation, now = (status.pipeline or PipelineRef()).generation, rfc3339(observed.now)
+    text = f"run {run.name} ran {elapsed:.0f} s, past spec.timeouts.runSeconds ({limit} s), and was stopped"
+    status.set_condition(Cond.TRAINED, False, Reason.DEADLINE_EXCEEDED, text, generation, now=now)
+    status.set_condition(Cond.GATES_PASSED, Status.UNKNOWN, Reason.DEADLINE_EXCEEDED, "the run did not finish",
+                         generation, now=now)
+    status.set_condition(Cond.READY, False, Reason.DEADLINE_EXCEEDED, text, generation, now=now)
+    status.phase, status.message = TrainingRunPhase.FAILED, text
+    events = [Event.warning(EventReason.DEADLINE_EXCEEDED, text)]
+    events += _handed_off(status, (observed.spec.get("deploy") or {}).get("modelDeployment"), now)
+    return _final(observed, action, status, events, [RunEnded(run.name, status.phase, elapsed)])
 
 
 def _record(status: TrainingRunStatus) -> ReadRecord | None:
@@ -530,6 +572,8 @@ def _finished(status: TrainingRunStatus, state: str, message: str, result: Mappi
     status.metrics, status.gates = dict(result.get("metrics") or {}), gates
     if result.get("model"):
         status.model = ModelRef.model_validate(result["model"])
+    if result.get("tuning"):
+        status.tuning = _tuning(result["tuning"])
     key = _key_metric(status.metrics)
     if key:
         status.key_metric = key
@@ -537,6 +581,14 @@ def _finished(status: TrainingRunStatus, state: str, message: str, result: Mappi
               TrainingRunPhase.REJECTED: EventReason.GATE_FAILED}.get(phase, EventReason.RUN_FAILED)
     told = Event.normal if phase == TrainingRunPhase.SUCCEEDED else Event.warning
     return [told(reason, f"run {run}: {text}")]
+
+
+def _tuning(tuning: Mapping[str, Any]) -> TuningResult:
+    """status.tuning of a run's search: its best candidate and score, and how many trials it scored (the
+    table itself is in the run's artifacts and the version's metadata.json, too long for a status)."""
+    trials = tuning.get("trials")
+    return TuningResult(best=tuning.get("best") or {}, score=tuning.get("score"), metric=tuning.get("metric"),
+                        trials=len(trials) if isinstance(trials, list) else trials)
 
 
 def _handed_off(status: TrainingRunStatus, target: str | None, now: str) -> list[Event]:
@@ -627,7 +679,15 @@ def _look(observed: Observed, retraining: RetrainSpec, in_flight: bool):
 
 
 def _data_source(spec: Mapping[str, Any]) -> str:
-    return (spec.get("data") or {}).get("source") or ""
+    return _text_at(spec, "data", "source")
+
+
+def _text_at(spec: Mapping[str, Any], *keys: str) -> str:
+    """A string field of the spec as sent, or "" when it is absent or no string (validation says why)."""
+    node: Any = spec
+    for key in keys:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, str) else ""
 
 
 # --- deletion -------------------------------------------------------------------------------------------------

@@ -41,12 +41,14 @@ def now_rfc3339() -> str:
 class Condition(StatusModel):
     """The metav1.Condition shape, as kubebuilder and KServe write it."""
 
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
-    message: str = Field(default="", max_length=32768)
-    last_transition_time: str
-    observed_generation: int | None = Field(default=None, ge=0)
+    type: str = Field(description="The condition's type, in CamelCase, e.g. Ready.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024,
+                        description="Why the condition is as it is, in one CamelCase word.")
+    message: str = Field(default="", max_length=32768, description="The reason in words, for a person.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, ge=0, description=(
+        "The metadata.generation the condition was set for."))
 
 
 def _status_word(status: bool | str) -> str:
@@ -55,14 +57,14 @@ def _status_word(status: bool | str) -> str:
     return status
 
 
-def conditions_field():
+def conditions_field(description: str):
     """status.conditions: one entry per type, a list-map keyed by type in the CRD (as metav1 lists are)."""
-    return Field(default_factory=list,
+    return Field(default_factory=list, description=description,
                  json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 
 
 class ConditionedStatus(StatusModel):
-    """A status with conditions. Each status declares `conditions: list[Condition] = conditions_field()`
+    """A status with conditions. Each status declares `conditions: list[Condition] = conditions_field(DESCRIPTION)`
     itself, where the field sits on the wire."""
 
     def condition(self, type_: str) -> Condition | None:
@@ -91,7 +93,7 @@ class ConditionedStatus(StatusModel):
 
 
 class _Conditions(ConditionedStatus):
-    conditions: list[Condition] = conditions_field()
+    conditions: list[Condition] = conditions_field("Conditions, one per type.")
 
 
 def set_condition(

@@ -117,6 +117,8 @@ def trainingrun_problems(spec: Any) -> list[Problem]:
     kind = catalog.estimator_kind(name)
     if kind is not None:
         problems += gate_problems(spec.get("gates"), kind)
+        if not any(p.path == "spec.model.estimator" for p in problems):
+            problems += tuning_problems(name, kind, spec.get("tuning"))
     return problems
 
 
@@ -139,17 +141,50 @@ def estimator_problems(name: str, params: Any) -> list[Problem]:
 
 
 def param_problems(name: str, params: dict) -> list[Problem]:
-    info = catalog.estimator_info(name)
-    known = info.params if info else ()
     problems = []
     for key, value in params.items():
-        path = f"spec.model.params.{key}"
+        problems += _value_problems(name, key, value, f"spec.model.params.{key}")
+    return problems
+
+
+def _value_problems(name: str, key: str, value: Any, path: str) -> list[Problem]:
+    """Whether `key` is a parameter of the estimator and `value` one it takes (scikit-learn's verdict)."""
+    info = catalog.estimator_info(name)
+    known = info.params if info else ()
+    if key not in known:
+        return [Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}")]
+    message = _value_problem(name, key, value, info.constraints.get(key, "no_validation"))
+    return [Problem(path, message)] if message else []
+
+
+def tuning_problems(name: str, kind: str, tuning: Any) -> list[Problem]:
+    """Every candidate value of the search space checked as spec.model.params are, and the metric."""
+    if not isinstance(tuning, dict):
+        return []
+    problems = []
+    metric = tuning.get("metric")
+    if isinstance(metric, str) and metric not in catalog.metrics_for(kind):
+        problems.append(Problem("spec.tuning.metric", f"{metric!r} does not apply to a {kind}; expected one of "
+                                                      f"{', '.join(catalog.metrics_for(kind))}"))
+    info = catalog.estimator_info(name)
+    known = info.params if info else ()
+    space = tuning.get("parameters")
+    for key, dimension in (space.items() if isinstance(space, dict) else ()):
+        path = f"spec.tuning.parameters.{key}"
         if key not in known:
             problems.append(Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}"))
             continue
-        message = _value_problem(name, key, value, info.constraints.get(key, "no_validation"))
-        if message:
-            problems.append(Problem(path, message))
+        if not isinstance(dimension, dict):
+            continue
+        values = dimension.get("values")
+        for i, value in enumerate(values if isinstance(values, list) else ()):
+            problems += _value_problems(name, key, value, f"{path}.values[{i}]")
+        if dimension.get("distribution") in ("int", "uniform", "logUniform"):
+            for end in ("low", "high"):
+                value = dimension.get(end)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    value = int(value) if dimension["distribution"] == "int" and value == int(value) else value
+                    problems += _value_problems(name, key, value, f"{path}.{end}")
     return problems
 
 

@@ -82,6 +82,7 @@ class Reason:
     RUN_IN_PROGRESS = "RunInProgress"
     RUN_SUCCEEDED = "RunSucceeded"
     RUN_FAILED = "RunFailed"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"  # the run went past spec.timeouts.runSeconds and was stopped
     GATES_PASSED = "GatesPassed"
     GATE_FAILED = "GateFailed"
     HANDED_OFF = "HandedOff"
@@ -131,6 +132,7 @@ class EventReason:
     RUN_STARTED = "RunStarted"
     RUN_SUCCEEDED = Reason.RUN_SUCCEEDED
     RUN_FAILED = Reason.RUN_FAILED
+    DEADLINE_EXCEEDED = Reason.DEADLINE_EXCEEDED
     RUN_REPLACED = "RunReplaced"
     GATE_FAILED = Reason.GATE_FAILED
     HANDED_OFF = Reason.HANDED_OFF
