@@ -57,7 +57,7 @@ bench: $(STAMP) ## print timings and ratios, measured side by side
 cluster: $(STAMP) $(KUBETOOLS)/bin/helm ## serve the Kubernetes API emulator (kubeconfig .mlcd/kubeconfig) to try mlcd with kubectl and helm
 	@mkdir -p .mlcd
 	@echo "kubectl and helm: $(CURDIR)/$(KUBETOOLS)/bin (or your own)"
-	$(PY) -m tests.k8s --kubeconfig $(CURDIR)/.mlcd/kubeconfig --crds tests/fixtures/kserve/serving.kserve.io_inferenceservices.yaml
+	$(PY) -m tests.k8s --kubeconfig $(CURDIR)/.mlcd/kubeconfig --crds tests/fixtures/kserve/serving.kserve.io_*.yaml
 
 clean: ## remove the local state under .mlcd
 	rm -rf .mlcd
