@@ -7,15 +7,13 @@ KServe serves whatever happens to the champion write, and the write has its own 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentStatus
 from mlcd.api.v1alpha1.vocabulary import ModelDeploymentCondition, Reason
+from mlcd.versions import split_version_uri
 
 CHAMPION_RECORDED = ModelDeploymentCondition.CHAMPION_RECORDED
-
-_VERSION_DIR = re.compile(r"^(?P<registry>(?P<scheme>[a-z0-9+.-]+)://.+)/v(?P<version>[1-9][0-9]*)/?$")
 
 
 @dataclass(frozen=True)
@@ -41,14 +39,14 @@ def champion_step(status: ModelDeploymentStatus, *, deployment: str,
     active = status.active_model
     if not active or active == status.champion_model:
         return None
-    match = _VERSION_DIR.match(active)
-    schemes = ("s3", "file") if file_allowed else ("s3",)
-    if not match or match["scheme"] not in schemes:
+    found = split_version_uri(active)
+    schemes = ("s3://", "file://") if file_allowed else ("s3://",)
+    if found is None or not active.startswith(schemes):
         return ChampionSkip(active, f"{active} is not a version of an mlcd registry (s3://BUCKET/PATH/vN), so "
                                     "there is no champion to record; KServe serves it all the same")
     before = status.champion_model
     how = f"promoted from canary (was {before})" if before else "first deployment"
-    return ChampionUpdate(match["registry"], int(match["version"]), active, f"ModelDeployment {deployment}: {how}")
+    return ChampionUpdate(found[0], found[1], active, f"ModelDeployment {deployment}: {how}")
 
 
 def champion_recorded(status: ModelDeploymentStatus, step: ChampionUpdate | ChampionSkip, error: str | None, *,
