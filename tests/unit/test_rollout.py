@@ -13,6 +13,10 @@ T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 V1, V2, V3 = "s3://models/iris/v1", "s3://models/iris/v2", "s3://models/iris/v3"
 
 
+def condition_of(conditions: list[dict], type_: str) -> dict:
+    return next(c for c in conditions if c["type"] == type_)
+
+
 def json_merge(target, patch):
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
@@ -351,7 +355,7 @@ def test_a_model_outside_an_mlcd_registry_is_skipped_with_a_reason(uri):
     step_ = champion_step(served, deployment="iris")
     assert isinstance(step_, ChampionSkip) and uri in step_.message
     status = champion_recorded(served, step_, None, generation=1, now="2026-01-01T12:00:00Z").to_wire()
-    found = get_condition(status["conditions"], "ChampionRecorded")
+    found = condition_of(status["conditions"], "ChampionRecorded")
     assert (found["status"], found["reason"]) == ("False", "NotInRegistry") and "championModel" not in status
     assert status["phase"] == "Ready"
 
@@ -363,7 +367,7 @@ def test_a_failed_champion_write_is_its_own_condition_and_is_tried_again():
                                generation=1, now="2026-01-01T12:00:00Z")
     wire = failed.to_wire()
     assert wire["phase"] == "Ready" and "championModel" not in wire
-    found = get_condition(wire["conditions"], "ChampionRecorded")
+    found = condition_of(wire["conditions"], "ChampionRecorded")
     assert (found["status"], found["reason"]) == ("False", "ChampionWriteFailed") and "AccessDenied" in found["message"]
     again = champion_step(failed, deployment="iris")
     assert again == first  # still due: the handler retries it with a backoff
@@ -387,7 +391,7 @@ def test_an_inferenceservice_owned_by_someone_else_is_never_touched():
     assert decision.inferenceservice is None and decision.promoted is None
     assert status["phase"] == "Failed" and "not owned" in status["message"]
     assert "activeModel" not in status
-    ready = get_condition(status["conditions"], "Ready")
+    ready = condition_of(status["conditions"], "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "InferenceServiceConflict")
     assert [e[:2] for e in decision.events] == [("Warning", "InferenceServiceConflict")]
     obj["status"] = status
@@ -397,7 +401,7 @@ def test_an_inferenceservice_owned_by_someone_else_is_never_touched():
 
 
 def test_ready_while_the_inferenceservice_is_being_created_says_so():
-    ready = get_condition(decide(md(), None, T0).status.to_wire()["conditions"], "Ready")
+    ready = condition_of(decide(md(), None, T0).status.to_wire()["conditions"], "Ready")
     assert (ready["reason"], ready["message"]) == ("UpdatePending", "the InferenceService is being created")
 
 

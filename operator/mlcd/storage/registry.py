@@ -137,7 +137,7 @@ class Registry:
         """REGISTRY/drift/NAME.json: what a drift check found, for the operator that asked for it."""
         if not _RUN_KEY.match(name):
             raise StorageError(self.uri, f"drift record name {name!r} is not a plain name")
-        self._store.write_bytes(f"drift/{name}.json", _to_json({**record, "recordedAt": _now()}))
+        self._store.write_bytes(f"drift/{name}.json", _to_json({**record, "recordedAt": now_rfc3339()}))
 
     def drift_record(self, name: str) -> dict | None:
         """The record of drift check NAME, or None while there is none. Refused when larger than a record
