@@ -42,8 +42,9 @@ def check(frame, target: str, features: list[str], checks: dict) -> list[str]:
 
 
 def run(dataset_path: str, target: str, features: list[str], checks: dict, test_fraction: float,
-        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str, reference_path: str) -> str:
-    """Split the data; return its input signature as JSON and write the training rows' reference
+        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str, reference_path: str,
+        signature_path: str) -> None:
+    """Split the data; write its input signature (JSON) to signature_path and the training rows' reference
     statistics (for drift checks against the model trained on them) to reference_path."""
     import pandas as pd
     from sklearn.model_selection import train_test_split
@@ -74,7 +75,8 @@ def run(dataset_path: str, target: str, features: list[str], checks: dict, test_
     with open(report_path, "w") as fh:
         fh.write("## Data check\n\n| check | value |\n|---|---|\n" + "\n".join(lines))
         fh.write(f"\n| train / test rows | {len(train)} / {len(test)} |\n")
-    return json.dumps(signature(frame, chosen))
+    with open(signature_path, "w") as fh:
+        json.dump(signature(frame, chosen), fh)
 
 
 def signature(frame, features: list[str]) -> dict:

@@ -60,7 +60,8 @@ def run(train_path: str, target: str, estimator: str, params: dict, preprocessin
     except (ValueError, TypeError) as exc:
         raise StepError(f"spec.model: {estimator} could not be trained on this data: {exc}") from None
     joblib.dump(pipeline, model_path)
-    return {"estimator": estimator, "features": features, "rows": len(frame)}
+    # The model's metadata travels to later steps in their command line: the columns stay in the signature file.
+    return {"estimator": estimator, "feature_count": len(features), "rows": len(frame)}
 
 
 def as_array(frame):
