@@ -17,6 +17,10 @@ def select_features(columns: list[str], target: str, features: list[str]) -> lis
 def check(frame, target: str, features: list[str], checks: dict) -> list[str]:
     """Return lines of a report; raise StepError on the first rule the data breaks."""
     rows = len(frame)
+    unlabelled = int(frame[target].isna().sum())
+    if unlabelled:
+        raise StepError(f"spec.data.target: column {target!r} has {unlabelled} rows without a label (NaN); "
+                        "every row needs one: drop or fill them")
     min_rows = int(checks.get("minRows", 10))
     if rows < min_rows:
         raise StepError(f"spec.data.checks.minRows: the data has {rows} rows, fewer than {min_rows}")
@@ -50,7 +54,11 @@ def run(dataset_path: str, target: str, features: list[str], checks: dict, test_
     chosen = select_features(pq.read_schema(dataset_path).names, target, features)
     frame = pd.read_parquet(dataset_path, columns=[*chosen, target])  # the columns the run uses, no others
     lines = check(frame, target, chosen, checks)
-    labels = frame[target] if stratify and frame[target].value_counts().min() >= 2 else None
+    counts = frame[target].value_counts()
+    if stratify and counts.max() < 2:
+        raise StepError(f"spec.data.target: each of the {len(counts)} classes of {target!r} has a single row; a "
+                        "class needs at least two rows to be both learnt and tested")
+    labels = frame[target] if stratify and counts.min() >= 2 else None
     try:
         train, test = train_test_split(frame, test_size=test_fraction,
                                        random_state=seed, stratify=labels)

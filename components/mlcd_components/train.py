@@ -27,6 +27,10 @@ def build_pipeline(estimator: str, params: dict, preprocessing: dict, features: 
     if "random_state" in inspect.signature(cls).parameters and "random_state" not in kwargs:
         kwargs["random_state"] = seed
     wanted = set(preprocessing.get("oneHot", []))
+    unknown = sorted(wanted - set(features))
+    if unknown:
+        raise StepError(f"spec.model.preprocessing.oneHot: {unknown} not among the features the model is trained "
+                        f"on ({len(features)} columns)")
     one_hot = [i for i, c in enumerate(features) if c in wanted]
     numeric = [i for i, c in enumerate(features) if c not in wanted]
     numeric_steps = []

@@ -1,11 +1,12 @@
 """The check-data step's rules: which columns, how many rows, how much missing, something to learn."""
 
+import json
 import math
 
 import pandas as pd
 import pytest
 
-from mlcd_components.check_data import check, select_features, signature
+from mlcd_components.check_data import check, run, select_features, signature
 from mlcd_components.progress import StepError
 
 
@@ -30,6 +31,11 @@ def test_min_rows_is_inclusive():
     assert check(frame(rows=10), "target", ["a", "b"], {"minRows": 10})[0] == "| rows | 10 |"
     with pytest.raises(StepError, match=r"^spec.data.checks.minRows: the data has 9 rows, fewer than 10$"):
         check(frame(rows=9), "target", ["a", "b"], {"minRows": 10})
+
+
+def test_min_rows_is_read_from_the_spec():
+    with pytest.raises(StepError, match="the data has 15 rows, fewer than 20"):
+        check(frame(rows=15), "target", ["a", "b"], {"minRows": 20})
 
 
 def test_min_rows_defaults_to_ten():
@@ -67,3 +73,32 @@ def test_a_target_with_one_value_has_nothing_to_learn():
 def test_signature_lists_features_and_dtypes():
     assert signature(frame(), ["a", "b"]) == {"features": [{"name": "a", "dtype": "float64"},
                                                            {"name": "b", "dtype": "int64"}]}
+
+
+def test_run_splits_checks_and_reports(tmp_path):
+    data = pd.DataFrame({"a": [float(i) for i in range(40)], "b": [i % 7 for i in range(40)],
+                         "target": [i % 2 for i in range(40)]})
+    data.to_parquet(tmp_path / "data.parquet", index=False)
+    paths = {name: str(tmp_path / name) for name in ("train.parquet", "test.parquet", "report.md", "ref.json")}
+    answer = run(str(tmp_path / "data.parquet"), "target", [], {"minRows": 10}, 0.25, 7, True,
+                 paths["train.parquet"], paths["test.parquet"], paths["report.md"], paths["ref.json"])
+    assert json.loads(answer) == {"features": [{"name": "a", "dtype": "float64"}, {"name": "b", "dtype": "int64"}]}
+    train, test = pd.read_parquet(paths["train.parquet"]), pd.read_parquet(paths["test.parquet"])
+    assert (len(train), len(test)) == (30, 10)
+    assert list(train.columns) == ["a", "b", "target"]
+    assert sorted([*train["a"], *test["a"]]) == list(data["a"])
+    assert test["target"].value_counts().to_dict() == {0: 5, 1: 5}  # stratified
+    report = (tmp_path / "report.md").read_text()
+    assert report.startswith("## Data check\n\n| check | value |\n|---|---|\n| rows | 40 |\n")
+    assert report.endswith("| train / test rows | 30 / 10 |\n")
+    reference = json.loads((tmp_path / "ref.json").read_text())
+    # Drift checks compare with the training rows, never the held-out ones.
+    assert (reference["rows"], reference["seed"], sorted(reference["features"])) == (30, 7, ["a", "b"])
+
+
+def test_run_names_the_test_fraction_when_the_split_is_impossible(tmp_path):
+    data = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "target": [0, 1, 0, 1]})
+    data.to_parquet(tmp_path / "data.parquet", index=False)
+    with pytest.raises(StepError, match=r"^spec.data.testFraction: cannot split 4 rows: "):
+        run(str(tmp_path / "data.parquet"), "target", [], {"minRows": 1}, 0.1, 7, True,
+            *(str(tmp_path / n) for n in ("train.parquet", "test.parquet", "report.md", "ref.json")))

@@ -87,3 +87,19 @@ def test_summary_tables_gates_and_metrics():
         "## Metrics\n\n| metric | value |\n|---|---|\n| accuracy | 0.9123 |\n")
     passed = judge({"r2": 0.5}, [{"metric": "r2", "vsChampion": {}}], None, "")
     assert "| r2 | 0.5 |  | pass: no champion with r2 yet: the gate passes |" in summary({"r2": 0.5}, passed)
+
+
+def test_threshold_keeps_six_decimals_not_seven():
+    result = one({"accuracy": 0.2}, {"metric": "accuracy", "vsChampion": {}}, {"accuracy": 0.1234567})
+    assert result["threshold"] == 0.123457
+
+
+def test_a_missing_metric_does_not_stop_the_gates_after_it():
+    results = judge({"accuracy": 0.9}, [{"metric": "roc_auc", "min": 0.5}, {"metric": "accuracy", "min": 0.95}],
+                    None, "")
+    assert [(r["metric"], r["passed"]) for r in results] == [("roc_auc", False), ("accuracy", False)]
+
+
+def test_summary_leaves_the_value_of_an_uncomputed_metric_empty():
+    results = judge({}, [{"metric": "f1_macro", "min": 0.5}], None, "")
+    assert "| f1_macro |  |  | **FAIL**: f1_macro was not computed for this model |" in summary({}, results)

@@ -113,12 +113,38 @@ def trainingrun_problems(spec: Any) -> list[Problem]:
     name = model.get("estimator")
     if not isinstance(name, str) or not name:
         return []
-    problems = estimator_problems(name, model.get("params"))
+    problems = estimator_problems(name, model.get("params")) + column_problems(spec)
     kind = catalog.estimator_kind(name)
     if kind is not None:
         problems += gate_problems(spec.get("gates"), kind)
         if not any(p.path == "spec.model.estimator" for p in problems):
             problems += tuning_problems(name, kind, spec.get("tuning"))
+    return problems
+
+
+def column_problems(spec: dict) -> list[Problem]:
+    """Columns named in ways no data can satisfy: a feature twice, the target as a feature, a oneHot column
+    that is not a feature."""
+    data = spec.get("data") if isinstance(spec.get("data"), dict) else {}
+    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    preprocessing = model.get("preprocessing") if isinstance(model.get("preprocessing"), dict) else {}
+    features = data.get("features") if isinstance(data.get("features"), list) else []
+    one_hot = preprocessing.get("oneHot") if isinstance(preprocessing.get("oneHot"), list) else []
+    target = data.get("target", "target")
+    problems, seen = [], set()
+    for i, feature in enumerate(features):
+        if not isinstance(feature, str):
+            continue
+        if feature in seen:
+            problems.append(Problem(f"spec.data.features[{i}]", f"{feature!r} is listed twice"))
+        if feature == target:
+            problems.append(Problem(f"spec.data.features[{i}]", f"{feature!r} is the target (spec.data.target); "
+                                                                "a model cannot take its label as a feature"))
+        seen.add(feature)
+    for i, column in enumerate(one_hot):
+        if isinstance(column, str) and seen and column not in seen:
+            problems.append(Problem(f"spec.model.preprocessing.oneHot[{i}]",
+                                    f"{column!r} is not one of spec.data.features"))
     return problems
 
 
