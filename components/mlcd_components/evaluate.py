@@ -56,7 +56,7 @@ def run(model_path: str, test_path: str, target: str, kind: str) -> tuple[dict, 
         scores, pictures = regressor_metrics(model, features, labels), {}
     undefined = sorted(name for name, value in scores.items() if not math.isfinite(float(value)))
     if undefined:
-        raise StepError(f"spec.data.testFraction: {', '.join(undefined)} cannot be computed on {len(frame)} test "
+        raise StepError(f"spec.data.testFraction: {', '.join(undefined)} cannot be computed on {len(labels)} test "
                         "rows; hold out more rows or use more data")
     return {k: round(float(v), 6) for k, v in sorted(scores.items())}, pictures
 
