@@ -28,6 +28,8 @@ examples:
   mlcd compile iris.yaml -o iris.ir.yaml      the KFP IR the operator would submit
   mlcd serve manifests/samples/iris-trainingrun.yaml
                                               serve its champion on 127.0.0.1:8080 (v1 and v2)
+  mlcd serve --model_dir=/mnt/models --model_name=iris --http_port=8080
+                                              a downloaded version, as KServe runs the mlcd-sklearn runtime
   mlcd drift trainingrun.yaml                 has spec.retrain.drift.current drifted? exit 4 if so
   mlcd crds | kubectl apply -f -              install the CustomResourceDefinitions
   mlcd operator --backend kfp --kfp-host http://ml-pipeline.kubeflow:8888
@@ -88,7 +90,8 @@ class _Terminated(BaseException):
 def cmd_run(args) -> int:
     import signal
 
-    from mlcd.backends.local import Zygote, mlcd_home
+    from mlcd.backends.local import Zygote
+    from mlcd.home import mlcd_home
 
     def terminate(*_) -> None:
         # The steps go first: the runner waits for the step it started before it lets an exception by.

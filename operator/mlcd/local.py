@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from mlcd.api.v1alpha1 import TrainingRun
-from mlcd.backends.local import Zygote, mlcd_home, run_pipeline
+from mlcd.backends.local import Zygote, run_pipeline
 from mlcd.backends.result import RunResult
 from mlcd.compiler import compile_trainingrun
+from mlcd.home import mlcd_home
 
 
 def local_registry_uri(tr: TrainingRun) -> str:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mlcd.api.v1alpha1 import ModelDeploymentStatus
-from mlcd.api.v1alpha1.conditions import get_condition
 from mlcd.kserve import DEPLOYMENT_MODE_ANNOTATION, merge_patch, normalise_mode
 from mlcd.reconcile import champion_update, decide, preflight
 
@@ -96,7 +95,7 @@ def set_uri(obj, uri):
 
 
 def cond(obj, type_):
-    return get_condition(obj["status"]["conditions"], type_)
+    return next((c for c in obj["status"]["conditions"] if c["type"] == type_), None)
 
 
 def deployed(uri=V1, **kw):

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlcd.home import mlcd_home
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -22,7 +24,7 @@ class OperatorConfig:
     kfp_ui_url: str = ""  # where the KFP UI is, for run links in status; empty: kfp_host
     namespaces: tuple[str, ...] = ()
     poll_seconds: float = 10.0
-    home: Path = field(default_factory=lambda: Path(os.environ.get("MLCD_HOME") or Path.home() / ".mlcd"))
+    home: Path = field(default_factory=mlcd_home)
     metrics_port: int = 0
     liveness_port: int = 0
     registry_base: str = ""  # where TrainingRuns without spec.registry.uri register: BASE/NAMESPACE/NAME

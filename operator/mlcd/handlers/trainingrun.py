@@ -49,7 +49,7 @@ from mlcd.reconcile.trainingrun import (
 )
 
 KIND = "TrainingRun"
-MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes four
+MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes three
 DELETE_STOP_SECONDS = 10  # a backend that is down must not keep a deleted object from going away
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentStatus
 from mlcd.api.v1alpha1.vocabulary import DeploymentPhase
-
-_VERSION_DIR = re.compile(r"^(?P<registry>.+)/v(?P<version>[1-9][0-9]*)/?$")
+from mlcd.versions import split_version_uri
 
 
 @dataclass(frozen=True)
@@ -28,9 +26,9 @@ def champion_update(previous_status: ModelDeploymentStatus | None, new_status: M
     after = new_status.active_model
     if not after or after == before or new_status.phase != DeploymentPhase.READY:
         return None
-    match = _VERSION_DIR.match(after)
-    if not match:
+    found = split_version_uri(after)
+    if found is None:
         return None
     how = f"promoted from canary (was {before})" if before else "first deployment"
-    return ChampionUpdate(match["registry"], int(match["version"]), after,
+    return ChampionUpdate(*found, after,
                           f"ModelDeployment {deployment}: {how}")

@@ -16,13 +16,14 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339, truncate
+from mlcd.api.v1alpha1.conditions import truncate
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, Traffic
 from mlcd.api.v1alpha1.vocabulary import DeploymentPhase as Phase
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, Status
 from mlcd.api.v1alpha1.vocabulary import ModelDeploymentCondition as Cond
 from mlcd.kserve import Readiness, build_inferenceservice, needs_update, readiness, supports_canary
 from mlcd.reconcile.runtime import RuntimeCheck
+from mlcd.timestamps import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlcd import catalog
-from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339
 from mlcd.api.v1alpha1.resources import TimeoutsSpec
 from mlcd.api.v1alpha1.trainingrun import (
     GateResult,
@@ -47,6 +46,7 @@ from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, Status, TrainingRu
 from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
 from mlcd.reconcile import retrain
 from mlcd.reconcile.status import EVENT_MESSAGE_LIMIT, Event, changed
+from mlcd.timestamps import parse_rfc3339, rfc3339
 
 IN_FLIGHT = TrainingRunPhase.IN_FLIGHT
 TERMINAL = TrainingRunPhase.TERMINAL

@@ -1,8 +1,7 @@
-"""metav1.Condition, the status that holds them (one per type), and RFC 3339 time stamps."""
+"""metav1.Condition, and the status that holds them (one per type)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -23,19 +22,6 @@ def truncate(text: str, limit: int = CONDITION_MESSAGE_LIMIT) -> str:
     cut = limit - len(marker)
     marker = f"… [truncated {len(text) - cut} more characters]"
     return text[:limit - len(marker)] + marker
-
-
-def rfc3339(moment: datetime) -> str:
-    """metav1.Time on the wire: UTC, whole seconds, a Z."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_rfc3339(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def now_rfc3339() -> str:
-    return rfc3339(datetime.now(UTC))
 
 
 class Condition(StatusModel):
@@ -90,26 +76,3 @@ class ConditionedStatus(StatusModel):
     def drop_condition(self, type_: str) -> None:
         if self.condition(type_) is not None:
             self.conditions = [c for c in self.conditions if c.type != type_]
-
-
-class _Conditions(ConditionedStatus):
-    conditions: list[Condition] = conditions_field("Conditions, one per type.")
-
-
-def set_condition(
-    conditions: list[dict],
-    type_: str,
-    status: bool | str,
-    reason: str,
-    message: str = "",
-    generation: int | None = None,
-    now: str | None = None,
-) -> list[dict]:
-    """The wire form of ConditionedStatus.set_condition, for code that holds conditions as dicts."""
-    holder = _Conditions.model_validate({"conditions": conditions})
-    holder.set_condition(type_, status, reason, message, generation, now=now or now_rfc3339())
-    return holder.to_wire()["conditions"]
-
-
-def get_condition(conditions: list[dict], type_: str) -> dict | None:
-    return next((c for c in conditions if c.get("type") == type_), None)
