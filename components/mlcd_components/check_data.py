@@ -42,16 +42,18 @@ def check(frame, target: str, features: list[str], checks: dict) -> list[str]:
 
 
 def run(dataset_path: str, target: str, features: list[str], checks: dict, test_fraction: float,
-        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str, reference_path: str) -> str:
-    """Split the data; return its input signature as JSON and write the training rows' reference
+        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str, reference_path: str,
+        signature_path: str) -> None:
+    """Split the data; write its input signature (JSON) to signature_path and the training rows' reference
     statistics (for drift checks against the model trained on them) to reference_path."""
     import pandas as pd
+    import pyarrow.parquet as pq
     from sklearn.model_selection import train_test_split
 
     from mlcd.drift import reference
 
-    frame = pd.read_parquet(dataset_path)
-    chosen = select_features([str(c) for c in frame.columns], target, features)
+    chosen = select_features(pq.read_schema(dataset_path).names, target, features)
+    frame = pd.read_parquet(dataset_path, columns=[*chosen, target])  # the columns the run uses, no others
     lines = check(frame, target, chosen, checks)
     counts = frame[target].value_counts()
     if stratify and counts.max() < 2:
@@ -59,7 +61,7 @@ def run(dataset_path: str, target: str, features: list[str], checks: dict, test_
                         "class needs at least two rows to be both learnt and tested")
     labels = frame[target] if stratify and counts.min() >= 2 else None
     try:
-        train, test = train_test_split(frame[[*chosen, target]], test_size=test_fraction,
+        train, test = train_test_split(frame, test_size=test_fraction,
                                        random_state=seed, stratify=labels)
     except ValueError as exc:
         raise StepError(f"spec.data.testFraction: cannot split {len(frame)} rows: {exc}") from None
@@ -74,7 +76,8 @@ def run(dataset_path: str, target: str, features: list[str], checks: dict, test_
     with open(report_path, "w") as fh:
         fh.write("## Data check\n\n| check | value |\n|---|---|\n" + "\n".join(lines))
         fh.write(f"\n| train / test rows | {len(train)} / {len(test)} |\n")
-    return json.dumps(signature(frame, chosen))
+    with open(signature_path, "w") as fh:
+        json.dump(signature(frame, chosen), fh)
 
 
 def signature(frame, features: list[str]) -> dict:

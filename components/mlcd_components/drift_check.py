@@ -6,6 +6,7 @@ since the operator already decided to retrain."""
 def report(dataset_path: str, registry_uri: str, method: str, threshold: float) -> tuple[str, str, str]:
     """(summary line, Markdown, HTML) of the drift against the champion's reference statistics."""
     import pandas as pd
+    import pyarrow.parquet as pq
 
     from mlcd.drift import drift_report
     from mlcd.storage import StorageError, open_registry
@@ -19,8 +20,14 @@ def report(dataset_path: str, registry_uri: str, method: str, threshold: float) 
     if not reference:
         line = "no champion with reference statistics yet: nothing to compare with"
         return line, f"## Data drift\n\n{line}\n", f"<p>{line}</p>"
+    # Only the columns the reference describes: the data may hold many the model does not use.
+    # When a feature is absent, all columns, so that the error lists what the data does hold.
+    features = set(reference.get("features") or {})
+    names = pq.read_schema(dataset_path).names
+    wanted = {*features, (reference.get("label") or {}).get("name")}
+    columns = [name for name in names if name in wanted] if features <= set(names) else names
     try:
-        drift = drift_report(reference, pd.read_parquet(dataset_path), method, threshold)
+        drift = drift_report(reference, pd.read_parquet(dataset_path, columns=columns), method, threshold)
     except ValueError as exc:
         line = f"no drift report: {exc}"
         return line, f"## Data drift\n\n{line}\n", f"<p>{line}</p>"

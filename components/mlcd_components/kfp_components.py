@@ -22,12 +22,14 @@ def ingest(source: str, data_format: str, dataset: Output[Dataset]) -> str:
 
 def check_data(dataset: Input[Dataset], target: str, features: list, checks: dict, test_fraction: float,
                seed: int, kind: str, train_set: Output[Dataset], test_set: Output[Dataset],
-               report: Output[Markdown], reference: Output[Artifact]) -> str:
+               report: Output[Markdown], reference: Output[Artifact], signature: Output[Artifact]):
     from mlcd_components import check_data as impl
     from mlcd_components.progress import run_step
 
-    return run_step("check-data", impl.run, dataset.path, target, features, checks, test_fraction, seed,
-                    kind == "classifier", train_set.path, test_set.path, report.path, reference.path)
+    # The signature is a file: a value travels in the next step's command line, which the kernel limits
+    # (128 KiB an argument), and thousands of columns would not fit.
+    run_step("check-data", impl.run, dataset.path, target, features, checks, test_fraction, seed,
+             kind == "classifier", train_set.path, test_set.path, report.path, reference.path, signature.path)
 
 
 def train(train_set: Input[Dataset], target: str, estimator: str, params_json: str, preprocessing: dict,
@@ -105,7 +107,7 @@ def gate(metrics_json: str, gates: list, registry_uri: str, summary: Output[Mark
 
 
 def register(model: Input[Model], reference: Input[Artifact], registry_uri: str, metrics_json: str,
-             gate_results: str, data_json: str, signature_json: str, estimator: str, params_json: str,
+             gate_results: str, data_json: str, signature: Input[Artifact], estimator: str, params_json: str,
              preprocessing: dict, run_namespace: str, run_name: str, run_generation: int, run_trigger: str,
              run_id: str, promote: bool, run_key: str,
              tuning_json: str = "") -> NamedTuple("Registered", model_uri=str, version=int, model_sha256=str):
@@ -117,10 +119,12 @@ def register(model: Input[Model], reference: Input[Artifact], registry_uri: str,
     with step("register"):
         with open(reference.path) as fh:
             statistics = json.load(fh)
+        with open(signature.path) as fh:
+            inputs = json.load(fh)
         meta = impl.metadata(
             metrics=json.loads(metrics_json), gates=json.loads(gate_results), params=json.loads(params_json),
             estimator=estimator, preprocessing=preprocessing, data=json.loads(data_json),
-            signature=json.loads(signature_json), reference=statistics,
+            signature=inputs, reference=statistics,
             run={"namespace": run_namespace, "name": run_name, "generation": run_generation,
                  "trigger": run_trigger, "id": run_id},
             tuning=json.loads(tuning_json) if tuning_json else None,

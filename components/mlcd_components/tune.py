@@ -46,14 +46,11 @@ def score(train_path: str, target: str, estimator: str, base_params: dict, prepr
           kind: str, metric: str, folds: int, jobs: int, trials: list[dict]) -> list[dict]:
     """One row per trial: its params, mean and std of the fold scores (in the metric's own sign), fit time."""
     import numpy as np
-    import pandas as pd
     from sklearn.model_selection import cross_validate
 
-    from mlcd_components.train import as_array, build_pipeline
+    from mlcd_components.train import build_pipeline, read_xy
 
-    frame = pd.read_parquet(train_path)
-    features = [c for c in frame.columns if c != target]
-    x, y = as_array(frame[features]), frame[target].to_numpy()
+    features, x, y = read_xy(train_path, target)
     how = scorer(metric, len(np.unique(y)))
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     rows = []

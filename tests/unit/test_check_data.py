@@ -79,10 +79,12 @@ def test_run_splits_checks_and_reports(tmp_path):
     data = pd.DataFrame({"a": [float(i) for i in range(40)], "b": [i % 7 for i in range(40)],
                          "target": [i % 2 for i in range(40)]})
     data.to_parquet(tmp_path / "data.parquet", index=False)
-    paths = {name: str(tmp_path / name) for name in ("train.parquet", "test.parquet", "report.md", "ref.json")}
-    answer = run(str(tmp_path / "data.parquet"), "target", [], {"minRows": 10}, 0.25, 7, True,
-                 paths["train.parquet"], paths["test.parquet"], paths["report.md"], paths["ref.json"])
-    assert json.loads(answer) == {"features": [{"name": "a", "dtype": "float64"}, {"name": "b", "dtype": "int64"}]}
+    paths = {name: str(tmp_path / name)
+             for name in ("train.parquet", "test.parquet", "report.md", "ref.json", "signature.json")}
+    run(str(tmp_path / "data.parquet"), "target", [], {"minRows": 10}, 0.25, 7, True,
+        paths["train.parquet"], paths["test.parquet"], paths["report.md"], paths["ref.json"], paths["signature.json"])
+    assert json.loads((tmp_path / "signature.json").read_text()) == {
+        "features": [{"name": "a", "dtype": "float64"}, {"name": "b", "dtype": "int64"}]}
     train, test = pd.read_parquet(paths["train.parquet"]), pd.read_parquet(paths["test.parquet"])
     assert (len(train), len(test)) == (30, 10)
     assert list(train.columns) == ["a", "b", "target"]
@@ -101,4 +103,4 @@ def test_run_names_the_test_fraction_when_the_split_is_impossible(tmp_path):
     data.to_parquet(tmp_path / "data.parquet", index=False)
     with pytest.raises(StepError, match=r"^spec.data.testFraction: cannot split 4 rows: "):
         run(str(tmp_path / "data.parquet"), "target", [], {"minRows": 1}, 0.1, 7, True,
-            *(str(tmp_path / n) for n in ("train.parquet", "test.parquet", "report.md", "ref.json")))
+            *(str(tmp_path / n) for n in ("train.parquet", "test.parquet", "report.md", "ref.json", "sig.json")))

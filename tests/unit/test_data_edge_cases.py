@@ -57,10 +57,10 @@ def test_nan_labels():
 def test_one_row_per_class(tmp_path):
     data = tmp_path / "data.parquet"
     frame(["x", "y", "z"]).to_parquet(data)
-    out = {n: str(tmp_path / n) for n in ("train", "test", "report", "reference")}
+    out = {n: str(tmp_path / n) for n in ("train", "test", "report", "reference", "signature")}
     with pytest.raises(StepError, match=r"^spec.data.target: each of the 3 classes of 'label' has a single row"):
         check_data.run(str(data), "label", [], {"minRows": 1}, 0.34, 0, True, out["train"], out["test"],
-                       out["report"], out["reference"])
+                       out["report"], out["reference"], out["signature"])
 
 
 def test_a_metric_undefined_on_a_tiny_test_split(tmp_path):

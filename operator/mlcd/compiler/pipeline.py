@@ -93,7 +93,7 @@ def build(shape: Shape):
             registered = c.register(
                 model=trained.outputs["model"], registry_uri=p.registry_uri, metrics_json=evaluated.outputs["Output"],
                 gate_results=gated.outputs["results"], data_json=ingest.outputs["Output"],
-                signature_json=checked.outputs["Output"], reference=checked.outputs["reference"],
+                signature=checked.outputs["signature"], reference=checked.outputs["reference"],
                 estimator=p.estimator, params_json=params_json,
                 preprocessing=p.preprocessing, run_namespace=p.run_namespace, run_name=p.run_name,
                 run_generation=p.run_generation, run_trigger=p.run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
