@@ -32,12 +32,11 @@ demo: $(STAMP) ## validate the samples, train, gate and register the iris model 
 	$(VENV)/bin/mlcd run manifests/samples/iris-trainingrun.yaml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" hack/demo-serve.sh
 
-test: $(STAMP) $(KUBETOOLS)/bin/helm ## run the unit and integration tests (no cluster needed)
-	$(VENV)/bin/lint-imports
+test: lint $(KUBETOOLS)/bin/helm ## ruff, the import-layer contracts, then the unit and integration tests (no cluster needed)
 	$(PY) -m pytest -q tests
 
 lint: $(STAMP) ## ruff and the import-layer contracts
-	$(VENV)/bin/ruff check operator components tests
+	$(VENV)/bin/ruff check operator components tests hack
 	$(VENV)/bin/lint-imports
 
 manifests: $(STAMP) ## regenerate the CRDs from the spec models (manifests/crd and the chart)
@@ -49,15 +48,18 @@ catalog: $(STAMP) ## rewrite the estimator catalog (estimators, parameters, cons
 golden: $(STAMP) ## refresh the golden IR files of the samples
 	MLCD_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/golden
 
+mutate: $(STAMP) ## mutation-test the pure layers, print the kill rate per module (slow; MODULES="drift steps")
+	$(PY) hack/mutate.py $(MODULES)
+
 bench: $(STAMP) ## print timings and ratios, measured side by side
 	@for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 cluster: $(STAMP) $(KUBETOOLS)/bin/helm ## serve the Kubernetes API emulator (kubeconfig .mlcd/kubeconfig) to try mlcd with kubectl and helm
 	@mkdir -p .mlcd
 	@echo "kubectl and helm: $(CURDIR)/$(KUBETOOLS)/bin (or your own)"
-	$(PY) -m tests.k8s --kubeconfig $(CURDIR)/.mlcd/kubeconfig --crds tests/fixtures/kserve/serving.kserve.io_inferenceservices.yaml
+	$(PY) -m tests.k8s --kubeconfig $(CURDIR)/.mlcd/kubeconfig --crds tests/fixtures/kserve/serving.kserve.io_*.yaml
 
 clean: ## remove the local state under .mlcd
 	rm -rf .mlcd
 
-.PHONY: help install demo test lint manifests catalog golden bench cluster clean
+.PHONY: help install demo test lint manifests catalog golden mutate bench cluster clean

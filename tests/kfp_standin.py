@@ -25,6 +25,11 @@ from (github.com/kubeflow/pipelines @ 7b70c7b95f6832772efd6fd0029a4024491a0f44, 
 Errors are answered as grpc-gateway does: googleRpcStatus {code, message, details} with the HTTP status
 of the gRPC code. In single-user mode (KFP's default) there is no auth and namespaces are ignored
 (resource_manager.go ReplaceNamespace), and a run without an experiment goes to the default experiment.
+
+Secrets the platform spec mounts into steps (kfp-kubernetes ``secretAsEnv``) are looked up in the
+run's namespace, as KFP's driver does; a missing one fails the run, as a pod that cannot start does.
+The local runner runs every step in one environment, so here every step gets the variables that KFP
+gives only to the steps that mount the Secret (which steps those are is checked on the compiled spec).
 """
 
 from __future__ import annotations
@@ -71,10 +76,17 @@ class KfpError(Exception):
 
 
 class KfpStandIn:
-    def __init__(self, executor=None, multi_user: bool = False):
-        """executor: submit(run_name, ir, arguments, labels) and get(ref) -> RunState (mlcd's local queue)."""
+    def __init__(self, executor=None, multi_user: bool = False, secrets=None, home: Path | None = None):
+        """executor: submit(run_name, ir, arguments, labels) and get(ref) -> RunState (mlcd's local queue).
+        secrets: read(namespace, name) -> dict of the Secret's keys, or None when it does not exist; with
+        it, each namespace's runs go to a local queue of their own under ``home``, whose worker has the
+        Secrets the steps mount as its environment."""
         self.executor = executor
         self.multi_user = multi_user
+        self.secrets = secrets
+        self.home = home
+        self._executors: dict[str, object] = {}
+        self._run_executor: dict[str, object] = {}
         self.runs: dict[str, dict] = {}
         self.experiments: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict | None]] = []
@@ -217,9 +229,29 @@ class KfpStandIn:
             run = self._create_run(headers, body, query)
         except KfpError as exc:
             raise exc.wrap("Failed to create a new run") from None
-        if self.executor is not None:
-            self.executor.submit(run["run_id"], body["pipeline_spec"], body["runtime_config"]["parameters"], {})
+        executor = self.executor if self.secrets is None else self._executor_for(self.runs[run["run_id"]])
+        if executor is not None:
+            self._run_executor[run["run_id"]] = executor
+            executor.submit(run["run_id"], body["pipeline_spec"], body["runtime_config"]["parameters"], {})
         return run
+
+    def _executor_for(self, run: dict):
+        """The queue of the run's namespace (its experiment's in multi-user mode; in single-user mode, where
+        KFP ignores namespaces, the one in the labels mlcd puts in the description), with the Secrets its
+        steps mount; None, with the run failed, when one is missing."""
+        from mlcd.backends.queue import LocalQueueBackend
+
+        namespace = run["_namespace"] or json.loads(run.get("description") or "{}")["mlcd.io/namespace"]
+        env = {}
+        for name in sorted(_mounted_secrets(run["pipeline_spec"])):
+            values = self.secrets(namespace, name)
+            if values is None:
+                run["state"], run["error"] = "FAILED", {"code": 5, "message": f"secret {name!r} not found"}
+                return None
+            env.update(values)
+        if namespace not in self._executors:
+            self._executors[namespace] = LocalQueueBackend(self.home / namespace, env=env)
+        return self._executors[namespace]
 
     def _create_run(self, headers, body: dict, query: dict) -> dict:
         if not body.get("display_name"):
@@ -273,11 +305,12 @@ class KfpStandIn:
                            f"{namespace}") from None
 
     def refresh(self, run: dict) -> dict:
-        if self.executor is None or run["state"] in ("SUCCEEDED", "FAILED", "CANCELED"):
+        executor = self._run_executor.get(run["run_id"], self.executor)
+        if executor is None or run["state"] in ("SUCCEEDED", "FAILED", "CANCELED"):
             return run
         from mlcd.backends.base import RunRef
 
-        state = self.executor.get(RunRef(run["run_id"], run["run_id"]))
+        state = executor.get(RunRef(run["run_id"], run["run_id"]))
         run["state"] = state.state
         if state.state == "FAILED":
             run["error"] = {"code": 2, "message": state.message}
@@ -421,6 +454,13 @@ def _filtered(items: list[dict], query: dict) -> list[dict]:
         value = predicate.get("string_value", predicate.get("stringValue"))
         items = [i for i in items if i.get(predicate["key"]) == value]
     return items
+
+
+def _mounted_secrets(document: dict) -> set[str]:
+    platform = document.get("platform_spec") or {}
+    executors = (((platform.get("platforms") or {}).get("kubernetes") or {}).get("deploymentSpec") or {}).get(
+        "executors") or {}
+    return {ref["secretName"] for config in executors.values() for ref in config.get("secretAsEnv") or []}
 
 
 def _public(run: dict) -> dict:

@@ -17,6 +17,10 @@ def select_features(columns: list[str], target: str, features: list[str]) -> lis
 def check(frame, target: str, features: list[str], checks: dict) -> list[str]:
     """Return lines of a report; raise StepError on the first rule the data breaks."""
     rows = len(frame)
+    unlabelled = int(frame[target].isna().sum())
+    if unlabelled:
+        raise StepError(f"spec.data.target: column {target!r} has {unlabelled} rows without a label (NaN); "
+                        "every row needs one: drop or fill them")
     min_rows = int(checks.get("minRows", 10))
     if rows < min_rows:
         raise StepError(f"spec.data.checks.minRows: the data has {rows} rows, fewer than {min_rows}")
@@ -38,20 +42,26 @@ def check(frame, target: str, features: list[str], checks: dict) -> list[str]:
 
 
 def run(dataset_path: str, target: str, features: list[str], checks: dict, test_fraction: float,
-        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str, reference_path: str) -> str:
-    """Split the data; return its input signature as JSON and write the training rows' reference
+        seed: int, stratify: bool, train_path: str, test_path: str, report_path: str, reference_path: str,
+        signature_path: str) -> None:
+    """Split the data; write its input signature (JSON) to signature_path and the training rows' reference
     statistics (for drift checks against the model trained on them) to reference_path."""
     import pandas as pd
+    import pyarrow.parquet as pq
     from sklearn.model_selection import train_test_split
 
     from mlcd.drift import reference
 
-    frame = pd.read_parquet(dataset_path)
-    chosen = select_features([str(c) for c in frame.columns], target, features)
+    chosen = select_features(pq.read_schema(dataset_path).names, target, features)
+    frame = pd.read_parquet(dataset_path, columns=[*chosen, target])  # the columns the run uses, no others
     lines = check(frame, target, chosen, checks)
-    labels = frame[target] if stratify and frame[target].value_counts().min() >= 2 else None
+    counts = frame[target].value_counts()
+    if stratify and counts.max() < 2:
+        raise StepError(f"spec.data.target: each of the {len(counts)} classes of {target!r} has a single row; a "
+                        "class needs at least two rows to be both learnt and tested")
+    labels = frame[target] if stratify and counts.min() >= 2 else None
     try:
-        train, test = train_test_split(frame[[*chosen, target]], test_size=test_fraction,
+        train, test = train_test_split(frame, test_size=test_fraction,
                                        random_state=seed, stratify=labels)
     except ValueError as exc:
         raise StepError(f"spec.data.testFraction: cannot split {len(frame)} rows: {exc}") from None
@@ -66,7 +76,8 @@ def run(dataset_path: str, target: str, features: list[str], checks: dict, test_
     with open(report_path, "w") as fh:
         fh.write("## Data check\n\n| check | value |\n|---|---|\n" + "\n".join(lines))
         fh.write(f"\n| train / test rows | {len(train)} / {len(test)} |\n")
-    return json.dumps(signature(frame, chosen))
+    with open(signature_path, "w") as fh:
+        json.dump(signature(frame, chosen), fh)
 
 
 def signature(frame, features: list[str]) -> dict:

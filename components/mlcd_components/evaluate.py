@@ -2,6 +2,8 @@
 
 import math
 
+from mlcd_components.progress import StepError
+
 
 def classifier_metrics(model, features, labels) -> tuple[dict, dict]:
     from sklearn import metrics
@@ -43,18 +45,19 @@ def regressor_metrics(model, features, targets) -> dict:
 def run(model_path: str, test_path: str, target: str, kind: str) -> tuple[dict, dict]:
     """Return (metrics, pictures); pictures hold the confusion matrix and ROC of a classifier."""
     import joblib
-    import pandas as pd
 
-    from mlcd_components.train import as_array
+    from mlcd_components.train import read_xy
 
     model = joblib.load(model_path)  # written by this run's own train step, in this pipeline root
-    frame = pd.read_parquet(test_path)
-    features = as_array(frame.drop(columns=[target]))
-    labels = frame[target].to_numpy()
+    _, features, labels = read_xy(test_path, target)
     if kind == "classifier":
         scores, pictures = classifier_metrics(model, features, labels)
     else:
         scores, pictures = regressor_metrics(model, features, labels), {}
+    undefined = sorted(name for name, value in scores.items() if not math.isfinite(float(value)))
+    if undefined:
+        raise StepError(f"spec.data.testFraction: {', '.join(undefined)} cannot be computed on {len(labels)} test "
+                        "rows; hold out more rows or use more data")
     return {k: round(float(v), 6) for k, v in sorted(scores.items())}, pictures
 
 

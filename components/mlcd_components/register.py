@@ -6,13 +6,14 @@ from mlcd_components.progress import StepError
 
 
 def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, preprocessing: dict, data: dict,
-             signature: dict, reference: dict, run: dict) -> dict:
-    """reference: statistics of the training rows, what drift checks compare new data with (mlcd.drift)."""
+             signature: dict, reference: dict, run: dict, tuning: dict | None = None) -> dict:
+    """reference: statistics of the training rows, what drift checks compare new data with (mlcd.drift).
+    tuning: the search that chose params (best, score, metric, every trial), when there was one."""
     import sklearn
 
     import mlcd
 
-    return {
+    meta = {
         "estimator": estimator,
         "params": params,
         "preprocessing": preprocessing,
@@ -25,6 +26,9 @@ def metadata(*, metrics: dict, gates: list, params: dict, estimator: str, prepro
         "versions": {"python": platform.python_version(), "sklearn": sklearn.__version__,
                      "mlcd": mlcd.__version__},
     }
+    if tuning:
+        meta["tuning"] = tuning
+    return meta
 
 
 def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: str = "") -> tuple[str, int, str]:
@@ -41,13 +45,13 @@ def run(model_path: str, registry_uri: str, meta: dict, promote: bool, run_key: 
             registry.write_run_record(run_key, {
                 "phase": "Succeeded", "metrics": meta["metrics"], "gates": meta["gates"],
                 "model": {"uri": version.uri, "version": version.version, "sha256": digest},
-                "message": f"registered {version.uri}"})
+                "message": f"registered {version.uri}", **({"tuning": meta["tuning"]} if "tuning" in meta else {})})
     except StorageError as exc:
         raise StepError(f"spec.registry.uri: {exc}") from None
     return version.uri, version.version, digest
 
 
-def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list) -> str:
+def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list, tuning: dict | None = None) -> str:
     """A rejected run registers nothing, but its submitter still needs to know why."""
     from mlcd.storage import StorageError, open_registry
 
@@ -55,7 +59,8 @@ def record_rejection(registry_uri: str, run_key: str, metrics: dict, gates: list
     if run_key and registry_uri:
         try:
             open_registry(registry_uri).write_run_record(
-                run_key, {"phase": "Rejected", "metrics": metrics, "gates": gates, "message": message})
+                run_key, {"phase": "Rejected", "metrics": metrics, "gates": gates, "message": message,
+                          **({"tuning": tuning} if tuning else {})})
         except StorageError as exc:
             raise StepError(f"spec.registry.uri: {exc}") from None
     return message

@@ -27,6 +27,10 @@ def build_pipeline(estimator: str, params: dict, preprocessing: dict, features: 
     if "random_state" in inspect.signature(cls).parameters and "random_state" not in kwargs:
         kwargs["random_state"] = seed
     wanted = set(preprocessing.get("oneHot", []))
+    unknown = sorted(wanted - set(features))
+    if unknown:
+        raise StepError(f"spec.model.preprocessing.oneHot: {unknown} not among the features the model is trained "
+                        f"on ({len(features)} columns)")
     one_hot = [i for i, c in enumerate(features) if c in wanted]
     numeric = [i for i, c in enumerate(features) if c not in wanted]
     numeric_steps = []
@@ -46,17 +50,29 @@ def build_pipeline(estimator: str, params: dict, preprocessing: dict, features: 
 def run(train_path: str, target: str, estimator: str, params: dict, preprocessing: dict, seed: int,
         model_path: str) -> dict:
     import joblib
-    import pandas as pd
 
-    frame = pd.read_parquet(train_path)
-    features = [c for c in frame.columns if c != target]
+    features, x, y = read_xy(train_path, target)
     pipeline = build_pipeline(estimator, params, preprocessing, features, seed)
     try:
-        pipeline.fit(as_array(frame[features]), frame[target].to_numpy())
+        pipeline.fit(x, y)
     except (ValueError, TypeError) as exc:
         raise StepError(f"spec.model: {estimator} could not be trained on this data: {exc}") from None
     joblib.dump(pipeline, model_path)
-    return {"estimator": estimator, "features": features, "rows": len(frame)}
+    # The model's metadata travels to later steps in their command line: the columns stay in the signature file.
+    return {"estimator": estimator, "feature_count": len(features), "rows": len(y)}
+
+
+def read_xy(path: str, target: str) -> tuple[list[str], object, object]:
+    """(feature names in the file's order, feature rows as an array, target values) of a Parquet split.
+
+    Features and target are read column by column into their own frames: no frame holding both is
+    built and then sliced, which would copy every row once more."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    features = [name for name in pq.read_schema(path).names if name != target]
+    x = as_array(pd.read_parquet(path, columns=features))
+    return features, x, pd.read_parquet(path, columns=[target])[target].to_numpy()
 
 
 def as_array(frame):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from mlcd.home import mlcd_home
+
 log = logging.getLogger(__name__)
 
 COMMITTED = Path(__file__).parent / "data" / "sklearn-catalog.json"
@@ -57,8 +59,7 @@ def _from_json(raw: dict) -> dict[str, EstimatorInfo]:
 
 
 def _cache_file(sklearn_version: str) -> Path:
-    home = Path(os.environ.get("MLCD_HOME") or Path.home() / ".mlcd")
-    return home / "cache" / f"sklearn-{sklearn_version}-catalog.json"
+    return mlcd_home() / "cache" / f"sklearn-{sklearn_version}-catalog.json"
 
 
 def _read(path: Path, sklearn_version: str) -> dict | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -28,6 +29,8 @@ examples:
   mlcd compile iris.yaml -o iris.ir.yaml      the KFP IR the operator would submit
   mlcd serve manifests/samples/iris-trainingrun.yaml
                                               serve its champion on 127.0.0.1:8080 (v1 and v2)
+  mlcd serve --model_dir=/mnt/models --model_name=iris --http_port=8080
+                                              a downloaded version, as KServe runs the mlcd-sklearn runtime
   mlcd drift trainingrun.yaml                 has spec.retrain.drift.current drifted? exit 4 if so
   mlcd crds | kubectl apply -f -              install the CustomResourceDefinitions
   mlcd operator --backend kfp --kfp-host http://ml-pipeline.kubeflow:8888
@@ -88,7 +91,8 @@ class _Terminated(BaseException):
 def cmd_run(args) -> int:
     import signal
 
-    from mlcd.backends.local import Zygote, mlcd_home
+    from mlcd.backends.local import Zygote
+    from mlcd.home import mlcd_home
 
     def terminate(*_) -> None:
         # The steps go first: the runner waits for the step it started before it lets an exception by.
@@ -157,6 +161,12 @@ def cmd_operator(args) -> int:
     if config.backend == "kfp" and not config.kfp_host:
         print("mlcd operator: --backend kfp needs --kfp-host or MLCD_KFP_HOST", file=sys.stderr)
         return EXIT_INVALID
+    if config.local_namespace:
+        if config.backend != "local" or set(config.namespaces) - {config.local_namespace}:
+            print("mlcd operator: MLCD_LOCAL_NAMESPACE (file:// allowed there) needs --backend local and no "
+                  "other watched namespace", file=sys.stderr)
+            return EXIT_INVALID
+        config = dataclasses.replace(config, namespaces=(config.local_namespace,))
     run(config, log_format=args.log_format, verbose=args.verbose)
     return EXIT_OK
 

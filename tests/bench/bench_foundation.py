@@ -43,6 +43,10 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.bench.timing import bench_line  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SAMPLE = REPO / "manifests" / "samples" / "iris-trainingrun.yaml"
@@ -448,6 +452,9 @@ def report(compiled: dict, iris: dict[str, Target], big: dict[str, Target], runs
                          "MLflow, iris": iris["MLflow"], f"mlcd run, {ROWS:,} rows": big["mlcd run"],
                          f"bare script, {ROWS:,} rows": big["bare script"]})
     print_table(rows)
+    bench_line("mlcd-run-iris-time-ratio", iris["mlcd run"].median() / iris["bare script"].median(), "x", "<=", 1.5)
+    bench_line(f"mlcd-run-{ROWS // 1000}k-time-ratio", big["mlcd run"].median() / big["bare script"].median(), "x",
+               "<=", 1.5)
     print(f"\nmedians; runs: {', '.join(f'{k} {v}' for k, v in runs.items())}; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at the end")
 

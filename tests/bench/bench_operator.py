@@ -79,7 +79,8 @@ def run_operator(kind: str, server: str) -> None:
 
         home = Path(tempfile.mkdtemp(prefix="mlcd-bench-"))
         poll = float(os.environ.get("MLCD_BENCH_POLL", "10"))
-        config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri())
+        config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri(),
+                                local_namespace="default")  # the development namespace: file:// registries
         InProcessOperator(server, build_registry(config, InstantBackend()), quick_settings()).start()
     print("ready", flush=True)
     sys.stdin.readline()

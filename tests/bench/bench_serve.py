@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +90,8 @@ def interleaved(targets: dict, count: int, *, requests: int, seconds: float, rou
 class Client:
     """One kept-alive HTTP/1.1 connection, as a load balancer or a well-behaved client holds one."""
 
-    def __init__(self, port: int):
-        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    def __init__(self, port: int, timeout: float = 30):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
 
     def post(self, path: str, document: dict) -> dict:
         self.connection.request("POST", path, json.dumps(document), {"content-type": "application/json"})
@@ -172,6 +173,39 @@ def mlcd_targets(stack: contextlib.ExitStack, uri: str, sha256: str, features: l
     }
 
 
+def one_row_behind_a_large_request(folder: Path, sha256: str, rows, limit: int) -> float:
+    """Seconds a one-row v1 request takes when sent just after a 60 MB one, to a runtime server started with
+    --max-request-bytes ``limit``: what one large client costs everyone else on the same replica."""
+    port = free_port()
+    command = [*runtime_command(folder, "iris", port), f"--max-request-bytes={limit}"]
+    server = start(command, port, "/v2/models/iris/ready", env={**os.environ, "MLCD_MODEL_SHA256": sha256})
+    big = json.dumps({"instances": [rows[0]] * 2_800_000}).encode()  # 60 MB of JSON
+    sent = threading.Event()
+
+    def send_big():
+        head = (f"POST /v1/models/iris:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(big)}\r\n\r\n").encode()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=300) as sock:
+                sock.sendall(head + big)
+                sent.set()
+                sock.recv(1024)
+        except OSError:  # refused and closed before the body was all sent
+            sent.set()
+
+    sender = threading.Thread(target=send_big)
+    try:
+        sender.start()
+        sent.wait(timeout=300)
+        time.sleep(0.5)  # the server has the whole body by now: refused long ago, or being parsed
+        start_at = time.perf_counter()
+        Client(port, timeout=600).post("/v1/models/iris:predict", {"instances": [rows[0]]})
+        return time.perf_counter() - start_at
+    finally:
+        sender.join(timeout=300)
+        stop(server)
+
+
 def mlflow_targets(stack: contextlib.ExitStack, model_path: Path, rows, tmp: Path) -> dict | str:
     """MLflow's server for the same model, or why it is not measured."""
     python = MLFLOW_VENV / "bin" / "python"
@@ -237,6 +271,8 @@ def main() -> None:
         notes = [f"mlflow models serve: {mlflow}"] if isinstance(mlflow, str) else []
         targets.update({} if isinstance(mlflow, str) else mlflow)
         figures = interleaved(targets, len(rows), requests=args.requests, seconds=args.seconds)
+        folder, digest = Path(version.uri.removeprefix("file://")), version.metadata["model"]["sha256"]
+        behind = {limit: one_row_behind_a_large_request(folder, digest, rows, limit) for limit in (4 << 20, 1 << 30)}
     print(f"iris RandomForest {PARAMS}, single-row requests, sequential, interleaved, 127.0.0.1, "
           f"{os.cpu_count()} CPUs")
     report(figures, notes)
@@ -245,6 +281,8 @@ def main() -> None:
     for protocol in ("v1", "v2"):
         ratio = by_name[f"mlcd-sklearn runtime, {protocol}"].rate / in_process
         print(f"runtime server ({protocol}) / in-process predict, same model: {ratio:.2f}x (aim >= 0.8x)")
+    print(f"one-row request sent 0.5 s after a 60 MB one: {behind[4 << 20] * 1000:.0f} ms with the default 4 MiB "
+          f"limit (refused with 413 unread), {behind[1 << 30]:.1f} s with a 1 GiB limit (parsed first)")
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def release(kind_context, kserve_crd):
     repository, tag = os.environ.get("MLCD_E2E_IMAGE", "ghcr.io/mlcd-io/mlcd-components:0.1.0").rsplit(":", 1)
     values = {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "operator": {"backend": "local"},
+        "operator": {"backend": "local", "localNamespace": SAMPLES},  # the development mode, on one namespace
     }
     with helm.Config(kube_context=kind_context, namespace=SYSTEM) as helm_config:
         helm_config.uninstall(RELEASE, ignore_not_found=True, wait="watcher", timeout=120)

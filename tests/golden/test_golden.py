@@ -15,11 +15,11 @@ GOLDEN = Path(__file__).parent / "data"
 IMAGE = "ghcr.io/mlcd-io/mlcd-components:golden"
 
 
-def stable(text: str) -> dict:
-    """The IR without what changes by itself (the SDK version)."""
-    ir = yaml.safe_load(text)
-    ir.pop("sdkVersion", None)
-    return ir
+def stable(text: str) -> list[dict]:
+    """The IR (pipeline spec, then platform spec) without what changes by itself (the SDK version)."""
+    documents = list(yaml.safe_load_all(text))
+    documents[0].pop("sdkVersion", None)
+    return documents
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)

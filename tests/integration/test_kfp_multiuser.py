@@ -151,6 +151,15 @@ def test_a_missing_token_file_is_named(standin, tmp_path, monkeypatch):
     assert standin.token_seen == [""]
 
 
+def test_a_token_file_that_goes_away_is_named(standin, token_file):
+    standin.bind_edit(OPERATOR, "team-a")
+    backend = KfpBackend(standin.url)
+    assert backend.find("r", Placement("team-a")) is None
+    token_file.unlink()
+    with pytest.raises(AccessDenied, match=f"cannot read the KFP token file {token_file} "):
+        backend.find("r", Placement("team-a"))
+
+
 def test_a_token_with_the_wrong_audience_is_named(standin, token_file):
     token_file.write_text("default-sa-token")
     with pytest.raises(AccessDenied) as caught:

@@ -25,7 +25,7 @@ import yaml
 from tests.argocd_health import health
 from tests.k8s import KSERVE_CRD
 from tests.k8s.clients import ensure, find
-from tests.k8s.files import ROOT
+from tests.k8s.files import KSERVE_RUNTIME_CRD, ROOT
 
 SYSTEM = "mlcd-system"
 CLIENT_TIMEOUT = 120
@@ -160,7 +160,7 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
     binaries, k8s_emulator, kubeconfig, operator_process, tmp_path, wait_for
 ):
     user = User(binaries, kubeconfig, tmp_path / "helm")
-    k8s_emulator.load_crds([KSERVE_CRD])  # KServe is installed in the cluster; mlcd's CRDs come with the chart
+    k8s_emulator.load_crds([KSERVE_CRD, KSERVE_RUNTIME_CRD])  # KServe is installed; mlcd's CRDs come with the chart
     liveness, metrics = free_port(), free_port()
 
     installed = user.helm(
@@ -171,7 +171,9 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
         SYSTEM,
         "--create-namespace",
         "--set",
-        "operator.backend=local",
+        "operator.backend=local",  # the development mode, on the one namespace the samples go to
+        "--set",
+        "operator.localNamespace=default",
         "--set",
         f"operator.livenessPort={liveness}",
         "--set",

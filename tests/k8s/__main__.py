@@ -1,8 +1,9 @@
 """Serve the API emulator for people to try mlcd by hand: ``python -m tests.k8s --kubeconfig PATH``.
 
 It listens on 127.0.0.1, writes a kubeconfig whose current context points at it, loads the CRDs
-given with ``--crds`` (default: mlcd's own and KServe's InferenceService), and serves until it is
-stopped (Ctrl-C or SIGTERM). Then use kubectl, helm and ``mlcd operator`` with ``KUBECONFIG=PATH``.
+given with ``--crds`` (default: mlcd's own and KServe's InferenceService and ClusterServingRuntime),
+and serves until it is stopped (Ctrl-C or SIGTERM). Then use kubectl, helm and ``mlcd operator``
+with ``KUBECONFIG=PATH``.
 """
 
 import argparse
@@ -11,7 +12,7 @@ import signal
 import sys
 import threading
 
-from tests.k8s.files import KSERVE_CRD, mlcd_crd_files
+from tests.k8s.files import KSERVE_CRD, KSERVE_RUNTIME_CRD, mlcd_crd_files
 from tests.k8s.serving import ServedEmulator
 
 
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--namespace", default="default", help="the namespace of the kubeconfig's context")
     args = parser.parse_args(argv)
-    crds = [*mlcd_crd_files(), KSERVE_CRD] if args.crds is None else args.crds
+    crds = [*mlcd_crd_files(), KSERVE_CRD, KSERVE_RUNTIME_CRD] if args.crds is None else args.crds
     missing = [str(path) for path in crds if not path.is_file()]
     if missing:
         print(f"python -m tests.k8s: no such CRD file: {', '.join(missing)}", file=sys.stderr)

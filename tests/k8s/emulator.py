@@ -108,8 +108,10 @@ class Emulator(kmock.KubernetesEmulator, ConstantTimeRouting):
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         if raw_request.path.rstrip("/") == "/api/v1/namespaces":
-            # kmock's parser raises on this path (see paths.py); hand it a harmless spelling.
-            raw_request = raw_request.clone(rel_url=raw_request.rel_url.with_path("/api/v1//namespaces"))
+            # kmock's parser raises on this path (see paths.py); hand it a harmless spelling. with_path drops
+            # the query, which carries watch=true when kopf watches namespaces (a namespaced operator does).
+            url = raw_request.rel_url
+            raw_request = raw_request.clone(rel_url=url.with_path("/api/v1//namespaces").with_query(url.query))
         if raw_request.content_type == protobuf.MEDIA:
             raw_request = await self._as_json(raw_request)
         return await super().__call__(raw_request)

@@ -1,4 +1,4 @@
-"""CRD files the tests load: our own small one, KServe's real one, and mlcd's generated ones."""
+"""CRD files the tests load: our own small one, KServe's real ones, and mlcd's generated ones."""
 
 import pathlib
 
@@ -6,6 +6,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 WIDGET_CRD = FIXTURES / "crds" / "widgets.example.mlcd.io.yaml"
 KSERVE_CRD = FIXTURES / "kserve" / "serving.kserve.io_inferenceservices.yaml"
+KSERVE_RUNTIME_CRD = FIXTURES / "kserve" / "serving.kserve.io_clusterservingruntimes.yaml"
 MLCD_CRD_DIR = ROOT / "manifests" / "crd"
 
 

@@ -6,13 +6,17 @@ applied, and only then is the object validated against ``openAPIV3Schema``. Fiel
 messages follow kube-openapi's (``spec.gates[0].min: Invalid value: ...``) because tests and
 users match on them.
 
-Not covered: ``format`` checks and CEL rules (``x-kubernetes-validations``); both are accepted.
+The CEL rules (``x-kubernetes-validations``) are evaluated last, by tests/k8s/cel.py.
+
+Not covered: ``format`` checks; they are accepted.
 """
 
 import copy
 import json
 import re
 from typing import Any
+
+from tests.k8s import cel
 
 Cause = dict[str, str]
 
@@ -35,7 +39,7 @@ def admit(obj: dict[str, Any], schema: dict[str, Any]) -> tuple[dict[str, Any], 
     _shape(shaped, schema, embedded=True)
     causes: list[Cause] = []
     _validate(shaped, schema, "", causes)
-    return shaped, causes
+    return shaped, causes + cel.validate(shaped, schema, causes)
 
 
 def unknown_fields(obj: Any, schema: dict[str, Any], path: str = "", embedded: bool = True) -> list[str]:

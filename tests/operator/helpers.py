@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 from pathlib import Path
 
 import kopf
 from kubernetes.client import CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
 
 from mlcd.handlers.app import build_registry
 from mlcd.handlers.config import OperatorConfig
@@ -41,15 +43,20 @@ def settings() -> kopf.OperatorSettings:
     return quick_settings()
 
 
-def registry_for(home: Path, backend=None, poll: float = 0.3, backend_name: str = "local",
+def registry_for(home: Path, backend=None, poll: float = 0.3, backend_name: str = "local", kube_client=None,
                  **config) -> kopf.OperatorRegistry:
-    return build_registry(OperatorConfig(backend=backend_name, home=home, poll_seconds=poll, **config), backend)
+    """The operator's handlers; with the local backend, "default" is its development namespace (file://)."""
+    if backend_name == "local":
+        config.setdefault("local_namespace", "default")
+    return build_registry(OperatorConfig(backend=backend_name, home=home, poll_seconds=poll, **config), backend,
+                          kube_client)
 
 
 class Cluster:
     """The Kubernetes side of a test, through the official client."""
 
     def __init__(self, api_client, namespace: str = "default"):
+        self.api_client = api_client
         self.crs = CustomObjectsApi(api_client)
         self.core = CoreV1Api(api_client)
         self.namespace = namespace
@@ -68,6 +75,23 @@ class Cluster:
 
     def delete(self, name: str, plural: str = "trainingruns") -> None:
         self.crs.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, name)
+
+    def storage_secret(self, environ: dict[str, str], namespace: str | None = None,
+                       name: str = "mlcd-storage") -> None:
+        """The namespace's storage Secret (keys as the variables), as a team would create it."""
+        data = {key: base64.b64encode(value.encode()).decode() for key, value in environ.items()}
+        body = {"metadata": {"name": name}, "type": "Opaque", "data": data}
+        self.core.create_namespaced_secret(namespace or self.namespace, body)
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """A Secret's keys and values as a step that mounts it sees them; None when it does not exist."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {key: base64.b64decode(value).decode() for key, value in (secret.data or {}).items()}
 
     def events(self, name: str) -> list:
         items = self.core.list_namespaced_event(self.namespace, field_selector=f"involvedObject.name={name}").items

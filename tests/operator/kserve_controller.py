@@ -20,7 +20,6 @@ from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from tests.k8s import Emulator
-from tests.k8s.kinds import Kind
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 MODE = "serving.kserve.io/deploymentMode"
@@ -30,12 +29,6 @@ RUNTIME = "kserve-sklearnserver"
 
 @attrs.define(kw_only=True)
 class KServeEmulator(Emulator):
-    def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        for plural, kind, short in (("serviceaccounts", "ServiceAccount", ("sa",)), ("secrets", "Secret", ())):
-            self._register(Kind("", "v1", plural, kind, kind.lower(), namespaced=True, status_subresource=False,
-                                custom=False, short_names=short))
-
     def _admitted(self, kind, obj):
         obj = super()._admitted(kind, obj)
         if (kind.group, kind.plural) == (GROUP, PLURAL):

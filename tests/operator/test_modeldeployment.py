@@ -21,6 +21,11 @@ def k8s_emulator():
         yield served
 
 
+def config(home) -> OperatorConfig:
+    """The local backend, with "default" as its development namespace: the registries here are file://."""
+    return OperatorConfig(home=home, poll_seconds=POLL, local_namespace="default")
+
+
 def client_for(kubeconfig):
     return kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
 
@@ -35,8 +40,7 @@ def kserve(cluster, kubeconfig):
 def operator(cluster, kserve, home, kubeconfig, run_operator):
     """The operator with its own Kubernetes client for the ModelDeployment handlers."""
     with client_for(kubeconfig) as client:
-        yield run_operator(build_registry(OperatorConfig(home=home, poll_seconds=POLL), kube_client=client),
-                           settings())
+        yield run_operator(build_registry(config(home), kube_client=client), settings())
 
 
 @pytest.fixture
@@ -45,8 +49,7 @@ def operator_with_worker_kubeconfig(cluster, kserve, home, kubeconfig, monkeypat
     backend's worker process, and so the pipeline's handoff step, inherit it."""
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     with client_for(kubeconfig) as client:
-        yield run_operator(build_registry(OperatorConfig(home=home, poll_seconds=POLL), kube_client=client),
-                           settings())
+        yield run_operator(build_registry(config(home), kube_client=client), settings())
 
 
 @pytest.fixture
@@ -97,6 +100,7 @@ def test_first_deploy_creates_an_owned_inferenceservice_and_makes_the_champion(c
     assert status["traffic"] == {"active": 100, "canary": 0}
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "True", "RolledOut": "True", "CanaryReady": "False", "CredentialsReady": "True",
+        "ChampionRecorded": "True",
         "RuntimeCompatible": "Unknown"}  # these test versions record no scikit-learn version
     served = isvc(cluster)
     assert served["spec"]["predictor"]["model"]["storageUri"] == v1

@@ -60,12 +60,13 @@ def test_mlcd_operator_process_killed_mid_run_is_replaced_without_a_second_run(c
     liveness, metrics = free_port(), free_port()
     argv = [sys.executable, "-m", "mlcd", "operator", "--backend", "local", "--poll-seconds", "0.5",
             "--liveness-port", str(liveness), "--metrics-port", str(metrics), "--log-format", "json"]
-    first = operator_process(argv)
+    development = {"MLCD_LOCAL_NAMESPACE": "default"}  # the local backend's one namespace, where file:// is allowed
+    first = operator_process(argv, development)
     cluster.create(trainingrun(model={"estimator": "RandomForestClassifier", "params": {"n_estimators": 400}}))
     submitted = wait_for(cluster.fetch("iris"), phase("Pending", "Running"), deadline=60)
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(10)
-    second = operator_process(argv)
+    second = operator_process(argv, development)
     done = wait_for(cluster.fetch("iris"), phase("Succeeded", "Failed"), deadline=120)
     assert done["status"]["phase"] == "Succeeded"
     assert done["status"]["pipeline"]["runName"] == submitted["status"]["pipeline"]["runName"]

@@ -75,10 +75,11 @@ def on_s3(bucket: str, **retraining) -> dict:
 @pytest.mark.s3
 def test_new_data_retrains_once_and_the_same_data_again_does_not(cluster, home, clock, s3_server, monkeypatch,
                                                                  run_operator, wait_for):
-    s3_server.use(monkeypatch)  # the operator and its worker process read S3 with these settings
+    s3_server.use(monkeypatch)  # the local backend's worker process reads S3 with these settings
+    cluster.storage_secret(s3_server.env())  # and the operator with the namespace's Secret
     bucket = s3_server.create_bucket()
     s3_server.put(bucket, "data/train.csv", csv(frame(1)))
-    run_operator(registry_for(home, clock=clock), settings())
+    run_operator(registry_for(home, clock=clock, kube_client=cluster.api_client), settings())
     cluster.create(on_s3(bucket, onDataChange=True, pollSeconds=60))
     first = wait_for(cluster.fetch("iris"), lambda o: settled(o) and state(o).get("checkedAt"), deadline=90)
     assert first["status"]["phase"] == "Succeeded" and history(first) == []
@@ -107,10 +108,11 @@ def test_new_data_retrains_once_and_the_same_data_again_does_not(cluster, home, 
 def test_drifted_data_retrains_and_undrifted_data_does_not(cluster, home, clock, s3_server, monkeypatch,
                                                            run_operator, wait_for):
     s3_server.use(monkeypatch)
+    cluster.storage_secret(s3_server.env())
     bucket = s3_server.create_bucket()
     s3_server.put(bucket, "data/train.csv", csv(frame(1)))
     s3_server.put(bucket, "data/current.csv", csv(frame(3)))  # new rows from the same distribution
-    run_operator(registry_for(home, clock=clock), settings())
+    run_operator(registry_for(home, clock=clock, kube_client=cluster.api_client), settings())
     drift = {"current": f"s3://{bucket}/data/current.csv", "method": "psi", "threshold": 0.2}
     cluster.create(on_s3(bucket, drift=drift, pollSeconds=60))
     calm = wait_for(cluster.fetch("iris"), lambda o: settled(o) and state(o).get("lastDriftCheck"), deadline=90)
@@ -138,7 +140,9 @@ def test_drifted_data_retrains_and_undrifted_data_does_not(cluster, home, clock,
     checked = clock.advance(60)
     after = wait_for(cluster.fetch("iris"), lambda o: state(o).get("checkedAt") == checked, deadline=30)
     assert state(after)["lastDriftCheck"]["championVersion"] == 2
-    assert len(history(after)) == 1 and len(runs_in(home)) == 2
+    # Two training runs, and three drift-check runs (one per data and champion pair): the operator itself
+    # never read the data.
+    assert len(history(after)) == 1 and len(runs_in(home)) == 5
 
 
 def test_schedule_slots_follow_the_clock_and_missed_slots_run_once(cluster, home, clock, run_operator, wait_for):
@@ -174,14 +178,14 @@ class LostSubmit:
         self.inner = inner
         self.reaches = reaches
 
-    def find(self, run_name):
-        return self.inner.find(run_name)
+    def find(self, run_name, place=None):
+        return self.inner.find(run_name, place)
 
-    def submit(self, run_name, document, arguments, labels):
+    def submit(self, run_name, document, arguments, labels, place=None):
         if labels["mlcd.io/trigger"] == "spec":
-            return self.inner.submit(run_name, document, arguments, labels)
+            return self.inner.submit(run_name, document, arguments, labels, place)
         if self.reaches:
-            self.inner.submit(run_name, document, arguments, labels)
+            self.inner.submit(run_name, document, arguments, labels, place)
         raise BackendUnavailable("connection reset by peer")
 
     def get(self, ref):

@@ -1,5 +1,6 @@
 """The operator with the `kfp` backend against a stand-in KFP API server (v2beta1 contract, real execution),
-in single-user mode and in multi-user mode with KFP's own auth and namespace rules."""
+in single-user mode and in multi-user mode with KFP's own auth and namespace rules; registries on a real S3
+server, reached by the operator and the steps with each namespace's storage Secret."""
 
 import os
 import threading
@@ -7,26 +8,38 @@ import threading
 import pytest
 
 from mlcd.backends.kfp import KfpBackend
-from mlcd.backends.queue import LocalQueueBackend
 from mlcd.storage import open_registry
 from tests.kfp_standin import KfpStandIn
 from tests.operator.helpers import Cluster, condition, phase, registry_for, settings, trainingrun
+
+pytestmark = pytest.mark.s3
 
 TOKEN = "kfp-token-do-not-leak-7d1e"
 OPERATOR = "system:serviceaccount:mlcd-system:mlcd"  # who the projected token says the operator is
 
 
+def with_storage(standin: KfpStandIn, cluster, s3_server, namespaces: tuple[str, ...]) -> KfpStandIn:
+    """Each namespace's storage Secret, a bucket for the registries, and the client the operator reads
+    the Secrets with."""
+    for namespace in namespaces:
+        cluster.storage_secret(s3_server.env(), namespace)
+    standin.registry_base = f"s3://{s3_server.create_bucket()}/registry"
+    standin.storage_env = s3_server.env()
+    standin.kube_client = cluster.api_client
+    return standin
+
+
 @pytest.fixture
-def kfp(tmp_path, monkeypatch):
+def kfp(tmp_path, monkeypatch, cluster, s3_server):
     monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("MLCD_KFP_TOKEN", TOKEN)
-    standin = KfpStandIn(executor=LocalQueueBackend(tmp_path / "kfp-cluster")).start()
-    yield standin
+    standin = KfpStandIn(secrets=cluster.read_secret, home=tmp_path / "kfp-cluster").start()
+    yield with_storage(standin, cluster, s3_server, ("default",))
     standin.stop()
 
 
 @pytest.fixture
-def kfp_multi(tmp_path, monkeypatch):
+def kfp_multi(tmp_path, monkeypatch, cluster, s3_server):
     """Multi-user KFP; the operator's projected token in a file, as the kubelet writes it; RoleBindings to
     kubeflow-pipelines-edit in team-a and team-b."""
     monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
@@ -35,18 +48,18 @@ def kfp_multi(tmp_path, monkeypatch):
     token_file.parent.mkdir()
     token_file.write_text(TOKEN + "\n")
     monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token_file))
-    standin = KfpStandIn(executor=LocalQueueBackend(tmp_path / "kfp-cluster"), multi_user=True).start()
+    standin = KfpStandIn(multi_user=True, secrets=cluster.read_secret, home=tmp_path / "kfp-cluster").start()
     standin.issue_token(TOKEN, OPERATOR)
     standin.token_file = token_file
     for namespace in ("team-a", "team-b"):
         standin.bind_edit(OPERATOR, namespace)
-    yield standin
+    yield with_storage(standin, cluster, s3_server, ("team-a", "team-b"))
     standin.stop()
 
 
 def kfp_registry(tmp_path, kfp, backend=None, poll: float = 0.3, **config):
     return registry_for(tmp_path / "home", backend=backend, backend_name="kfp", kfp_host=kfp.url,
-                        registry_base=(tmp_path / "registry").as_uri(), poll=poll, **config)
+                        registry_base=kfp.registry_base, poll=poll, kube_client=kfp.kube_client, **config)
 
 
 def rotate(token_file, token: str) -> None:
@@ -69,9 +82,15 @@ def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path
     assert status["pipeline"]["runUrl"] == f"{kfp.url}/#/runs/details/{run_id}"
     parameters = created[0]["runtime_config"]["parameters"]
     assert parameters["data_source"] == "builtin://iris" and parameters["run_key"] == status["pipeline"]["runName"]
-    assert created[0]["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
-    registry = (tmp_path / "registry" / "default" / "iris").as_uri()
-    registered = open_registry(registry).metadata(1)["model"]["sha256"]
+    document = created[0]["pipeline_spec"]  # the pipeline spec and its platform spec, as kfp.Client sends them
+    assert document["pipeline_spec"]["pipelineInfo"]["name"] == "mlcd-training"
+    executors = document["platform_spec"]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    # The namespace's storage Secret, mounted only by the steps that touch storage.
+    assert {ref["secretName"] for config in executors.values() for ref in config.get("secretAsEnv", [])} == {
+        "mlcd-storage"}
+    assert not executors["exec-train"].get("secretAsEnv")
+    registry = f"{kfp.registry_base}/default/iris"
+    registered = open_registry(registry, kfp.storage_env).metadata(1)["model"]["sha256"]
     assert status["model"] == {"uri": f"{registry}/v1", "version": 1, "sha256": registered}
     assert status["metrics"]["accuracy"] >= 0.8  # read from the run record the pipeline wrote
     paths = {(m, p) for m, p, _ in kfp.requests}
@@ -88,7 +107,7 @@ def test_submit_poll_and_results_through_the_kfp_contract(cluster, kfp, tmp_path
 
 def test_a_failed_run_reports_kfps_error(cluster, kfp, tmp_path, run_operator, wait_for):
     run_operator(kfp_registry(tmp_path, kfp), settings())
-    missing = (tmp_path / "nowhere.csv").as_uri()
+    missing = f"{kfp.registry_base}/nowhere.csv"
     cluster.create(trainingrun(data={"source": missing, "target": "label"}))
     done = wait_for(cluster.fetch("iris"), phase("Succeeded", "Failed", "Rejected"), deadline=90)
     assert done["status"]["phase"] == "Failed"

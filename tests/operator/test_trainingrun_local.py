@@ -27,7 +27,7 @@ def test_a_trainingrun_goes_to_succeeded_with_results_in_status(cluster, home, t
     assert status["pipeline"]["generation"] == 1 and status["pipeline"]["specHash"].startswith("sha256:")
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Valid": "True", "Compiled": "True", "Submitted": "True", "Trained": "True", "GatesPassed": "True",
-        "Ready": "True"}
+        "Ready": "True", "StorageReady": "True"}
     assert all(c["observedGeneration"] == 1 for c in status["conditions"])
     assert runs_in(home) == [status["pipeline"]["runName"]]
     reasons = wait_for(lambda: cluster.reasons("iris"), lambda r: "RunSucceeded" in r)

@@ -41,9 +41,12 @@ VALUE_SETS = {
     "kfp-with-secrets": {
         "operator": {"backend": "kfp", "kfpHost": "http://ml-pipeline.kubeflow:8888",
                      "componentImage": "registry.example/mlcd-components:0.1.0-patched"},
-        "secrets": {"kfp": {"name": "kfp-token", "key": "bearer"}, "s3": {"name": "minio-creds"}},
+        "secrets": {"kfp": {"name": "kfp-token", "key": "bearer"}},
+        "storage": {"secretName": "minio-creds"},
+        "rbac": {"preflightSecrets": ["kserve-s3", "minio-creds"]},
         "image": {"digest": "sha256:" + "ab" * 32},
     },
+    "local-development": {"operator": {"backend": "local", "localNamespace": "dev"}},
     "kfp-multi-user": {
         "operator": {"backend": "kfp", "kfpHost": "http://ml-pipeline.kubeflow:8888"},
         "watchNamespaces": ["team-a", "team-b"],
@@ -180,20 +183,35 @@ def test_all_namespaces_by_default_with_one_cluster_role(chart):
                for resource in rule["resources"] for verb in rule["verbs"]}
     assert ("mlcd.io", "trainingruns/status", "patch") in granted
     assert ("serving.kserve.io", "inferenceservices", "delete") in granted
-    assert ("", "secrets", "get") in granted
-    assert not {g for g in granted if g[2] in ("list", "watch") and g[1] == "secrets"}
+    assert not {g for g in granted if g[1] == "secrets"} - {("", "secrets", "get")}
+    (secrets,) = [rule for rule in cluster_role["rules"] if "secrets" in rule["resources"]]
+    assert secrets == {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["mlcd-storage"], "verbs": ["get"]}
     assert not {g for g in granted if g[0] == "coordination.k8s.io"}
     assert "MLCD_NAMESPACES" not in operator_env(docs)
     (binding,) = by_kind(docs, "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": RELEASE, "namespace": NAMESPACE}]
 
 
-def test_defaults_run_the_local_backend_with_the_versioned_image(chart):
+def test_defaults_run_the_kfp_backend_with_the_versioned_image_and_no_storage_credential(chart):
     env = operator_env(render(chart, {}))
-    assert env["MLCD_BACKEND"]["value"] == "local"
+    assert env["MLCD_BACKEND"]["value"] == "kfp"
+    assert env["MLCD_KFP_HOST"]["value"] == "http://ml-pipeline.kubeflow:8888"
     assert env["MLCD_COMPONENT_IMAGE"]["value"] == DEFAULT_IMAGE
     assert env["MLCD_HOME"]["value"] == "/var/lib/mlcd"
-    assert not {"MLCD_KFP_HOST", "MLCD_KFP_TOKEN", "MLCD_S3_SECRET_NAME", "AWS_ACCESS_KEY_ID"} & env.keys()
+    assert env["MLCD_STORAGE_SECRET"] == {"name": "MLCD_STORAGE_SECRET", "value": "mlcd-storage"}
+    assert not {"MLCD_KFP_TOKEN", "MLCD_LOCAL_NAMESPACE", "MLCD_S3_ENDPOINT", "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY"} & env.keys()
+
+
+def test_the_local_backend_is_a_development_mode_on_one_namespace(chart):
+    docs = render(chart, VALUE_SETS["local-development"])
+    env = operator_env(docs)
+    assert (env["MLCD_BACKEND"]["value"], env["MLCD_LOCAL_NAMESPACE"]["value"]) == ("local", "dev")
+    assert env["MLCD_NAMESPACES"]["value"] == "dev"
+    assert {r["metadata"]["namespace"] for r in by_kind(docs, "Role")} == {"dev"}
+    with pytest.raises(helm.HelmRenderError, match="watches operator.localNamespace only"):
+        chart.render({**VALUE_SETS["local-development"], "watchNamespaces": ["dev", "team-b"]}, name=RELEASE,
+                     namespace=NAMESPACE)
 
 
 def test_kfp_backend_takes_secrets_by_reference_only(chart):
@@ -202,11 +220,11 @@ def test_kfp_backend_takes_secrets_by_reference_only(chart):
     assert env["MLCD_BACKEND"]["value"] == "kfp"
     assert env["MLCD_KFP_HOST"]["value"] == "http://ml-pipeline.kubeflow:8888"
     assert env["MLCD_KFP_TOKEN"]["valueFrom"] == {"secretKeyRef": {"name": "kfp-token", "key": "bearer"}}
-    assert env["MLCD_S3_SECRET_NAME"]["value"] == "minio-creds"
-    for name in ("MLCD_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "MLCD_S3_SECURE"):
-        ref = env[name]["valueFrom"]["secretKeyRef"]
-        assert (ref["name"], ref["key"]) == ("minio-creds", name)
-        assert "value" not in env[name]
+    assert env["MLCD_STORAGE_SECRET"]["value"] == "minio-creds"
+    assert not {"MLCD_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"} & env.keys()
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    (secrets,) = [rule for rule in cluster_role["rules"] if "secrets" in rule["resources"]]
+    assert secrets["resourceNames"] == ["minio-creds", "kserve-s3"] and secrets["verbs"] == ["get"]
     assert env["MLCD_COMPONENT_IMAGE"]["value"] == "registry.example/mlcd-components:0.1.0-patched"
     (container,) = deployment(docs)["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "ghcr.io/mlcd-io/mlcd-components@sha256:" + "ab" * 32
@@ -233,11 +251,12 @@ def test_service_monitor_needs_the_metrics_service(chart):
     ({"crds": {"enabled": "yes"}}, "at '/crds/enabled': got string, want boolean"),
     ({"operator": {"metricsPort": "9090"}}, "at '/operator/metricsPort': got string, want integer"),
     ({"operator": {"backend": "argo"}}, "at '/operator/backend'"),
-    ({"operator": {"backend": "kfp"}}, "at '/operator/kfpHost'"),
+    ({"operator": {"backend": "kfp", "kfpHost": ""}}, "at '/operator/kfpHost'"),
+    ({"operator": {"backend": "local"}}, "at '/operator'"),
     ({"podSecurityContext": {"runAsUser": 0}}, "at '/podSecurityContext/runAsUser'"),
-    ({"secrets": {"s3": {"name": "creds", "accessKey": "AKIA"}}}, "additional properties 'accessKey' not allowed"),
+    ({"storage": {"secretName": "creds", "accessKey": "AKIA"}}, "additional properties 'accessKey' not allowed"),
 ], ids=["misspelt-key", "misspelt-nested-key", "wrong-type", "port-as-string", "unknown-backend",
-        "kfp-without-host", "root-user", "secret-value"])
+        "kfp-without-host", "local-without-namespace", "root-user", "secret-value"])
 def test_values_schema_rejects(chart, values, message):
     with pytest.raises(helm.HelmValuesError, match=re.escape(message)):
         chart.render(values, name=RELEASE, namespace=NAMESPACE)
@@ -339,7 +358,7 @@ def test_kfp_token_and_role_bindings_can_be_turned_off(chart):
     docs = render(chart, values)
     assert "kfp-token" not in {v["name"] for v in deployment(docs)["spec"]["template"]["spec"]["volumes"]}
     assert not [b for b in by_kind(docs, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
-    local = render(chart, {"watchNamespaces": ["team-a"]})  # the local backend needs neither
+    local = render(chart, {"operator": {"backend": "local", "localNamespace": "team-a"}})  # it needs neither
     assert "kfp-token" not in {v["name"] for v in deployment(local)["spec"]["template"]["spec"]["volumes"]}
     assert not [b for b in by_kind(local, "RoleBinding") if b["roleRef"]["name"] == "kubeflow-pipelines-edit"]
     explicit = render(chart, {**VALUE_SETS["kfp-with-secrets"], "kfp": {"roleBindings": {"namespaces": ["ml"]}}})

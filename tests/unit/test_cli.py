@@ -67,8 +67,9 @@ def test_run_of_an_invalid_file_exits_2_with_json(tmp_path, capsys):
 def test_compile_writes_the_ir(tmp_path, capsys):
     out = tmp_path / "iris.ir.yaml"
     assert main(["compile", str(ROOT / "manifests/samples/iris-trainingrun.yaml"), "-o", str(out)]) == 0
-    ir = yaml.safe_load(out.read_text())
+    ir, platform = yaml.safe_load_all(out.read_text())
     assert ir["pipelineInfo"]["name"] == "mlcd-training"
+    assert "kubernetes" in platform["platforms"]  # the steps' timeouts
     assert "sha256:" in capsys.readouterr().err
 
 

@@ -107,11 +107,18 @@ def storage_env(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_VALUE)
 
 
-def test_steps_take_storage_settings_from_the_secret_named_by_the_setting(storage_env):
-    compiled = compile_trainingrun(trainingrun(registry={"uri": "s3://models/iris"}))
+def test_only_the_steps_that_touch_storage_mount_the_secret_named_by_the_setting(storage_env):
+    drift = {"drift": {"current": "s3://data/iris/latest.csv"}}
+    compiled = compile_trainingrun(trainingrun(registry={"uri": "s3://models/iris"}, retrain=drift,
+                                               deploy={"modelDeployment": "iris"}))
     executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert set(executors) == set(compiled.ir["deploymentSpec"]["executors"])  # every step
-    for config in executors.values():
+    every = set(compiled.ir["deploymentSpec"]["executors"])
+    assert every == {f"exec-{step}" for step in ("ingest", "drift", "check-data", "train", "evaluate", "gate",
+                                                   "register", "reject", "handoff")}
+    # check-data, train and evaluate read KFP artifacts; the hand-off writes to the Kubernetes API.
+    mounting = {name: config for name, config in executors.items() if config.get("secretAsEnv")}
+    assert set(mounting) == {"exec-ingest", "exec-drift", "exec-gate", "exec-register", "exec-reject"}
+    for config in mounting.values():
         mounted = {(ref["secretName"], ref["optional"], m["secretKey"], m["envVar"])
                    for ref in config["secretAsEnv"] for m in ref["keyToEnv"]}
         assert mounted == {
@@ -135,11 +142,12 @@ def test_the_ir_holds_the_secret_reference_but_no_value_and_no_storage_parameter
     assert len(components.load_component_from_text(compiled.yaml).platform_spec.platforms) == 1
 
 
-def test_without_the_setting_there_is_one_document_and_steps_inherit_the_environment(monkeypatch):
+def test_without_the_setting_no_step_mounts_a_secret_and_steps_inherit_the_environment(monkeypatch):
     monkeypatch.delenv("MLCD_S3_SECRET_NAME", raising=False)
     compiled = compile_trainingrun(trainingrun())
-    assert compiled.platform_spec == {} and compiled.pipeline_document is compiled.ir
-    assert len(list(yaml.safe_load_all(compiled.yaml))) == 1
+    executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert executors and not [config for config in executors.values() if "secretAsEnv" in config]
+    assert len(list(yaml.safe_load_all(compiled.yaml))) == 2  # the platform spec holds the steps' timeouts
 
 
 def test_the_secret_name_is_part_of_the_shape_and_of_the_hash(monkeypatch):

@@ -1,6 +1,7 @@
 """Condition messages have a fixed size, and say when they were cut (issue 15)."""
 
-from mlcd.api.v1alpha1.conditions import CONDITION_MESSAGE_LIMIT, set_condition, truncate
+from mlcd.api.v1alpha1 import TrainingRunStatus
+from mlcd.api.v1alpha1.conditions import CONDITION_MESSAGE_LIMIT, truncate
 
 
 def test_a_short_message_is_kept_as_it_is():
@@ -18,5 +19,6 @@ def test_a_long_message_is_cut_to_the_limit_with_a_marker_that_counts_what_was_c
 
 
 def test_set_condition_truncates():
-    conditions = set_condition([], "Valid", False, "InvalidSpec", "y" * 1_310_000, now="2026-01-01T00:00:00Z")
-    assert len(conditions[0]["message"]) == CONDITION_MESSAGE_LIMIT
+    status = TrainingRunStatus()
+    status.set_condition("Valid", False, "InvalidSpec", "y" * 1_310_000, now="2026-01-01T00:00:00Z")
+    assert len(status.to_wire()["conditions"][0]["message"]) == CONDITION_MESSAGE_LIMIT

@@ -158,3 +158,50 @@ def test_html_escapes_feature_names():
     train = pd.DataFrame({"<b>x</b>": np.arange(20.0), "y": [0, 1] * 10})
     ref = reference(train, ["<b>x</b>"], "y", classifier=True, seed=0)
     assert "&lt;b&gt;x&lt;/b&gt;" in drift_report(ref, train).to_html()
+
+
+def test_report_renders_exactly():
+    from mlcd.drift import DriftReport, FeatureDrift
+
+    age = FeatureDrift("age", "numeric", 0.31234, 0.25, 0.001, 0.31234, True)
+    plan = FeatureDrift("pl|an", "categorical", 0.05, None, None, 0.05, False)
+    label = FeatureDrift("y", "categorical", 0.01, None, None, 0.01, False)
+    report = DriftReport("psi", 0.2, 100, 80, (plan, age), label)
+    assert report.message() == "drift: worst feature age psi 0.3123 > 0.2"
+    assert report.record() == {"psi": 0.31234, "ks": 0.25, "feature": "age", "message": report.message(),
+                               "method": "psi", "threshold": 0.2, "drifted": True,
+                               "scores": {"pl|an": 0.05, "age": 0.31234}}
+    assert report.to_dict() == {
+        "method": "psi", "threshold": 0.2, "drift": True, "message": report.message(), "rows": 100,
+        "referenceRows": 80,
+        "worst": {"feature": "age", "kind": "numeric", "psi": 0.31234, "ks": 0.25, "ksPValue": 0.001,
+                  "score": 0.31234, "drifted": True},
+        "features": [plan.to_dict(), age.to_dict()],
+        "label": {"feature": "y", "kind": "categorical", "psi": 0.01, "ks": None, "ksPValue": None, "score": 0.01,
+                  "drifted": False},
+    }
+    assert report.to_markdown() == (
+        "## Data drift\n\n**drift: worst feature age psi 0.3123 > 0.2** (100 rows against 80 training rows)\n\n"
+        "| feature | kind | PSI | KS | KS p-value |  |\n|---|---|---|---|---|---|\n"
+        "| age | numeric | 0.3123 | 0.2500 | 0.0010 | drift |\n"
+        "| pl\\|an | categorical | 0.0500 |  |  |  |\n"
+        "| y (label) | categorical | 0.0100 |  |  |  |\n")
+    page = report.to_html()
+    assert ('<table><tr><th>feature</th><th>kind</th><th>PSI</th><th>KS</th><th>KS p-value</th><th></th></tr>'
+            '<tr class="drift"><td>age</td><td>numeric</td><td>0.3123</td><td>0.2500</td><td>0.0010</td>'
+            '<td>drift</td></tr><tr class=""><td>pl|an</td><td>categorical</td><td>0.0500</td><td></td><td></td>'
+            '<td></td></tr><tr class=""><td>y (label)</td>') in page
+    assert "<p><b>drift: worst feature age psi 0.3123 &gt; 0.2</b> (100 rows against 80 training rows)</p>" in page
+    assert page.startswith('<!doctype html>\n<html><head><meta charset="utf-8"><title>mlcd data drift</title>')
+
+
+def test_report_without_drift_or_features():
+    from mlcd.drift import DriftReport, FeatureDrift
+
+    calm = DriftReport("ks", 0.3, 10, 10, (FeatureDrift("a", "numeric", 0.1, 0.2, 0.5, 0.2, False),), None)
+    assert calm.message() == "no drift: worst feature a ks 0.2000 <= 0.3"
+    assert calm.to_dict()["label"] is None and calm.to_dict()["drift"] is False
+    empty = DriftReport("psi", 0.2, 10, 10, (), None)
+    assert empty.message() == "no features to compare"
+    assert empty.record()["feature"] is None and empty.record()["psi"] is None and empty.record()["ks"] is None
+    assert empty.to_dict()["worst"] is None

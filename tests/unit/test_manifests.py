@@ -62,11 +62,15 @@ def test_operator_is_restricted_and_bound_to_its_service_account():
     assert namespace["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_s3_credentials_come_only_from_a_secret():
-    (container,) = one("Deployment", installed())["spec"]["template"]["spec"]["containers"]
-    for env in container["env"]:
-        if env["name"].startswith("AWS_") or env["name"] in ("MLCD_S3_ENDPOINT", "MLCD_S3_SECURE"):
-            assert "value" not in env and env["valueFrom"]["secretKeyRef"]["optional"] is True
+def test_the_operator_holds_no_storage_credential_and_reads_secrets_by_name_only():
+    docs = installed()
+    (container,) = one("Deployment", docs)["spec"]["template"]["spec"]["containers"]
+    names = {env["name"] for env in container["env"]}
+    assert not {n for n in names if n.startswith("AWS_") or n.startswith("MLCD_S3_")}
+    assert {"name": "MLCD_STORAGE_SECRET", "value": "mlcd-storage"} in container["env"]
+    secrets = [rule for rule in one("ClusterRole", docs)["rules"] if "secrets" in rule["resources"]]
+    assert secrets == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["mlcd-storage"],
+                        "verbs": ["get"]}]
 
 
 def test_rbac_has_no_wildcards():

@@ -6,12 +6,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mlcd.api.v1alpha1 import ModelDeploymentStatus
-from mlcd.api.v1alpha1.conditions import get_condition
 from mlcd.kserve import DEPLOYMENT_MODE_ANNOTATION, merge_patch, normalise_mode
-from mlcd.reconcile import champion_update, decide, preflight
+from mlcd.reconcile import ChampionSkip, champion_recorded, champion_step, decide, preflight
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 V1, V2, V3 = "s3://models/iris/v1", "s3://models/iris/v2", "s3://models/iris/v3"
+
+
+def condition_of(conditions: list[dict], type_: str) -> dict:
+    return next(c for c in conditions if c["type"] == type_)
 
 
 def json_merge(target, patch):
@@ -96,7 +99,7 @@ def set_uri(obj, uri):
 
 
 def cond(obj, type_):
-    return get_condition(obj["status"]["conditions"], type_)
+    return next((c for c in obj["status"]["conditions"] if c["type"] == type_), None)
 
 
 def deployed(uri=V1, **kw):
@@ -212,7 +215,7 @@ def test_rollback_on_progress_deadline_and_no_retry_of_the_same_model():
     assert (status["phase"], status["activeModel"], status["canaryModel"]) == ("RolledBack", V1, V2)
     assert status["traffic"] == {"active": 100, "canary": 0}
     assert cond(obj, "RolledOut")["reason"] == "ProgressDeadlineExceeded"
-    assert champion_update(typed(previous), typed(status), deployment="iris") is None
+    assert champion_step(typed({**status, "championModel": previous["activeModel"]}), deployment="iris") is None
 
     kserve.controller()
     writes = kserve.writes
@@ -334,18 +337,72 @@ def test_lasttransitiontime_only_moves_when_a_condition_changes():
     assert cond(obj, "RolledOut")["lastTransitionTime"] == stamp
 
 
-def champion(before: dict, after: dict, deployment: str):
-    return champion_update(typed(before), typed(after), deployment=deployment)
-
-
-def test_champion_follows_promotions_only():
-    assert champion({}, {"phase": "Ready", "activeModel": V1}, deployment="iris").version == 1
-    update = champion({"activeModel": V1}, {"phase": "Ready", "activeModel": V2}, deployment="iris")
+def test_champion_follows_the_active_model_only():
+    assert champion_step(typed({"phase": "Ready", "activeModel": V1}), deployment="iris").version == 1
+    update = champion_step(typed({"phase": "Ready", "activeModel": V2, "championModel": V1}), deployment="iris")
     assert (update.registry_uri, update.version, update.model_uri) == ("s3://models/iris", 2, V2)
     assert "was s3://models/iris/v1" in update.reason
-    assert champion({"activeModel": V1}, {"phase": "RolledBack", "activeModel": V1}, deployment="i") is None
-    assert champion({"activeModel": V1}, {"phase": "Ready", "activeModel": V1}, deployment="i") is None
-    assert champion({}, {"phase": "Ready", "activeModel": "s3://models/iris"}, deployment="i") is None
+    # A rollback keeps the active model, which is the champion already.
+    assert champion_step(typed({"phase": "RolledBack", "activeModel": V1, "championModel": V1}), deployment="i") is None
+    assert champion_step(typed({"phase": "Progressing", "canaryModel": V2, "activeModel": V1, "championModel": V1}),
+                         deployment="i") is None
+
+
+@pytest.mark.parametrize("uri", ["gs://models/iris/v1", "https://example.com/iris/v1", "pvc://models/iris/v1",
+                                 "s3://models/iris", "file:///models/iris/v1"])
+def test_a_model_outside_an_mlcd_registry_is_skipped_with_a_reason(uri):
+    served = typed({"phase": "Ready", "activeModel": uri})
+    step_ = champion_step(served, deployment="iris")
+    assert isinstance(step_, ChampionSkip) and uri in step_.message
+    status = champion_recorded(served, step_, None, generation=1, now="2026-01-01T12:00:00Z").to_wire()
+    found = condition_of(status["conditions"], "ChampionRecorded")
+    assert (found["status"], found["reason"]) == ("False", "NotInRegistry") and "championModel" not in status
+    assert status["phase"] == "Ready"
+
+
+def test_a_failed_champion_write_is_its_own_condition_and_is_tried_again():
+    served = typed({"phase": "Ready", "activeModel": V1})
+    first = champion_step(served, deployment="iris")
+    failed = champion_recorded(served, first, "s3://models/iris/champion.json: access denied (AccessDenied)",
+                               generation=1, now="2026-01-01T12:00:00Z")
+    wire = failed.to_wire()
+    assert wire["phase"] == "Ready" and "championModel" not in wire
+    found = condition_of(wire["conditions"], "ChampionRecorded")
+    assert (found["status"], found["reason"]) == ("False", "ChampionWriteFailed") and "AccessDenied" in found["message"]
+    again = champion_step(failed, deployment="iris")
+    assert again == first  # still due: the handler retries it with a backoff
+    done = champion_recorded(failed, again, None, generation=1, now="2026-01-01T12:01:00Z")
+    assert done.champion_model == V1 and done.condition("ChampionRecorded").status == "True"
+    assert champion_step(done, deployment="iris") is None
+    moved = done.model_copy(update={"active_model": "file:///r/iris/v1"})
+    assert champion_step(moved, deployment="i", file_allowed=True).version == 1
+
+
+def test_an_inferenceservice_owned_by_someone_else_is_never_touched():
+    obj = md()
+    theirs = {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
+              "metadata": {"name": "iris", "namespace": "models", "generation": 4,
+                           "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "x",
+                                                "uid": "other-uid", "controller": True}]},
+              "spec": {"predictor": {"model": {"modelFormat": {"name": "sklearn"}, "storageUri": "gs://theirs"}}},
+              "status": {"observedGeneration": 4, "conditions": [{"type": "Ready", "status": "True"}]}}
+    decision = decide(obj, theirs, T0)
+    status = decision.status.to_wire()
+    assert decision.inferenceservice is None and decision.promoted is None
+    assert status["phase"] == "Failed" and "not owned" in status["message"]
+    assert "activeModel" not in status
+    ready = condition_of(status["conditions"], "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InferenceServiceConflict")
+    assert [e[:2] for e in decision.events] == [("Warning", "InferenceServiceConflict")]
+    obj["status"] = status
+    assert decide(obj, theirs, T0 + timedelta(minutes=1)).events == []  # said once
+    unowned = {**theirs, "metadata": {k: v for k, v in theirs["metadata"].items() if k != "ownerReferences"}}
+    assert decide(obj, unowned, T0).inferenceservice is None
+
+
+def test_ready_while_the_inferenceservice_is_being_created_says_so():
+    ready = condition_of(decide(md(), None, T0).status.to_wire()["conditions"], "Ready")
+    assert (ready["reason"], ready["message"]) == ("UpdatePending", "the InferenceService is being created")
 
 
 def service_account(*secrets, annotations=None):

@@ -73,3 +73,14 @@ def test_client_errors_name_the_uri(monkeypatch):
     monkeypatch.setenv("MLCD_S3_ENDPOINT", "ftp://nowhere")
     with pytest.raises(StorageError, match=r"^s3://models/iris: S3 settings: MLCD_S3_ENDPOINT must be"):
         client_from_env("s3://models/iris")
+
+
+@pytest.mark.parametrize("value", ["ftp://me:hunter2-pw@host:21", "s3://me:hunter2-pw@host", "http://:hunter2-pw@host:1",
+                                   "me:hunter2-pw@host:9000"])
+def test_a_malformed_endpoint_with_credentials_is_refused_without_echoing_them(value):
+    with pytest.raises(ValueError, match="MLCD_S3_ENDPOINT") as refused:
+        parse_endpoint(value)
+    assert "hunter2-pw" not in str(refused.value)
+    with pytest.raises(StorageError) as wrapped:
+        client_from_env("s3://bucket/key", {"MLCD_S3_ENDPOINT": value})
+    assert "hunter2-pw" not in str(wrapped.value) and "MLCD_S3_ENDPOINT" in str(wrapped.value)

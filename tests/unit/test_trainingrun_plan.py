@@ -24,6 +24,7 @@ from mlcd.reconcile.trainingrun import (
     RunSeen,
     SpecChecked,
     Stop,
+    StorageFound,
     Submit,
     Unavailable,
     Validate,
@@ -41,7 +42,8 @@ RUN = run_name("default", "iris", "uid-1", 1, "spec")
 
 def observe(status: dict | None = None, generation: int = 1, now: datetime = T0, **spec) -> Observed:
     return Observed("iris", "default", "uid-1", generation, {**copy.deepcopy(SPEC), **spec},
-                    TrainingRunStatus.model_validate(status or {}), now, registry_base=BASE)
+                    TrainingRunStatus.model_validate(status or {}), now, registry_base=BASE,
+                    file_uris_allowed=True)  # the local backend's development namespace: BASE is file://
 
 
 def validate(observed: Observed) -> SpecChecked:
@@ -59,6 +61,7 @@ def drive(observed: Observed, **answers) -> tuple[Plan, list]:
     """Plan, answer each Ask by its class name from `answers` (a value, or a function of the Ask), plan again."""
     asked = []
     answers.setdefault("Validate", validate)
+    answers.setdefault("StorageIdentity", StorageFound("mlcd-storage"))  # the namespace has its storage Secret
     step = plan(observed)
     while not step.final:
         for ask in step.asks:
@@ -114,7 +117,8 @@ def test_a_run_found_by_its_name_is_adopted_not_submitted_again():
 
 def test_a_spec_with_its_own_registry_keeps_it():
     step, asked = drive(observe(registry={"uri": "s3://models/iris"}), Submit=created)
-    assert asked[1].registry_uri is None
+    (submit,) = [a for a in asked if isinstance(a, Submit)]
+    assert submit.registry_uri is None
 
 
 def test_an_invalid_spec_is_reported_once_per_generation_and_submits_nothing():

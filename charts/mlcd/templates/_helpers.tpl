@@ -82,11 +82,29 @@ become a ClusterRole (every namespace) or a Role per watched namespace. No wildc
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
-# Preflight of a ModelDeployment: its serviceAccountName and the Secret it carries exist. Only
-# get: the operator never lists Secrets or reads one it was not pointed at.
+# Preflight of a ModelDeployment: its serviceAccountName exists and lists usable Secrets.
 - apiGroups: [""]
-  resources: [serviceaccounts, secrets]
+  resources: [serviceaccounts]
   verbs: [get]
+# Secrets by name only, never listed: the namespace's storage Secret (the operator's identity in
+# that namespace's object storage) and the KServe credentials the preflight was told it may check.
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames:
+    {{- toYaml (uniq (prepend .Values.rbac.preflightSecrets .Values.storage.secretName)) | nindent 4 }}
+  verbs: [get]
+{{- end }}
+
+{{/* The namespaces the operator watches, comma-separated; empty for every namespace. */}}
+{{- define "mlcd.watchNamespaces" -}}
+{{- if eq .Values.operator.backend "local" }}
+{{- if and .Values.watchNamespaces (ne (join "," .Values.watchNamespaces) .Values.operator.localNamespace) }}
+{{- fail "operator.backend local (development mode) watches operator.localNamespace only: leave watchNamespaces empty or list only it" }}
+{{- end }}
+{{- .Values.operator.localNamespace }}
+{{- else }}
+{{- join "," .Values.watchNamespaces }}
+{{- end }}
 {{- end }}
 
 {{/* kopf's discovery, cluster-scoped whatever namespaces are watched. */}}

@@ -64,9 +64,8 @@ class KfpBackend:
             config.api_key["authorization"] = override
         elif self.token_path.exists():
             self.token_source = str(self.token_path)
-            credentials = ServiceAccountTokenVolumeCredentials(str(self.token_path))
             config.api_key["authorization"] = "placeholder"  # the hook runs only when the key is present
-            config.refresh_api_key_hook = credentials.refresh_api_key_hook
+            config.refresh_api_key_hook = _reader(ServiceAccountTokenVolumeCredentials(str(self.token_path)))
         else:
             self.token_source = ""
         config.api_key_prefix["authorization"] = "Bearer"
@@ -99,8 +98,8 @@ class KfpBackend:
             raise BackendError(f"KFP API refused to {what}: {exc.status} {text}") from None
         except urllib3.exceptions.HTTPError as exc:
             raise BackendUnavailable(f"KFP API at {self.host} is unreachable: {type(exc).__name__}") from None
-        except OSError as exc:  # the token file went away between requests
-            raise AccessDenied(f"cannot read the KFP token file {self.token_path} ({exc.strerror}): mount a "
+        except _TokenUnreadable as exc:  # the token file went away between requests
+            raise AccessDenied(f"cannot read the KFP token file {self.token_path} ({exc}): mount a "
                                f"projected ServiceAccount token with audience {AUDIENCE} there") from None
 
     def _unauthenticated(self, what: str, text: str) -> str:
@@ -198,6 +197,22 @@ class KfpBackend:
 
 class _NotFound(BackendError):
     """KFP answered 404."""
+
+
+class _TokenUnreadable(Exception):
+    """The token file could not be read before a request."""
+
+
+def _reader(credentials: ServiceAccountTokenVolumeCredentials):
+    """KFP's hook, which reads the file before every request, with its failure told apart from the network's."""
+
+    def refresh(config) -> None:
+        try:
+            credentials.refresh_api_key_hook(config)
+        except OSError as exc:
+            raise _TokenUnreadable(exc.strerror or type(exc).__name__) from None
+
+    return refresh
 
 
 def _name_filter(name: str) -> str:

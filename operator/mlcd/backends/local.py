@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlcd.backends.result import RunResult, StepRecord, decide
+from mlcd.home import mlcd_home
 from mlcd_components.progress import parse
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,6 @@ log = logging.getLogger(__name__)
 # Steps never import from the folder they were started in: a directory named like a package there
 # (a checkout's parent holds `mlcd/`) would shadow the installed one (PYTHONSAFEPATH, Python 3.11).
 STEP_ENV = {"PYTHONSAFEPATH": "1"}
-
-
-def mlcd_home() -> Path:
-    return Path(os.environ.get("MLCD_HOME") or Path.home() / ".mlcd").expanduser().resolve()
 
 
 class _EventStream(io.TextIOBase):

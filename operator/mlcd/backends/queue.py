@@ -60,10 +60,12 @@ def pid_alive(pid: int) -> bool:
 class LocalQueueBackend:
     name = "local"
 
-    def __init__(self, home: Path, idle_seconds: float = 30.0):
+    def __init__(self, home: Path, idle_seconds: float = 30.0, env: dict[str, str] | None = None):
+        """env: variables the worker, and so every step, gets on top of this process's environment."""
         self.home = Path(home)
         self.runs = self.home / "runs"
         self.idle_seconds = idle_seconds
+        self.env = dict(env or {})
 
     def _folder(self, run_name: str) -> Path:
         if "/" in run_name or run_name.startswith("."):
@@ -136,5 +138,6 @@ class LocalQueueBackend:
                 [sys.executable, "-m", "mlcd.backends.local_worker", "--detach", str(self.home),
                  str(self.idle_seconds)],
                 stdout=out, stderr=out, stdin=subprocess.DEVNULL, start_new_session=True, check=True,
+                env={**os.environ, **self.env},
             )
         log.info("local worker started home=%s", self.home)

@@ -14,7 +14,7 @@ import yaml
 import mlcd
 from mlcd.api.v1alpha1 import TrainingRun
 from mlcd.compiler import parameters
-from mlcd.compiler.pipeline import Shape, build
+from mlcd.compiler.pipeline import Shape, build, build_drift_check
 
 DEFAULT_IMAGE = f"ghcr.io/mlcd-io/mlcd-components:{mlcd.__version__}"
 IMAGE_ENV = "MLCD_COMPONENT_IMAGE"
@@ -117,7 +117,32 @@ def compile_trainingrun(tr: TrainingRun, *, trigger: str = "manual", registry_ur
     image and s3_secret default to $MLCD_COMPONENT_IMAGE and $MLCD_S3_SECRET_NAME.
     """
     arguments = pipeline_arguments(tr, trigger=trigger, registry_uri=registry_uri, promote=promote, run_key=run_key)
+    spec = tr.spec
     shape = Shape(image=image or component_image(), s3_secret=s3_secret_name() if s3_secret is None else s3_secret,
-                  handoff=tr.spec.deploy.model_deployment is not None,
-                  drift=bool(tr.spec.retrain and tr.spec.retrain.drift))
+                  handoff=spec.deploy.model_deployment is not None, drift=bool(spec.retrain and spec.retrain.drift),
+                  tuning=spec.tuning.parallelism if spec.tuning else 0,
+                  train_timeout=spec.timeouts.train_seconds, step_timeout=spec.timeouts.step_seconds,
+                  train_accelerator=spec.resources.train.accelerator() is not None,
+                  steps_accelerator=spec.resources.steps.accelerator() is not None,
+                  node_selector=bool(spec.node_selector), tolerations=bool(spec.tolerations))
     return _compile_cached(json.dumps(arguments, sort_keys=True), shape)
+
+
+@functools.lru_cache(maxsize=4)
+def _drift_check_structure(image: str, s3_secret: str) -> tuple[dict, dict]:
+    from google.protobuf import json_format
+
+    pipeline = build_drift_check(image, s3_secret)
+    return json_format.MessageToDict(pipeline.pipeline_spec), json_format.MessageToDict(pipeline.platform_spec)
+
+
+def compile_drift_check(current: str, registry_uri: str, champion_version: int, method: str, threshold: float,
+                        key: str, *, data_format: str = "", image: str | None = None,
+                        s3_secret: str = "") -> CompiledPipeline:
+    """The drift-check pipeline for one (data, champion) pair; its record lands at REGISTRY/drift/KEY.json."""
+    arguments = {"current": current, "data_format": data_format, "registry_uri": registry_uri,
+                 "champion_version": champion_version, "method": method, "threshold": threshold, "key": key}
+    pipeline, platform = _drift_check_structure(image or component_image(), s3_secret)
+    digest = hashlib.sha256(json.dumps([pipeline.get("root"), platform, arguments], sort_keys=True).encode())
+    return CompiledPipeline(ir=_fill(pipeline, arguments), spec_hash=f"sha256:{digest.hexdigest()}",
+                            arguments=arguments, platform_spec=platform)

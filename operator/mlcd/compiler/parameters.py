@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mlcd import catalog
 from mlcd.api.v1alpha1 import TrainingRun
+from mlcd.api.v1alpha1.quantity import parse_quantity
+from mlcd.api.v1alpha1.resources import STEP_DEFAULTS, TRAIN_DEFAULTS
+from mlcd.compiler import tuning
 
 
 @dataclass(frozen=True)
@@ -43,11 +47,15 @@ class Parameter:
     value: Callable[[Run], Any]
 
 
+def _kind(run: Run) -> str:
+    return catalog.estimator_kind(run.spec.model.estimator) or "classifier"
+
+
 def _drift(run: Run):
     return run.spec.retrain.drift if run.spec.retrain else None
 
 
-PARAMETERS: tuple[Parameter, ...] = (
+_SPEC_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("data_source", str, lambda r: r.spec.data.source),
     Parameter("data_format", str, lambda r: r.spec.data.format or ""),
     Parameter("target", str, lambda r: r.spec.data.target),
@@ -56,7 +64,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("seed", int, lambda r: r.spec.data.seed),
     Parameter("checks", dict, lambda r: r.wire["data"]["checks"]),
     Parameter("estimator", str, lambda r: r.spec.model.estimator),
-    Parameter("kind", str, lambda r: catalog.estimator_kind(r.spec.model.estimator) or "classifier"),
+    Parameter("kind", str, lambda r: _kind(r)),
     # JSON, not a struct: a protobuf Struct turns every integer into a float (max_depth 4 -> 4.0),
     # which scikit-learn's parameter validation rightly refuses.
     Parameter("params_json", str, lambda r: json.dumps(r.spec.model.params, sort_keys=True)),
@@ -73,6 +81,63 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("drift_method", str, lambda r: _drift(r).method if _drift(r) else "psi"),
     Parameter("drift_threshold", float, lambda r: _drift(r).threshold if _drift(r) else 0.2),
 )
+
+
+def kfp_cpu(text: str) -> str:
+    """A cpu quantity as KFP's set_cpu_* take it: whole cores or millicores (rounded up)."""
+    value = parse_quantity(text)
+    if value == value.to_integral_value():
+        return str(int(value))
+    return f"{int((value * 1000).to_integral_value(rounding='ROUND_CEILING'))}m"
+
+
+def kfp_memory(text: str) -> str:
+    """A memory quantity as KFP's set_memory_* take it: digits and an optional unit, else bytes."""
+    if re.fullmatch(r"[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?", text):
+        return text
+    return str(int(parse_quantity(text).to_integral_value(rounding="ROUND_CEILING")))
+
+
+GROUPS = {"train": TRAIN_DEFAULTS, "steps": STEP_DEFAULTS}
+
+
+def _resource(group: str, kind: str, name: str) -> Parameter:
+    convert = kfp_cpu if name == "cpu" else kfp_memory
+    return Parameter(f"{group}_{name}_{kind[:-1]}", str, lambda r: convert(
+        getattr(r.spec.resources, group).effective(GROUPS[group])[kind][name]))
+
+
+def _accelerator(group: str) -> tuple[Parameter, Parameter]:
+    def found(r: Run):
+        return getattr(r.spec.resources, group).accelerator() or ("", 0)
+
+    return (Parameter(f"{group}_accelerator_type", str, lambda r: found(r)[0]),
+            Parameter(f"{group}_accelerator_count", str, lambda r: str(found(r)[1])))
+
+
+def _jobs(r: Run) -> int:
+    """Processes a tune step fits with: the whole cores it is guaranteed (its cpu request), at least 1."""
+    return max(1, int(parse_quantity(r.spec.resources.train.effective(TRAIN_DEFAULTS)["requests"]["cpu"])))
+
+
+RESOURCE_PARAMETERS: tuple[Parameter, ...] = tuple(
+    p for group in GROUPS for p in (
+        *(_resource(group, kind, name) for kind in ("requests", "limits") for name in ("cpu", "memory")),
+        *_accelerator(group)))
+
+PLACEMENT_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("node_selector", dict, lambda r: dict(r.spec.node_selector)),
+    Parameter("tolerations", list, lambda r: r.wire.get("tolerations", [])),
+)
+
+TUNING_PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("tuning_chunks", list, lambda r: tuning.chunks(r.spec.tuning, r.spec.data.seed) if r.spec.tuning else []),
+    Parameter("tuning_metric", str, lambda r: tuning.metric(r.spec.tuning, r.spec.gates, _kind(r))),
+    Parameter("tuning_folds", int, lambda r: r.spec.tuning.folds if r.spec.tuning else 5),
+    Parameter("tuning_jobs", int, _jobs),
+)
+
+PARAMETERS: tuple[Parameter, ...] = _SPEC_PARAMETERS + RESOURCE_PARAMETERS + PLACEMENT_PARAMETERS + TUNING_PARAMETERS
 
 
 def arguments(run: Run) -> dict:

@@ -25,6 +25,15 @@ class Shape:
     s3_secret: str = ""  # the Kubernetes Secret with the storage settings; "" when steps inherit them (local)
     handoff: bool = False  # spec.deploy.modelDeployment is set: a last step points it at the new version
     drift: bool = False  # spec.retrain.drift is set: a step reports the data's drift from the champion's
+    tuning: int = 0  # spec.tuning.parallelism, 0 without a search: a ParallelFor's width is fixed in the IR
+    # Values KFP takes only as constants: a Pod's activeDeadlineSeconds, and whether a step has an
+    # accelerator, a nodeSelector or tolerations at all. What they are is a pipeline parameter.
+    train_timeout: int = 7200
+    step_timeout: int = 1800
+    train_accelerator: bool = False
+    steps_accelerator: bool = False
+    node_selector: bool = False
+    tolerations: bool = False
 
 
 class Outputs(NamedTuple):
@@ -33,6 +42,15 @@ class Outputs(NamedTuple):
     model_uri: str
     version: int
     model_sha256: str
+
+
+class TunedOutputs(NamedTuple):
+    metrics: str
+    gates: str
+    model_uri: str
+    version: int
+    model_sha256: str
+    tuning: str  # the search: best params, score, metric and every trial (JSON)
 
 
 def build(shape: Shape):
@@ -50,8 +68,20 @@ def build(shape: Shape):
         ).set_display_name("check-data")
         if drift is not None:
             checked.after(drift)  # it compares with the champion before this run may replace it
+        params_json, selected, tuned = p.params_json, None, []
+        if shape.tuning:
+            with dsl.ParallelFor(p.tuning_chunks, parallelism=shape.tuning, name="trials") as chunk:
+                tune = c.tune(
+                    train_set=checked.outputs["train_set"], target=p.target, estimator=p.estimator,
+                    params_json=p.params_json, preprocessing=p.preprocessing, seed=p.seed, kind=p.kind,
+                    metric=p.tuning_metric, folds=p.tuning_folds, jobs=p.tuning_jobs, chunk=chunk,
+                ).set_display_name("tune")
+                tuned.append(tune)
+            selected = c.select(chunks=dsl.Collected(tune.outputs["Output"]), metric=p.tuning_metric,
+                                params_json=p.params_json).set_display_name("select")
+            params_json = selected.outputs["params_json"]
         trained = c.train(
-            train_set=checked.outputs["train_set"], target=p.target, estimator=p.estimator, params_json=p.params_json,
+            train_set=checked.outputs["train_set"], target=p.target, estimator=p.estimator, params_json=params_json,
             preprocessing=p.preprocessing, seed=p.seed,
         ).set_display_name("train")
         evaluated = c.evaluate(
@@ -63,36 +93,94 @@ def build(shape: Shape):
             registered = c.register(
                 model=trained.outputs["model"], registry_uri=p.registry_uri, metrics_json=evaluated.outputs["Output"],
                 gate_results=gated.outputs["results"], data_json=ingest.outputs["Output"],
-                signature_json=checked.outputs["Output"], reference=checked.outputs["reference"],
-                estimator=p.estimator, params_json=p.params_json,
+                signature=checked.outputs["signature"], reference=checked.outputs["reference"],
+                estimator=p.estimator, params_json=params_json,
                 preprocessing=p.preprocessing, run_namespace=p.run_namespace, run_name=p.run_name,
                 run_generation=p.run_generation, run_trigger=p.run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 promote=p.promote, run_key=p.run_key,
+                **({"tuning_json": selected.outputs["tuning_json"]} if selected else {}),
             ).set_display_name("register")
+            handoff = None
             if shape.handoff:
                 # Needs no storage settings: it writes to the Kubernetes API only (see handoff.py).
-                c.handoff(model_deployment=p.model_deployment, namespace=p.run_namespace,
-                          model_uri=registered.outputs["model_uri"],
-                          model_sha256=registered.outputs["model_sha256"], run_name=p.run_name, promote=p.promote,
-                          ).set_display_name("handoff").set_caching_options(False)
+                handoff = c.handoff(model_deployment=p.model_deployment, namespace=p.run_namespace,
+                                    model_uri=registered.outputs["model_uri"],
+                                    model_sha256=registered.outputs["model_sha256"], run_name=p.run_name,
+                                    promote=p.promote).set_display_name("handoff").set_caching_options(False)
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
-                                registry_uri=p.registry_uri, run_key=p.run_key).set_display_name("rejected")
-        for task in (ingest, checked, trained, evaluated, gated, registered, rejected, *([drift] if drift else [])):
+                                registry_uri=p.registry_uri, run_key=p.run_key,
+                                **({"tuning_json": selected.outputs["tuning_json"]} if selected else {}),
+                                ).set_display_name("rejected")
+        storing = [ingest, checked, trained, evaluated, gated, registered, rejected, *tuned,
+                   *([selected] if selected else []), *([drift] if drift else [])]
+        for task in storing:
             # Data behind a URI changes, and gate and register depend on the registry:
             # a cached step would silently reuse a stale answer.
             task.set_caching_options(False)
-            if shape.s3_secret:
+        if shape.s3_secret:
+            # Only the steps that read the data or the registry see the namespace's storage credentials;
+            # check-data, tune, select, train and evaluate work on KFP artifacts and get none.
+            for task in (ingest, gated, registered, rejected, *([drift] if drift else [])):
                 _storage_from_secret(task, shape.s3_secret)
-        return Outputs(
-            evaluated.outputs["Output"], gated.outputs["results"],
-            dsl.OneOf(registered.outputs["model_uri"], rejected.outputs["model_uri"]),
-            dsl.OneOf(registered.outputs["version"], rejected.outputs["version"]),
-            dsl.OneOf(registered.outputs["model_sha256"], rejected.outputs["model_sha256"]),
-        )
+        for task in [*storing, *([handoff] if handoff else [])]:
+            _bound(task, p, shape, "train" if task in (trained, *tuned) else "steps")
+        outputs = (evaluated.outputs["Output"], gated.outputs["results"],
+                   dsl.OneOf(registered.outputs["model_uri"], rejected.outputs["model_uri"]),
+                   dsl.OneOf(registered.outputs["version"], rejected.outputs["version"]),
+                   dsl.OneOf(registered.outputs["model_sha256"], rejected.outputs["model_sha256"]))
+        return TunedOutputs(*outputs, selected.outputs["tuning_json"]) if selected else Outputs(*outputs)
 
-    return dsl.pipeline(_declared(training), name=PIPELINE_NAME,
+    return dsl.pipeline(_declared(training, TunedOutputs if shape.tuning else Outputs), name=PIPELINE_NAME,
                         description="mlcd: ingest, check, train, evaluate, gate and register a model")
+
+
+def _bound(task, p: SimpleNamespace, shape: Shape, group: str) -> None:
+    """Resources, accelerator, placement and timeout of a step: none runs unbounded (spec.resources,
+    spec.nodeSelector, spec.tolerations, spec.timeouts), each set with KFP's own setters."""
+    value = {name: getattr(p, f"{group}_{name}") for name in (
+        "cpu_request", "cpu_limit", "memory_request", "memory_limit", "accelerator_type", "accelerator_count")}
+    task.set_cpu_request(value["cpu_request"]).set_cpu_limit(value["cpu_limit"])
+    task.set_memory_request(value["memory_request"]).set_memory_limit(value["memory_limit"])
+    used = ["cpu_request", "cpu_limit", "memory_request", "memory_limit"]
+    if getattr(shape, f"{group}_accelerator"):
+        task.set_accelerator_type(value["accelerator_type"]).set_accelerator_limit(value["accelerator_count"])
+        used += ["accelerator_type", "accelerator_count"]
+    # The setters keep a parameter only as a placeholder string; registered, it also reaches a task that
+    # runs inside a ParallelFor (whose sub-DAG receives only the channels its tasks declare).
+    task.register_pipeline_channels([value[name] for name in used])
+    if shape.node_selector:
+        kubernetes.add_node_selector_json(task, p.node_selector)
+    if shape.tolerations:
+        kubernetes.add_toleration_json(task, p.tolerations)
+    kubernetes.set_timeout(task, shape.train_timeout if group == "train" else shape.step_timeout)
+
+
+DRIFT_CHECK_NAME = "mlcd-drift-check"
+DRIFT_CHECK_STEP_SECONDS = 3600  # each step of a drift check ends within this, however large the data
+
+
+def build_drift_check(image: str, s3_secret: str = ""):
+    """The drift check the operator runs in the tenant's namespace (it never reads a tenant's data itself):
+    ingest spec.retrain.drift.current, score it against the champion's reference statistics, record the
+    result at REGISTRY/drift/KEY for the operator to read."""
+    c = kfp_components.build(image)
+
+    @dsl.pipeline(name=DRIFT_CHECK_NAME, description="mlcd: drift of new data from the champion's training data")
+    def drift_check(current: str, data_format: str, registry_uri: str, champion_version: int, method: str,
+                    threshold: float, key: str) -> str:
+        ingest = c.ingest(source=current, data_format=data_format).set_display_name("ingest")
+        checked = c.check_drift(dataset=ingest.outputs["dataset"], registry_uri=registry_uri,
+                                champion_version=champion_version, method=method, threshold=threshold, key=key)
+        checked.set_display_name("check-drift")
+        for task in (ingest, checked):
+            task.set_caching_options(False)
+            kubernetes.set_timeout(task, DRIFT_CHECK_STEP_SECONDS)
+            if s3_secret:
+                _storage_from_secret(task, s3_secret)
+        return checked.output
+
+    return drift_check
 
 
 def _storage_from_secret(task, secret: str) -> None:
@@ -102,7 +190,7 @@ def _storage_from_secret(task, secret: str) -> None:
     kubernetes.use_secret_as_env(task, secret, {key: key for key in S3_SECRET_OPTIONAL_KEYS}, optional=True)
 
 
-def _declared(body):
+def _declared(body, outputs: type):
     """The function KFP reads a pipeline from: one parameter per entry of PARAMETERS, in its order.
 
     KFP takes a pipeline's inputs from the function's signature and calls it with a channel for each;
@@ -115,5 +203,5 @@ def _declared(body):
 
     training.__signature__ = inspect.Signature(
         [inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=p.type) for p in PARAMETERS],
-        return_annotation=Outputs)
+        return_annotation=outputs)
     return training

@@ -12,6 +12,9 @@ from mlcd.api.v1alpha1.vocabulary import TrainingRunPhase
 from mlcd.backends.base import Backend
 from mlcd.handlers import modeldeployment
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.kube import LazyClient
+from mlcd.handlers.limits import NamespacePool
+from mlcd.handlers.storage import StorageIdentities
 from mlcd.handlers.trainingrun import TrainingRunReconciler
 
 PREFIX = "mlcd.io"
@@ -66,7 +69,11 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     """kube_client: the kubernetes ApiClient of the ModelDeployment handlers; by default one from the
     service account or kubeconfig (kopf's login gives credentials to kopf only)."""
     registry = kopf.OperatorRegistry()
-    reconciler = TrainingRunReconciler(config, backend or make_backend(config))
+    # Blocking calls made for a namespace share this pool, each namespace within its bounded share.
+    pool = NamespacePool(config.workers, config.namespace_workers, config.call_timeout_seconds)
+    client = LazyClient(kube_client)
+    identities = StorageIdentities(config.storage_secret, pool, client)
+    reconciler = TrainingRunReconciler(config, backend or make_backend(config), pool, identities)
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
     @kopf.on.startup(registry=registry)
@@ -110,7 +117,12 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
             reconciler.forget(body.metadata.uid)
 
     # ModelDeployments: one InferenceService each, rolled out as a canary, promoted or rolled back.
-    modeldeployment.register(registry, config, kube_client)
+    modeldeployment.register(registry, config, client, pool, identities)
+
+    @kopf.on.cleanup(registry=registry)
+    async def _cleanup(**_):
+        pool.shutdown()
+
     return registry
 
 

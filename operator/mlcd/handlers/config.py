@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mlcd.home import mlcd_home
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -22,13 +24,22 @@ class OperatorConfig:
     kfp_ui_url: str = ""  # where the KFP UI is, for run links in status; empty: kfp_host
     namespaces: tuple[str, ...] = ()
     poll_seconds: float = 10.0
-    home: Path = field(default_factory=lambda: Path(os.environ.get("MLCD_HOME") or Path.home() / ".mlcd"))
+    home: Path = field(default_factory=mlcd_home)
     metrics_port: int = 0
     liveness_port: int = 0
     registry_base: str = ""  # where TrainingRuns without spec.registry.uri register: BASE/NAMESPACE/NAME
     max_runs_in_flight: int = 0  # pipeline runs in flight at once, cluster-wide; 0: no cap
     max_runs_in_flight_per_namespace: int = 0  # and per namespace; 0: no cap
     schedule_spread_seconds: int = 0  # scheduled triggers fire up to this much after their slot, fixed per object
+    # The Secret with each namespace's storage settings, read through the API in that namespace.
+    storage_secret: str = "mlcd-storage"
+    # Development mode: the one namespace where file:// URIs are allowed, with the local backend only.
+    local_namespace: str = ""
+    # A blocking call made for a namespace (a stat, a Secret read, a champion write) gives up after this,
+    # and a namespace holds at most `namespace_workers` of the operator's `workers` threads at once.
+    call_timeout_seconds: float = 30.0
+    workers: int = 16
+    namespace_workers: int = 4
     # "now" for retraining (schedule slots, poll intervals, cooldowns): tests drive slots without waiting.
     clock: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
@@ -54,6 +65,13 @@ class OperatorConfig:
             "max_runs_in_flight": int(os.environ.get("MLCD_MAX_RUNS_IN_FLIGHT") or 0),
             "max_runs_in_flight_per_namespace": int(os.environ.get("MLCD_MAX_RUNS_IN_FLIGHT_PER_NAMESPACE") or 0),
             "schedule_spread_seconds": int(os.environ.get("MLCD_SCHEDULE_SPREAD_SECONDS") or 0),
+            "storage_secret": os.environ.get("MLCD_STORAGE_SECRET", ""),
+            "local_namespace": os.environ.get("MLCD_LOCAL_NAMESPACE", ""),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, (), "")})
-        return cls(**values)
+        return cls(**{k: v for k, v in values.items() if v != ""})
+
+    def file_uris_allowed(self, namespace: str) -> bool:
+        """file:// names the operator pod's own files: only the local backend's development namespace,
+        opted into explicitly, may use them (DESIGN.md, Tenancy and identity)."""
+        return self.backend == "local" and bool(self.local_namespace) and namespace == self.local_namespace

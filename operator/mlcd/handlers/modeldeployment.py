@@ -16,14 +16,13 @@ timer first); it stops reconciling a ModelDeployment that is gone or going.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-import os
 import time
 from datetime import UTC, datetime
 
 import kopf
-import kubernetes
-from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
+from kubernetes.client import CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from mlcd.api.v1alpha1 import API_VERSION, GROUP, VERSION, ModelDeploymentStatus
@@ -32,17 +31,22 @@ from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.kube import LazyClient
+from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.handlers.status import StatusWriter
+from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.kserve import GROUP as KSERVE_GROUP
 from mlcd.kserve import PLURAL as KSERVE_PLURAL
 from mlcd.kserve import VERSION as KSERVE_VERSION
 from mlcd.kserve import merge_patch
-from mlcd.reconcile import Decision, champion_update, decide, not_applied, preflight
+from mlcd.reconcile import ChampionUpdate, Decision, champion_recorded, champion_step, decide, not_applied, preflight
+from mlcd.reconcile.champion import changed as champion_changed
 from mlcd.reconcile.runtime import RuntimeCheck, check_runtime
 from mlcd.reconcile.status import changed
 from mlcd.storage import StorageError
 
 KIND = "ModelDeployment"
+_CHAMPION_BACKOFF_CAP_SECONDS = 300.0
 PLURAL = "modeldeployments"
 METADATA_TIMEOUT_SECONDS = 10.0  # one small GET; a registry slower than this is not waited for
 METADATA_RETRY_SECONDS = 60.0  # an unreadable metadata.json is not asked for again before this
@@ -54,12 +58,12 @@ def _bounded(cache: dict) -> dict:
     return dict(list(cache.items())[-_CACHED:])
 
 
-def read_model_metadata(uri: str) -> dict:
-    """metadata.json of the model version at ``uri``: one GET of at most a few MiB, no listing. The one
-    place the ModelDeployment handlers read a tenant's storage (credentials: the operator's environment)."""
+def read_model_metadata(uri: str, environ: dict | None) -> dict:
+    """metadata.json of the model version at ``uri``: one GET of at most a few MiB, no listing, with the
+    namespace's storage identity (``environ``, its Secret)."""
     from mlcd.storage import read_version_metadata
 
-    return read_version_metadata(uri)
+    return read_version_metadata(uri, environ=environ)
 
 
 def own_versions() -> dict:
@@ -67,16 +71,6 @@ def own_versions() -> dict:
     from importlib.metadata import version
 
     return {"sklearn": version("scikit-learn"), "mlcd": version("mlcd")}
-
-
-def make_api_client() -> ApiClient:
-    """A client of its own (the global default configuration stays untouched), from the source kopf's
-    login uses first: the pod's service account, else the current kubeconfig context ($KUBECONFIG)."""
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = kubernetes.client.Configuration()
-        kubernetes.config.load_incluster_config(client_configuration=configuration)
-        return ApiClient(configuration)
-    return kubernetes.config.new_client_from_config()
 
 
 def api_message(exc: ApiException) -> str:
@@ -100,13 +94,19 @@ def _missing(call, *args):
 class ModelDeploymentReconciler:
     """One reconcile for every trigger (create, update, resume, timer): level-triggered."""
 
-    def __init__(self, config: OperatorConfig, api_client: ApiClient | None = None):
+    def __init__(self, config: OperatorConfig, client: LazyClient, pool: NamespacePool,
+                 identities: StorageIdentities):
         self.config = config
-        self._api_client = api_client
+        self._client = client
+        self.pool = pool
+        self.identities = identities
         self._locks: dict[str, asyncio.Lock] = {}
-        self._trained_with: dict[str, dict] = {}  # model URI -> metadata.json's versions
-        self._unread: dict[str, tuple[float, str]] = {}  # model URI -> (when to try again, why it failed)
+        # (namespace, model URI) -> metadata.json's versions: what one namespace may read is not another's
+        self._trained_with: dict[tuple[str, str], dict] = {}
+        self._unread: dict[tuple[str, str], tuple[float, str]] = {}  # -> (when to try again, why it failed)
         self._own_versions = own_versions()
+        # uid -> (failed champion writes in a row, monotonic time before which none is tried again)
+        self._champion_backoff: dict[str, tuple[int, float]] = {}
 
     @property
     def crs(self) -> CustomObjectsApi:
@@ -116,13 +116,9 @@ class ModelDeploymentReconciler:
     def core(self) -> CoreV1Api:
         return CoreV1Api(self._client())
 
-    def _client(self) -> ApiClient:
-        if self._api_client is None:
-            self._api_client = make_api_client()
-        return self._api_client
-
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
+        self._champion_backoff.pop(uid, None)
 
     async def reconcile(self, namespace: str, name: str, uid: str, logger) -> None:
         async with self._locks.setdefault(uid, asyncio.Lock()):
@@ -166,8 +162,8 @@ class ModelDeploymentReconciler:
                 return
             logger.info("inferenceservice %s name=%s phase=%s", "created" if observed is None else "patched",
                         name, decision.status.phase)
-        if not await self._champion(md, decision, logger):
-            return  # status unchanged: the next reconcile decides the same promotion and tries again
+        # The status tells what KServe serves whatever becomes of the champion, which has its own condition.
+        decision = dataclasses.replace(decision, status=await self._champion(md, decision.status, logger))
         await self._record(md, decision)
 
     async def _record(self, md: dict, decision: Decision) -> None:
@@ -187,24 +183,34 @@ class ModelDeploymentReconciler:
         runtime = (spec.get("serving") or {}).get("runtime") or DEFAULT_RUNTIME
         if runtime != DEFAULT_RUNTIME:
             return check_runtime(runtime, uri, None, self._own_versions)
-        recorded = self._trained_with.get(uri)
-        retry_at, problem = self._unread.get(uri, (0.0, None))
+        namespace = md["metadata"]["namespace"]
+        key = (namespace, uri)
+        recorded = self._trained_with.get(key)
+        retry_at, problem = self._unread.get(key, (0.0, None))
         if recorded is None and time.monotonic() >= retry_at:
             try:
-                metadata = await asyncio.wait_for(asyncio.to_thread(read_model_metadata, uri),
-                                                  METADATA_TIMEOUT_SECONDS)
+                metadata = await self._tenant_read(namespace, uri, read_model_metadata, uri,
+                                                   timeout=METADATA_TIMEOUT_SECONDS)
                 recorded = dict(metadata.get("versions") or {})
-            except StorageError as exc:
+            except (StorageError, StorageUnavailable) as exc:
                 problem = str(exc)
-            except TimeoutError:
+            except CallTimeout:
                 problem = f"no answer from storage in {METADATA_TIMEOUT_SECONDS:.0f}s"
             if recorded is None:
                 logger.warning("model versions unread name=%s uri=%s problem=%s", md["metadata"]["name"], uri, problem)
-                self._unread = _bounded({**self._unread, uri: (time.monotonic() + METADATA_RETRY_SECONDS, problem)})
+                self._unread = _bounded({**self._unread, key: (time.monotonic() + METADATA_RETRY_SECONDS, problem)})
             else:
-                self._trained_with = _bounded({**self._trained_with, uri: recorded})
-                self._unread.pop(uri, None)
+                self._trained_with = _bounded({**self._trained_with, key: recorded})
+                self._unread.pop(key, None)
         return check_runtime(runtime, uri, recorded, self._own_versions, problem=problem)
+
+    async def _tenant_read(self, namespace: str, uri: str, call, *args, timeout: float | None = None):
+        """call(*args, environ) in the namespace's share of the pool, with its storage Secret for s3:// (a
+        file:// URI only in the local backend's development namespace)."""
+        if uri.startswith("file:") and not self.config.file_uris_allowed(namespace):
+            raise StorageUnavailable("FileURIRefused", f"{uri}: file:// URIs are refused in this namespace")
+        environ = await self.identities.environ(namespace) if uri.startswith("s3:") else None
+        return await self.pool.run(namespace, call, *args, environ, timeout=timeout)
 
     def _preflight(self, md: dict) -> list[str]:
         account = ((md.get("spec") or {}).get("serving") or {}).get("serviceAccountName")
@@ -213,12 +219,17 @@ class ModelDeploymentReconciler:
         namespace = md["metadata"]["namespace"]
         try:
             sa = _missing(self.core.read_namespaced_service_account, account, namespace)
-            secrets = [] if sa is None else self._secrets(sa, namespace)
         except ApiException as exc:
             if exc.status != 403:
                 raise
             return [f"spec.serving.serviceAccountName: the operator may not read ServiceAccount {account!r} "
-                    f"or its Secrets (RBAC: get serviceaccounts, secrets)"]
+                    "(RBAC: get serviceaccounts)"]
+        try:
+            secrets = [] if sa is None else self._secrets(sa, namespace)
+        except _Forbidden as exc:
+            return [f"spec.serving.serviceAccountName: the operator may not read Secret {exc.name!r}, listed by "
+                    f"ServiceAccount {account!r}: it reads Secrets by name only (add the name to the chart's "
+                    "rbac.preflightSecrets to have it checked)"]
         if sa is None:
             return preflight(None, [], name=account)
         listed = [{"name": ref.name} for ref in sa.secrets or []]
@@ -228,7 +239,12 @@ class ModelDeploymentReconciler:
         """The Secrets the ServiceAccount lists, each read by name (the operator never lists Secrets)."""
         found = []
         for ref in sa.secrets or []:
-            secret = _missing(self.core.read_namespaced_secret, ref.name, namespace)
+            try:
+                secret = _missing(self.core.read_namespaced_secret, ref.name, namespace)
+            except ApiException as exc:
+                if exc.status == 403:
+                    raise _Forbidden(ref.name) from None
+                raise
             if secret is not None:
                 found.append({"metadata": _metadata(secret), "data": dict(secret.data or {}),
                               "stringData": dict(secret.string_data or {})})
@@ -244,28 +260,55 @@ class ModelDeploymentReconciler:
         self.crs.patch_namespaced_custom_object(KSERVE_GROUP, KSERVE_VERSION, meta["namespace"], KSERVE_PLURAL,
                                                 meta["name"], merge_patch(desired, observed))
 
-    async def _champion(self, md: dict, decision: Decision, logger) -> bool:
-        """Make the model a promotion (or first deployment) made active the registry's champion; a
-        rollback keeps the active model and so the champion. False when the registry could not be written."""
-        from mlcd.storage import StorageError, open_registry
-
-        name = md["metadata"]["name"]
-        update = champion_update(ModelDeploymentStatus.model_validate(md.get("status") or {}), decision.status,
-                                 deployment=name)
-        if update is None:
-            return True
-        try:
-            await asyncio.to_thread(
-                lambda: open_registry(update.registry_uri).set_champion(update.version, reason=update.reason))
-        except StorageError as exc:
+    async def _champion(self, md: dict, status: ModelDeploymentStatus, logger) -> ModelDeploymentStatus:
+        """``status`` with the champion recorded (first deployment, promotion, or an earlier failed write),
+        skipped with a reason, or failed and left for a later try: never held back by it."""
+        meta = md["metadata"]
+        name, namespace, uid = meta["name"], meta["namespace"], meta["uid"]
+        step = champion_step(status, deployment=name, file_allowed=self.config.file_uris_allowed(namespace))
+        if step is None:
+            self._champion_backoff.pop(uid, None)
+            return status
+        attempts, not_before = self._champion_backoff.get(uid, (0, 0.0))
+        if isinstance(step, ChampionUpdate) and time.monotonic() < not_before:
+            return status  # backing off: ChampionRecorded keeps saying why the last write failed
+        error = None
+        if isinstance(step, ChampionUpdate):
+            try:
+                await self._tenant_read(namespace, step.registry_uri, _set_champion, step)
+            except (StorageError, StorageUnavailable, CallTimeout) as exc:
+                error = str(exc)
+        now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        new = champion_recorded(status, step, error, generation=meta.get("generation"), now=now)
+        before = ModelDeploymentStatus.model_validate(md.get("status") or {})
+        if error:
             metrics.ERRORS.labels(KIND, EventReason.CHAMPION_NOT_SET).inc()
-            logger.warning("champion not set name=%s registry=%s error=%s", name, update.registry_uri, exc)
-            kopf.event(md, type=EventType.WARNING, reason=EventReason.CHAMPION_NOT_SET, message=str(exc)[:1000])
-            return False
-        logger.info("champion set name=%s registry=%s version=%d", name, update.registry_uri, update.version)
-        kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SET,
-                   message=f"v{update.version} is the champion of {update.registry_uri}: {update.reason}")
-        return True
+            delay = min(self.config.poll_seconds * 2 ** attempts, _CHAMPION_BACKOFF_CAP_SECONDS)
+            self._champion_backoff[uid] = (attempts + 1, time.monotonic() + delay)
+            logger.warning("champion not set name=%s model=%s attempt=%d retry_in=%.0fs error=%s", name,
+                           step.model_uri, attempts + 1, delay, error)
+            if champion_changed(before, new):
+                kopf.event(md, type=EventType.WARNING, reason=EventReason.CHAMPION_NOT_SET, message=error[:1000])
+        elif isinstance(step, ChampionUpdate):
+            self._champion_backoff.pop(uid, None)
+            logger.info("champion set name=%s registry=%s version=%d", name, step.registry_uri, step.version)
+            kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SET,
+                       message=f"v{step.version} is the champion of {step.registry_uri}: {step.reason}")
+        elif champion_changed(before, new):
+            kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SKIPPED, message=step.message[:1000])
+        return new
+
+
+class _Forbidden(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def _set_champion(step: ChampionUpdate, environ: dict | None) -> None:
+    from mlcd.storage import open_registry
+
+    open_registry(step.registry_uri, environ).set_champion(step.version, reason=step.reason)
 
 
 def _metadata(obj) -> dict:
@@ -273,10 +316,11 @@ def _metadata(obj) -> dict:
     return {"name": meta.name, "namespace": meta.namespace, "annotations": dict(meta.annotations or {})}
 
 
-def register(registry: kopf.OperatorRegistry, config: OperatorConfig, api_client: ApiClient | None = None) -> None:
-    """The ModelDeployment handlers. api_client: the Kubernetes client they use (tests pass one for the
-    API emulator); by default one from the pod's service account or the kubeconfig, made on first use."""
-    reconciler = ModelDeploymentReconciler(config, api_client)
+def register(registry: kopf.OperatorRegistry, config: OperatorConfig, client: LazyClient, pool: NamespacePool,
+             identities: StorageIdentities) -> None:
+    """The ModelDeployment handlers. client: the Kubernetes client they use (tests give one for the API
+    emulator); pool and identities: the bounded calls and storage identities they share with TrainingRuns."""
+    reconciler = ModelDeploymentReconciler(config, client, pool, identities)
     resource = dict(group=GROUP, version=VERSION, plural=PLURAL)
 
     @kopf.on.resume(**resource, registry=registry)

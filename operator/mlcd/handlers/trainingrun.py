@@ -19,17 +19,20 @@ from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
 from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
 from mlcd.backends.base import AccessDenied, Backend, BackendError, BackendUnavailable, Placement, RunRef
-from mlcd.compiler import compile_trainingrun
+from mlcd.compiler import compile_drift_check, compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.admission import AdmissionControl
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.handlers.status import StatusWriter
+from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.reconcile import retrain
 from mlcd.reconcile.admission import Caps, Verdict, spread_offset
 from mlcd.reconcile.trainingrun import (
     Admit,
     CheckDrift,
     Denied,
+    DriftPending,
     DriftTarget,
     FindChampion,
     Fingerprint,
@@ -46,15 +49,19 @@ from mlcd.reconcile.trainingrun import (
     RunSeen,
     SpecChecked,
     Stop,
+    StorageFound,
+    StorageIdentity,
+    StorageMissing,
     Submit,
     Unavailable,
     Validate,
     on_delete,
     plan,
+    run_name,
 )
 
 KIND = "TrainingRun"
-MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes four
+MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes three
 DELETE_STOP_SECONDS = 10  # a backend that is down must not keep a deleted object from going away
 
 
@@ -69,13 +76,16 @@ class TrainingRunReconciler:
     the deterministic run name, looked up before submitting, covers restarts and retries.
     """
 
-    def __init__(self, config: OperatorConfig, backend: Backend):
+    def __init__(self, config: OperatorConfig, backend: Backend, pool: NamespacePool, identities: StorageIdentities):
         self.config = config
         self.backend = backend
+        self.pool = pool  # every call that touches a tenant's storage runs here, within the namespace's share
+        self.identities = identities
         self.writer = StatusWriter(echo_seconds=2 * config.poll_seconds + 5)
         self._locks: dict[str, asyncio.Lock] = {}
         self._executors = {
-            Validate: self._validate, Fingerprint: self._fingerprint, FindChampion: self._find_champion,
+            Validate: self._validate, StorageIdentity: self._storage_identity, Fingerprint: self._fingerprint,
+            FindChampion: self._find_champion,
             CheckDrift: self._check_drift, Submit: self._submit, Poll: self._poll, ReadRecord: self._read_record,
             Stop: self._stop, Admit: self._admit,
         }
@@ -95,6 +105,7 @@ class TrainingRunReconciler:
                         generation=body.metadata.get("generation") or 1, spec=dict(body.spec),
                         status=self.writer.seen(body, TrainingRunStatus), now=self.config.clock(),
                         registry_base=self.config.default_registry_base(self.backend.name),
+                        file_uris_allowed=self.config.file_uris_allowed(body.metadata.namespace),
                         deleting=bool(body.metadata.get("deletionTimestamp")),
                         schedule_offset=spread_offset(body.metadata.uid, self.config.schedule_spread_seconds),
                         capped=self.admission.caps.capped)
@@ -147,40 +158,86 @@ class TrainingRunReconciler:
         return self.admission.request(observed.namespace, observed.name, since or rfc3339(observed.now),
                                       self.in_flight)
 
+    async def _storage_identity(self, ask: StorageIdentity, observed: Observed,
+                                logger) -> StorageFound | StorageMissing:
+        try:
+            await self.identities.environ(observed.namespace)
+        except StorageUnavailable as exc:
+            logger.warning("storage not ready name=%s reason=%s", observed.name, exc.reason)
+            return StorageMissing(exc.reason, str(exc))
+        return StorageFound(self.identities.secret_name)
+
+    async def _tenant_call(self, observed: Observed, uris: list[str], call, *args):
+        """call(*args, environ) in the namespace's share of the pool, with the namespace's storage settings
+        when one of ``uris`` is in object storage. A file:// URI the namespace may not use is never touched."""
+        if any(uri.startswith("file:") for uri in uris) and not observed.file_uris_allowed:
+            raise StorageUnavailable("FileURIRefused", "file:// URIs are refused in this namespace")
+        environ = await self.identities.environ(observed.namespace) if any(
+            uri.startswith("s3:") for uri in uris) else None
+        return await self.pool.run(observed.namespace, call, *args, environ)
+
     async def _fingerprint(self, ask: Fingerprint, observed: Observed, logger) -> str | Problem:
         from mlcd.storage import StorageError
 
         try:
-            return await asyncio.to_thread(data_fingerprint, ask.uri)
-        except StorageError as exc:
+            return await self._tenant_call(observed, [ask.uri], data_fingerprint, ask.uri)
+        except (StorageError, StorageUnavailable, CallTimeout) as exc:
             logger.warning("data fingerprint unavailable name=%s error=%s", observed.name, exc)
             return Problem(str(exc))
 
     async def _find_champion(self, ask: FindChampion, observed: Observed, logger) -> DriftTarget | Problem:
-        from mlcd.storage import StorageError, open_registry
-
-        def find() -> DriftTarget | Problem:
-            champion = open_registry(ask.registry_uri).champion()
-            if champion is None:
-                return Problem(f"spec.retrain.drift: {ask.registry_uri} has no champion yet to compare with")
-            return DriftTarget(data_fingerprint(ask.current), champion["version"])
-
-        try:
-            return await asyncio.to_thread(find)
-        except StorageError as exc:
-            return Problem(str(exc))
-
-    async def _check_drift(self, ask: CheckDrift, observed: Observed, logger) -> retrain.DriftSeen | Problem:
         from mlcd.storage import StorageError
 
         try:
-            return await asyncio.to_thread(check_drift, ask)
-        except StorageError as exc:
+            return await self._tenant_call(observed, [ask.registry_uri, ask.current], find_champion, ask)
+        except (StorageError, StorageUnavailable, CallTimeout) as exc:
             return Problem(str(exc))
 
+    async def _check_drift(self, ask: CheckDrift, observed: Observed,
+                           logger) -> retrain.DriftSeen | DriftPending | Problem:
+        """The record of the drift-check run for (data, champion), else that run: found by its name, or
+        submitted in the tenant's namespace. The operator reads the record, never the data."""
+        from mlcd.storage import StorageError
+
+        key = f"{retrain.content_key('drift', ask.fingerprint)}-v{ask.champion_version}"
+        try:
+            found = await self._tenant_call(observed, [ask.registry_uri, ask.current], read_drift_record,
+                                            ask.registry_uri, key)
+        except (StorageError, StorageUnavailable, CallTimeout) as exc:
+            return Problem(str(exc))
+        if found is not None:
+            return retrain.DriftSeen(ask.fingerprint, ask.champion_version, found.get("record") or {},
+                                     found.get("report") or "")
+        name = run_name(observed.namespace, observed.name, observed.uid, observed.generation, key)
+        secret = self.identities.secret_name if self.backend.name == "kfp" else ""
+        compiled = compile_drift_check(ask.current, ask.registry_uri, ask.champion_version, ask.method,
+                                       ask.threshold, key, s3_secret=secret)
+        labels = {"mlcd.io/namespace": observed.namespace, "mlcd.io/name": observed.name, "mlcd.io/trigger": key}
+        place = Placement(observed.namespace, (observed.spec.get("serviceAccountName") or ""))
+        try:
+            ref = await asyncio.to_thread(self._find_or_submit, name, compiled, labels, place)
+            state = await asyncio.to_thread(self.backend.get, ref)
+        except BackendError as exc:  # BackendUnavailable and AccessDenied included: the check stays due
+            return Problem(f"spec.retrain.drift: the drift check run {name}: {exc}")
+        if state.finished and state.state != "SUCCEEDED":
+            return Problem(f"spec.retrain.drift: the drift check run {name} ended {state.state}: {state.message}")
+        if state.finished:  # it may have recorded its result since the first look
+            try:
+                found = await self._tenant_call(observed, [ask.registry_uri], read_drift_record, ask.registry_uri, key)
+            except (StorageError, StorageUnavailable, CallTimeout) as exc:
+                return Problem(str(exc))
+            if found is None:
+                return Problem(f"spec.retrain.drift: the drift check run {name} left no record in {ask.registry_uri}")
+            return retrain.DriftSeen(ask.fingerprint, ask.champion_version, found.get("record") or {},
+                                     found.get("report") or "")
+        logger.info("drift check under way name=%s run=%s", observed.name, name)
+        return DriftPending(name)
+
     async def _submit(self, ask: Submit, observed: Observed, logger) -> RunCreated | Refused | Denied | Unavailable:
+        # The kfp backend's steps mount the namespace's Secret; the local backend's inherit the operator's settings.
         compiled = compile_trainingrun(ask.resource, trigger=ask.trigger, registry_uri=ask.registry_uri,
-                                       run_key=ask.run_name)
+                                       run_key=ask.run_name,
+                                       s3_secret=ask.storage_secret if self.backend.name == "kfp" else "")
         place = Placement(observed.namespace, ask.resource.spec.service_account_name or "")
         try:
             ref = await asyncio.to_thread(self._find_or_submit, ask.run_name, compiled, dict(ask.labels), place)
@@ -214,7 +271,12 @@ class TrainingRunReconciler:
         return RunSeen(state.state, state.finished, state.message, state.result)
 
     async def _read_record(self, ask: ReadRecord, observed: Observed, logger) -> dict:
-        return await asyncio.to_thread(read_run_record, ask.registry_uri, ask.run_name)
+        try:
+            return await self._tenant_call(observed, [ask.registry_uri], read_run_record, ask.registry_uri,
+                                           ask.run_name)
+        except (StorageUnavailable, CallTimeout) as exc:
+            return {"phase": TrainingRunPhase.FAILED,
+                    "message": f"the run succeeded but its record cannot be read: {exc}"}
 
     async def _stop(self, ask: Stop, observed: Observed, logger) -> Unavailable | None:
         try:
@@ -250,43 +312,37 @@ class TrainingRunReconciler:
 # --- the I/O behind the executors -----------------------------------------------------------------------------
 
 
-def read_run_record(registry_uri: str, run_key: str) -> dict:
+def read_run_record(registry_uri: str, run_key: str, environ: dict | None) -> dict:
     """The outcome the run's last step recorded (KFP's API does not return a run's outputs)."""
     from mlcd.storage import StorageError, open_registry
 
     try:
-        record = open_registry(registry_uri).run_record(run_key)
+        record = open_registry(registry_uri, environ).run_record(run_key)
     except StorageError as exc:
         return {"phase": TrainingRunPhase.FAILED, "message": f"the run succeeded but its record cannot be read: {exc}"}
     return record or {"phase": TrainingRunPhase.FAILED,
                       "message": f"the run succeeded but left no record in {registry_uri}/runs"}
 
 
-def data_fingerprint(uri: str) -> str:
-    """A stat, never a download: cheap enough to poll."""
-    from mlcd.storage import fingerprint
+def data_fingerprint(uri: str, environ: dict | None) -> str:
+    """A stat (a HEAD with the namespace's storage identity), never a download: cheap enough to poll."""
+    from mlcd.storage import stat
 
-    found = fingerprint(uri)
+    found = stat(uri, environ)
     return retrain.fingerprint_id(found.kind, found.value, found.version_id)
 
 
-def check_drift(ask: CheckDrift) -> retrain.DriftSeen | Problem:
-    """The drift report of the data against the champion's reference statistics, written next to the
-    registry's versions."""
-    from mlcd.drift import drift_report
-    from mlcd.storage import open_registry, read_dataset
+def find_champion(ask: FindChampion, environ: dict | None) -> DriftTarget | Problem:
+    from mlcd.storage import open_registry
 
-    registry = open_registry(ask.registry_uri)
-    reference = registry.metadata(ask.champion_version).get("reference")
-    if not reference:
-        return Problem(f"spec.retrain.drift: the champion {registry.version_uri(ask.champion_version)} has no "
-                       "reference statistics (registered before mlcd recorded them)")
-    frame, read = read_dataset(ask.current)
-    try:
-        report = drift_report(reference, frame, ask.method, ask.threshold)
-    except ValueError as exc:
-        return Problem(f"spec.retrain.drift.current: {ask.current}: {exc}")
-    fingerprint = retrain.fingerprint_id(read.kind, read.value, read.version_id)
-    name = f"{retrain.content_key('drift', fingerprint)}-v{ask.champion_version}"
-    return retrain.DriftSeen(fingerprint, ask.champion_version, report.record(),
-                             registry.write_report(name, report.to_markdown(), report.to_html()))
+    champion = open_registry(ask.registry_uri, environ).champion()
+    if champion is None:
+        return Problem(f"spec.retrain.drift: {ask.registry_uri} has no champion yet to compare with")
+    return DriftTarget(data_fingerprint(ask.current, environ), champion["version"])
+
+
+def read_drift_record(registry_uri: str, key: str, environ: dict | None) -> dict | None:
+    """The small record a drift-check run left at REGISTRY/drift/KEY.json (size-bounded), or None."""
+    from mlcd.storage import open_registry
+
+    return open_registry(registry_uri, environ).drift_record(key)

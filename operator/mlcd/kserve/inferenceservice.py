@@ -97,6 +97,12 @@ def _server_env(model_sha256: str | None, max_request_bytes: int) -> list[dict]:
     return env
 
 
+def controlled_by(isvc: dict, uid: str | None) -> bool:
+    """Whether ``isvc``'s controller is the object with ``uid`` (mlcd changes nothing it does not own)."""
+    refs = (isvc.get("metadata") or {}).get("ownerReferences") or []
+    return uid is not None and any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+
+
 def _owner_reference(name: str, uid: str) -> dict:
     return {
         "apiVersion": "mlcd.io/v1alpha1",

@@ -17,8 +17,6 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from mlcd.api.v1alpha1.conditions import parse_rfc3339 as parse_time
-from mlcd.api.v1alpha1.conditions import rfc3339
 from mlcd.api.v1alpha1.trainingrun import (
     DriftCheck,
     PipelineRef,
@@ -30,6 +28,8 @@ from mlcd.api.v1alpha1.trainingrun import (
     TrainingRunStatus,
 )
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, TrainingRunCondition, TrainingRunPhase
+from mlcd.timestamps import parse_rfc3339 as parse_time
+from mlcd.timestamps import rfc3339
 
 IN_FLIGHT, TERMINAL = TrainingRunPhase.IN_FLIGHT, TrainingRunPhase.TERMINAL
 CONDITION = TrainingRunCondition.RETRAINING

@@ -16,13 +16,14 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339, truncate
+from mlcd.api.v1alpha1.conditions import truncate
 from mlcd.api.v1alpha1.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus, Traffic
 from mlcd.api.v1alpha1.vocabulary import DeploymentPhase as Phase
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, Status
 from mlcd.api.v1alpha1.vocabulary import ModelDeploymentCondition as Cond
-from mlcd.kserve import Readiness, build_inferenceservice, needs_update, readiness, supports_canary
+from mlcd.kserve import Readiness, build_inferenceservice, controlled_by, needs_update, readiness, supports_canary
 from mlcd.reconcile.runtime import RuntimeCheck
+from mlcd.timestamps import parse_rfc3339, rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,8 @@ def decide(md: dict, observed: dict | None, now: datetime, *, credential_problem
                    ModelDeploymentSpec.model_validate(md["spec"]),
                    ModelDeploymentStatus.model_validate(md.get("status") or {}),
                    md, observed, now)
+    if observed is not None and not controlled_by(observed, ctx.uid):
+        return _conflict(ctx)
     outcome = _step(ctx, list(credential_problems), runtime)
     desired = None if outcome.storage_uri is None else ctx.build(outcome.storage_uri, outcome.canary_percent)
     if desired is not None and not needs_update(desired, observed):
@@ -123,6 +126,21 @@ def decide(md: dict, observed: dict | None, now: datetime, *, credential_problem
     for kind, reason, message in outcome.events:
         log.info("rollout event modeldeployment=%s type=%s reason=%s message=%r", ctx.name, kind, reason, message)
     return Decision(desired, status, outcome.events, outcome.requeue_after, outcome.promoted)
+
+
+def _conflict(ctx: _Context) -> Decision:
+    """An InferenceService of this name that another controller (or a person) made is never modified."""
+    message = (f"InferenceService {ctx.name} exists and is not owned by this ModelDeployment, so mlcd leaves it "
+               "untouched: delete it, or give the ModelDeployment another name")
+    status = ModelDeploymentStatus(conditions=list(ctx.status.conditions), observed_generation=ctx.generation,
+                                   phase=Phase.FAILED, message=message, traffic=Traffic(active=0, canary=0),
+                                   champion_model=ctx.status.champion_model)
+    conflict = (False, Reason.INFERENCE_SERVICE_CONFLICT, message)
+    _set(ctx, status, Cond.READY, conflict)
+    _set(ctx, status, Cond.ROLLED_OUT, conflict)
+    already = _reason_of(ctx.status) == Reason.INFERENCE_SERVICE_CONFLICT
+    events = [] if already else [(WARNING, EventReason.INFERENCE_SERVICE_CONFLICT, message)]
+    return Decision(None, status, events, None)
 
 
 def not_applied(md: dict, reason: str, message: str, now: datetime) -> Decision:
@@ -383,12 +401,15 @@ def _status(ctx: _Context, outcome: _Outcome, problems, runtime: RuntimeCheck | 
         "traffic": Traffic(active=outcome.traffic[0], canary=outcome.traffic[1]),
         "canary_since": outcome.canary_since,
         "canary_ready_since": outcome.canary_ready_since,
+        "champion_model": ctx.status.champion_model,  # the champion's bookkeeping, kept by the handler
     }
     for name, value in fields.items():
         if value is not None:
             setattr(status, name, value)
     ready = r.ready and in_sync
-    ready_message = "KServe reports the InferenceService Ready" if ready else f"{r.reason}: {r.message}".rstrip(": ")
+    ready_message = "KServe reports the InferenceService Ready" if ready else (
+        f"the InferenceService is being {'updated' if ctx.observed else 'created'}" if applying
+        else f"{r.reason}: {r.message}".rstrip(": "))
     ready_reason = Reason.INFERENCE_SERVICE_READY if ready else (Reason.UPDATE_PENDING if applying else r.reason)
     _set(ctx, status, Cond.READY, (False, *outcome.not_ready) if outcome.not_ready else
          (ready, ready_reason, ready_message))

@@ -32,12 +32,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlcd import catalog
-from mlcd.api.v1alpha1.conditions import parse_rfc3339, rfc3339
-from mlcd.api.v1alpha1.trainingrun import GateResult, ModelRef, PipelineRef, RetrainSpec, TrainingRun, TrainingRunStatus
+from mlcd.api.v1alpha1.resources import TimeoutsSpec
+from mlcd.api.v1alpha1.trainingrun import (
+    GateResult,
+    ModelRef,
+    PipelineRef,
+    RetrainSpec,
+    TrainingRun,
+    TrainingRunStatus,
+    TuningResult,
+)
 from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, Status, TrainingRunPhase
 from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
-from mlcd.reconcile import retrain
+from mlcd.reconcile import retrain, tenancy
 from mlcd.reconcile.status import EVENT_MESSAGE_LIMIT, Event, changed
+from mlcd.timestamps import parse_rfc3339, rfc3339
 
 IN_FLIGHT = TrainingRunPhase.IN_FLIGHT
 TERMINAL = TrainingRunPhase.TERMINAL
@@ -80,14 +89,21 @@ class FindChampion:
 
 @dataclass(frozen=True)
 class CheckDrift:
-    """Score drift.current against the champion's reference statistics and write the report.
-    Answer: retrain.DriftSeen or Problem."""
+    """Score drift.current (as it was when fingerprinted) against the champion's reference statistics, in
+    a drift-check pipeline run of the tenant's: the operator reads the small record it leaves, never the
+    data. Answer: retrain.DriftSeen, DriftPending while the run is under way, or Problem."""
 
     registry_uri: str
     champion_version: int
     current: str
     method: str
     threshold: float
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class StorageIdentity:
+    """The namespace's storage Secret, read through the API. Answer: StorageFound or StorageMissing."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class Submit:
     registry_uri: str | None  # None: the spec names its registry
     labels: tuple[tuple[str, str], ...]
     resource: TrainingRun = field(compare=False, repr=False)
+    storage_secret: str = ""  # the namespace's Secret the steps that touch storage mount; "" for none
 
 
 @dataclass(frozen=True)
@@ -133,7 +150,7 @@ class Stop:
     run: RunHandle
 
 
-Ask = Validate | Fingerprint | FindChampion | CheckDrift | Admit | Submit | Poll | ReadRecord | Stop
+Ask = Validate | StorageIdentity | Fingerprint | FindChampion | CheckDrift | Admit | Submit | Poll | ReadRecord | Stop
 
 
 # --- answers --------------------------------------------------------------------------------------------------
@@ -169,6 +186,19 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class StorageFound:
+    secret: str
+
+
+@dataclass(frozen=True)
+class StorageMissing:
+    """No usable storage Secret; reason: SecretMissing, SecretUnreadable or SecretInvalid."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class SpecChecked:
     resource: TrainingRun | None
     problems: tuple[str, ...] = ()
@@ -190,6 +220,13 @@ class RunSeen:
     finished: bool
     message: str = ""
     result: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DriftPending:
+    """The drift check's run is under way: nothing is known yet, look again on a later reconcile."""
+
+    run_name: str
 
 
 @dataclass(frozen=True)
@@ -233,6 +270,7 @@ class Observed:
     status: TrainingRunStatus
     now: datetime
     registry_base: str = ""  # TrainingRuns without spec.registry.uri register at BASE/NAMESPACE/NAME; "" = none
+    file_uris_allowed: bool = False  # the local backend's development namespace: file:// is allowed here
     deleting: bool = False  # metadata.deletionTimestamp is set
     schedule_offset: float = 0.0  # seconds each schedule slot fires late (admission.spread_offset)
     capped: bool = False  # the operator caps runs in flight: a submission asks Admit first
@@ -346,7 +384,8 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
     """Submit the run for `trigger` and, with spec.retrain, record it there in the same status write."""
     checked = observed.answer(Validate())
     source = _data_source(observed.spec)
-    data_ask = Fingerprint(source) if retraining and retraining.on_data_change and source else None
+    data_ask = Fingerprint(source) if retraining and retraining.on_data_change and source and not tenancy.refused(
+        source, allowed=observed.file_uris_allowed) else None
     # The data is fingerprinted before the run reads it: a change in between is then seen, not lost.
     missing = [a for a in (Validate(), data_ask) if a is not None and observed.answer(a) is NOT_ASKED]
     if missing:
@@ -361,6 +400,19 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
         events = _invalid(status, generation, [
             "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"], now)
         return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
+    refusals = tenancy.file_refusals(observed.spec, registry or None, allowed=observed.file_uris_allowed)
+    if refusals:
+        events = _invalid(status, generation, refusals, now)
+        return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
+    secret = None
+    if tenancy.needs_storage(observed.spec, registry or None):
+        identity = observed.answer(StorageIdentity())
+        if identity is NOT_ASKED:
+            return _ask(observed, action, StorageIdentity())
+        if isinstance(identity, StorageMissing):
+            events = tenancy.storage_waiting(status, generation, identity.reason, identity.message, now)
+            return _final(observed, action, status, events)
+        secret = identity.secret
     name = run_name(observed.namespace, observed.name, observed.uid, generation, trigger)
     labels = (("mlcd.io/namespace", observed.namespace), ("mlcd.io/name", observed.name),
               ("mlcd.io/generation", str(generation)), ("mlcd.io/trigger", trigger))
@@ -371,7 +423,7 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
     if admitted is not None and not admitted.admitted:
         # The trigger waits under its key (still in status.retrain); the poll timer asks again.
         return _final(observed, action, status, _queued(status, generation, admitted.message, now))
-    submit = Submit(trigger, name, registry or None, labels, checked.resource)
+    submit = Submit(trigger, name, registry or None, labels, checked.resource, secret or "")
     answer = observed.answer(submit)
     if answer is NOT_ASKED:
         return _ask(observed, action, submit)
@@ -391,6 +443,7 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
                                                               "message": answer.message}, now)
     else:
         events = _submitted(status, generation, trigger, answer, now)
+        tenancy.storage_ready(status, generation, secret, now)
     return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
 
 
@@ -491,6 +544,10 @@ def _poll(observed: Observed, action: str) -> Plan:
     if isinstance(seen, Unavailable):
         return Plan(action, status)  # the next reconcile looks again
     if not seen.finished:
+        limit = run_seconds(observed.spec)
+        elapsed = _since(status.submitted_at, observed.now)
+        if elapsed is not None and elapsed > limit:
+            return _past_deadline(observed, action, poll.run, limit, elapsed)
         status = status.model_copy(deep=True)
         events = _progressed(status, seen.state, seen.message, rfc3339(observed.now))
         if status.message == observed.status.message:
@@ -506,9 +563,38 @@ def _poll(observed: Observed, action: str) -> Plan:
     status = status.model_copy(deep=True)
     now = rfc3339(observed.now)
     events = _finished(status, seen.state, seen.message, result, now)
-    events += _handed_off(status, (observed.spec.get("deploy") or {}).get("modelDeployment"), now)
+    events += _handed_off(status, _text_at(observed.spec, "deploy", "modelDeployment") or None, now)
     ended = RunEnded(poll.run.name, status.phase, _since(status.submitted_at, observed.now))
     return _final(observed, action, status, events, [ended])
+
+
+def run_seconds(spec: Mapping[str, Any]) -> int:
+    """spec.timeouts.runSeconds, or its default (the spec as sent: a run was submitted only when it was valid)."""
+    try:
+        return TimeoutsSpec.model_validate(spec.get("timeouts") or {}).run_seconds
+    except ValidationError:
+        return TimeoutsSpec().run_seconds
+
+
+def _past_deadline(observed: Observed, action: str, run: RunHandle, limit: int, elapsed: float) -> Plan:
+    """A run in flight longer than spec.timeouts.runSeconds is stopped, then Failed (DeadlineExceeded)."""
+    stop = Stop(run)
+    stopped = observed.answer(stop)
+    if stopped is NOT_ASKED:
+        return _ask(observed, action, stop)
+    if isinstance(stopped, Unavailable):
+        return Plan(action, observed.status)  # the next reconcile stops it
+    status = observed.status.model_copy(deep=True)
+    generation, now = (status.pipeline or PipelineRef()).generation, rfc3339(observed.now)
+    text = f"run {run.name} ran {elapsed:.0f} s, past spec.timeouts.runSeconds ({limit} s), and was stopped"
+    status.set_condition(Cond.TRAINED, False, Reason.DEADLINE_EXCEEDED, text, generation, now=now)
+    status.set_condition(Cond.GATES_PASSED, Status.UNKNOWN, Reason.DEADLINE_EXCEEDED, "the run did not finish",
+                         generation, now=now)
+    status.set_condition(Cond.READY, False, Reason.DEADLINE_EXCEEDED, text, generation, now=now)
+    status.phase, status.message = TrainingRunPhase.FAILED, text
+    events = [Event.warning(EventReason.DEADLINE_EXCEEDED, text)]
+    events += _handed_off(status, (observed.spec.get("deploy") or {}).get("modelDeployment"), now)
+    return _final(observed, action, status, events, [RunEnded(run.name, status.phase, elapsed)])
 
 
 def _record(status: TrainingRunStatus) -> ReadRecord | None:
@@ -559,6 +645,8 @@ def _finished(status: TrainingRunStatus, state: str, message: str, result: Mappi
     status.metrics, status.gates = dict(result.get("metrics") or {}), gates
     if result.get("model"):
         status.model = ModelRef.model_validate(result["model"])
+    if result.get("tuning"):
+        status.tuning = _tuning(result["tuning"])
     key = _key_metric(status.metrics)
     if key:
         status.key_metric = key
@@ -566,6 +654,14 @@ def _finished(status: TrainingRunStatus, state: str, message: str, result: Mappi
               TrainingRunPhase.REJECTED: EventReason.GATE_FAILED}.get(phase, EventReason.RUN_FAILED)
     told = Event.normal if phase == TrainingRunPhase.SUCCEEDED else Event.warning
     return [told(reason, f"run {run}: {text}")]
+
+
+def _tuning(tuning: Mapping[str, Any]) -> TuningResult:
+    """status.tuning of a run's search: its best candidate and score, and how many trials it scored (the
+    table itself is in the run's artifacts and the version's metadata.json, too long for a status)."""
+    trials = tuning.get("trials")
+    return TuningResult(best=tuning.get("best") or {}, score=tuning.get("score"), metric=tuning.get("metric"),
+                        trials=len(trials) if isinstance(trials, list) else trials)
 
 
 def _handed_off(status: TrainingRunStatus, target: str | None, now: str) -> list[Event]:
@@ -645,18 +741,29 @@ def _look(observed: Observed, retraining: RetrainSpec, in_flight: bool):
     if find is not None:
         target = observed.answer(find)
         if retrain.drift_check_needed(observed.status, target.fingerprint, target.champion_version):
-            check = CheckDrift(registry, target.champion_version, drift.current, drift.method, drift.threshold)
+            check = CheckDrift(registry, target.champion_version, drift.current, drift.method, drift.threshold,
+                               target.fingerprint)
             seen = observed.answer(check)
             if seen is NOT_ASKED:
                 return (check,)
             if isinstance(seen, Problem):
                 return retrain.Observed(now, in_flight, checked=True, problem=seen.message)
+            if isinstance(seen, DriftPending):
+                return retrain.Observed(now, in_flight)  # not checked yet: the check stays due
     data = observed.answer(data_ask) if data_ask else None
     return retrain.Observed(now, in_flight, checked=True, data=data, drift=seen)
 
 
 def _data_source(spec: Mapping[str, Any]) -> str:
-    return (spec.get("data") or {}).get("source") or ""
+    return _text_at(spec, "data", "source")
+
+
+def _text_at(spec: Mapping[str, Any], *keys: str) -> str:
+    """A string field of the spec as sent, or "" when it is absent or no string (validation says why)."""
+    node: Any = spec
+    for key in keys:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node if isinstance(node, str) else ""
 
 
 # --- deletion -------------------------------------------------------------------------------------------------

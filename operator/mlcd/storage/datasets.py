@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import os
+from collections.abc import Mapping
 from importlib.metadata import version as installed_version
 from pathlib import PurePosixPath
+from stat import S_ISREG
 
 import pandas as pd
 import pyarrow
@@ -50,6 +53,26 @@ def fingerprint(uri: str) -> Fingerprint:
         return Fingerprint("sha256", sha256_file(location.path))
     except OSError as exc:
         raise _file_error(uri, exc) from exc
+
+
+def stat(uri: str, environ: Mapping[str, str] | None = None) -> Fingerprint:
+    """What the operator polls for a data-change trigger: metadata only, never a byte of the data.
+
+    s3: one HEAD with ``environ``'s settings (the namespace's Secret); file: the size and modification
+    time of a regular file (a device such as /dev/zero is refused, it has no end to hash).
+    """
+    location = parse_uri(uri)
+    if location.scheme == "s3":
+        return stat_fingerprint(_object_location(location), environ)
+    if location.scheme == "builtin":
+        return fingerprint(uri)
+    try:
+        found = os.stat(location.path)
+    except OSError as exc:
+        raise _file_error(uri, exc) from exc
+    if not S_ISREG(found.st_mode):
+        raise StorageError(uri, "not a regular file")
+    return Fingerprint("stat", f"{found.st_size}-{found.st_mtime_ns}")
 
 
 def _object_location(location: Location) -> Location:

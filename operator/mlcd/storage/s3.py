@@ -1,7 +1,8 @@
-"""The one place that reads S3 settings and credentials: the environment, never a spec.
+"""The one place that reads S3 settings and credentials: a Secret's keys, never a spec.
 
-In a cluster the variables come from a Kubernetes Secret. Credentials are handed to the minio client
-and nowhere else: they are not logged, not put into metadata, not quoted in any error.
+A pipeline step and the CLI take them from their environment (in a cluster, the namespace's Secret
+mounted as variables); the operator passes the namespace's Secret as a mapping. Credentials are handed
+to the minio client and nowhere else: they are not logged, not put into metadata, not quoted in any error.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -53,6 +55,7 @@ _ACCESS_ERRORS = {
     "ExpiredToken",
     "AllAccessDisabled",
 }
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://|)[^/@]*@")
 _MISSING_OBJECT = {"NoSuchKey", "NoSuchVersion", "ResourceNotFound"}
 
 
@@ -93,10 +96,15 @@ def parse_endpoint(value: str) -> tuple[str, bool]:
         default_secure = value.lower().startswith("https://")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{ENDPOINT} must be host:port or http(s)://host:port, not {value!r}")
-    if parts.path.strip("/") or parts.query or parts.username:
+        raise ValueError(f"{ENDPOINT} must be host:port or http(s)://host:port, not {redact(value)!r}")
+    if parts.path.strip("/") or parts.query or "@" in parts.netloc:
         raise ValueError(f"{ENDPOINT} must name only a host and port, without a path, query or user")
     return parts.netloc, default_secure
+
+
+def redact(url: str) -> str:
+    """``url`` without the user and password a careless endpoint may carry (``scheme://user:pass@host``)."""
+    return _USERINFO.sub(r"\g<1>***@", url)
 
 
 def parse_bool(value: str, name: str) -> bool:

@@ -10,6 +10,7 @@ import random
 import socket
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from minio.error import S3Error
@@ -31,17 +32,17 @@ def read_object(location: Location) -> tuple[bytes, Fingerprint]:
     with s3.errors(location.uri):
         response = s3.minio.get_object(location.bucket, location.path)
         try:
-            data = response.read()
             headers = response.headers
+            data = response.read()
         finally:
             response.close()
             response.release_conn()
     return data, _fingerprint(headers.get("etag", ""), headers.get("x-amz-version-id"))
 
 
-def stat_fingerprint(location: Location) -> Fingerprint:
+def stat_fingerprint(location: Location, environ: Mapping[str, str] | None = None) -> Fingerprint:
     """One HEAD request: cheap enough for a data-change trigger to poll."""
-    s3 = client_from_env(location.uri)
+    s3 = client_from_env(location.uri, environ)
     with s3.errors(location.uri):
         try:
             stat = s3.minio.stat_object(location.bucket, location.path)
@@ -72,8 +73,9 @@ class S3Store:
         self._prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
 
     @classmethod
-    def from_location(cls, location: Location) -> S3Store:
-        return cls(location.uri, client_from_env(location.uri), location.bucket, location.path)
+    def from_location(cls, location: Location, environ: Mapping[str, str] | None = None) -> S3Store:
+        """environ: the storage settings to use (a namespace's Secret); None: this process's environment."""
+        return cls(location.uri, client_from_env(location.uri, environ), location.bucket, location.path)
 
     def read_bytes(self, key: str, limit: int | None = None) -> bytes | None:
         with self._s3.errors(join(self.uri, key)):

@@ -6,13 +6,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from mlcd import versions
 from mlcd.storage.errors import StorageError
 
 SCHEMES = ("builtin", "file", "s3")
 
 # The S3 naming rules (3-63 chars, lowercase, digits, dots, hyphens) as every S3 and MinIO applies them.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_VERSION_DIR = re.compile(r"^(?P<registry>.+)/v(?P<version>[0-9]+)/?$")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def join(uri: str, *names: str) -> str:
 
 def split_version_uri(uri: str) -> tuple[str, int]:
     """``s3://models/iris/v3`` -> (``s3://models/iris``, 3)."""
-    match = _VERSION_DIR.match(uri)
-    if not match:
+    found = versions.split_version_uri(uri)
+    if found is None:
         raise StorageError(uri, "not a model version URI; expected REGISTRY_URI/vN, e.g. s3://models/iris/v3")
-    return match["registry"], int(match["version"])
+    return found

@@ -1,6 +1,6 @@
 """mlcd.io/v1alpha1: TrainingRun and ModelDeployment."""
 
-from mlcd.api.v1alpha1.conditions import Condition, set_condition
+from mlcd.api.v1alpha1.conditions import Condition
 from mlcd.api.v1alpha1.modeldeployment import ModelDeployment, ModelDeploymentSpec, ModelDeploymentStatus
 from mlcd.api.v1alpha1.trainingrun import TrainingRun, TrainingRunSpec, TrainingRunStatus
 
@@ -19,5 +19,4 @@ __all__ = [
     "TrainingRun",
     "TrainingRunSpec",
     "TrainingRunStatus",
-    "set_condition",
 ]

@@ -1,8 +1,7 @@
-"""metav1.Condition, the status that holds them (one per type), and RFC 3339 time stamps."""
+"""metav1.Condition, and the status that holds them (one per type)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field
@@ -25,28 +24,17 @@ def truncate(text: str, limit: int = CONDITION_MESSAGE_LIMIT) -> str:
     return text[:limit - len(marker)] + marker
 
 
-def rfc3339(moment: datetime) -> str:
-    """metav1.Time on the wire: UTC, whole seconds, a Z."""
-    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def parse_rfc3339(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def now_rfc3339() -> str:
-    return rfc3339(datetime.now(UTC))
-
-
 class Condition(StatusModel):
     """The metav1.Condition shape, as kubebuilder and KServe write it."""
 
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
-    message: str = Field(default="", max_length=32768)
-    last_transition_time: str
-    observed_generation: int | None = Field(default=None, ge=0)
+    type: str = Field(description="The condition's type, in CamelCase, e.g. Ready.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024,
+                        description="Why the condition is as it is, in one CamelCase word.")
+    message: str = Field(default="", max_length=32768, description="The reason in words, for a person.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int | None = Field(default=None, ge=0, description=(
+        "The metadata.generation the condition was set for."))
 
 
 def _status_word(status: bool | str) -> str:
@@ -55,14 +43,14 @@ def _status_word(status: bool | str) -> str:
     return status
 
 
-def conditions_field():
+def conditions_field(description: str):
     """status.conditions: one entry per type, a list-map keyed by type in the CRD (as metav1 lists are)."""
-    return Field(default_factory=list,
+    return Field(default_factory=list, description=description,
                  json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})
 
 
 class ConditionedStatus(StatusModel):
-    """A status with conditions. Each status declares `conditions: list[Condition] = conditions_field()`
+    """A status with conditions. Each status declares `conditions: list[Condition] = conditions_field(DESCRIPTION)`
     itself, where the field sits on the wire."""
 
     def condition(self, type_: str) -> Condition | None:
@@ -88,26 +76,3 @@ class ConditionedStatus(StatusModel):
     def drop_condition(self, type_: str) -> None:
         if self.condition(type_) is not None:
             self.conditions = [c for c in self.conditions if c.type != type_]
-
-
-class _Conditions(ConditionedStatus):
-    conditions: list[Condition] = conditions_field()
-
-
-def set_condition(
-    conditions: list[dict],
-    type_: str,
-    status: bool | str,
-    reason: str,
-    message: str = "",
-    generation: int | None = None,
-    now: str | None = None,
-) -> list[dict]:
-    """The wire form of ConditionedStatus.set_condition, for code that holds conditions as dicts."""
-    holder = _Conditions.model_validate({"conditions": conditions})
-    holder.set_condition(type_, status, reason, message, generation, now=now or now_rfc3339())
-    return holder.to_wire()["conditions"]
-
-
-def get_condition(conditions: list[dict], type_: str) -> dict | None:
-    return next((c for c in conditions if c.get("type") == type_), None)

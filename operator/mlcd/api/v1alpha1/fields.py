@@ -5,7 +5,8 @@ from typing import Annotated
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
+from pydantic.fields import FieldInfo
 
 from mlcd.api.v1alpha1.quantity import quantity_problem
 
@@ -76,13 +77,33 @@ def _time_zone(value: str) -> str:
     return value
 
 
-DataURI = Annotated[str, AfterValidator(_data_uri)]
-ObjectURI = Annotated[str, AfterValidator(_object_uri)]
-RegistryURI = Annotated[str, AfterValidator(_registry_uri)]
-ModelURI = Annotated[str, AfterValidator(_model_uri)]
-CronSchedule = Annotated[str, AfterValidator(_cron)]
-TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
-K8sName = Annotated[str, AfterValidator(lambda v: _dns_label(v))]
+def _schema(rule: str, message: str, max_length: int) -> FieldInfo:
+    """The rule again as CEL, so the API server refuses what the validator refuses at kubectl apply time.
+
+    maxLength bounds the rule's estimated cost, which the API server checks when the CRD is installed.
+    """
+    return Field(max_length=max_length, json_schema_extra={"x-kubernetes-validations": [
+        {"rule": rule, "message": message}]})
+
+
+_URI_LENGTH = 2048
+DataURI = Annotated[str, AfterValidator(_data_uri), _schema(
+    "self.matches('^(builtin|file|s3)://')", "must be a builtin://, file:// or s3:// URI", _URI_LENGTH)]
+ObjectURI = Annotated[str, AfterValidator(_object_uri), _schema(
+    "self.matches('^(file|s3)://')", "must be a file:// or s3:// URI", _URI_LENGTH)]
+RegistryURI = Annotated[str, AfterValidator(_registry_uri), _schema(
+    "self.matches('^(file|s3)://')", "must be a file:// or s3:// URI", _URI_LENGTH)]
+ModelURI = Annotated[str, AfterValidator(_model_uri), _schema(
+    "self.matches('^(file|s3|gs|pvc|https?)://')", "must be a file://, s3://, gs://, pvc:// or https:// URI",
+    _URI_LENGTH)]
+CronSchedule = Annotated[str, AfterValidator(_cron), _schema(
+    r"self.matches('^\\s*\\S+(\\s+\\S+){4}\\s*$')",
+    "must be a cron schedule of five fields (minute hour day month weekday)", 256)]
+TimeZoneName = Annotated[str, AfterValidator(_time_zone), Field(max_length=64)]
+K8sName = Annotated[str, AfterValidator(lambda v: _dns_label(v)), _schema(
+    "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+    "must be a Kubernetes name: lowercase letters, digits and '-', starting and ending with a letter or digit",
+    63)]
 
 
 def _quantity(value: str) -> str:

@@ -113,10 +113,38 @@ def trainingrun_problems(spec: Any) -> list[Problem]:
     name = model.get("estimator")
     if not isinstance(name, str) or not name:
         return []
-    problems = estimator_problems(name, model.get("params"))
+    problems = estimator_problems(name, model.get("params")) + column_problems(spec)
     kind = catalog.estimator_kind(name)
     if kind is not None:
         problems += gate_problems(spec.get("gates"), kind)
+        if not any(p.path == "spec.model.estimator" for p in problems):
+            problems += tuning_problems(name, kind, spec.get("tuning"))
+    return problems
+
+
+def column_problems(spec: dict) -> list[Problem]:
+    """Columns named in ways no data can satisfy: a feature twice, the target as a feature, a oneHot column
+    that is not a feature."""
+    data = spec.get("data") if isinstance(spec.get("data"), dict) else {}
+    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    preprocessing = model.get("preprocessing") if isinstance(model.get("preprocessing"), dict) else {}
+    features = data.get("features") if isinstance(data.get("features"), list) else []
+    one_hot = preprocessing.get("oneHot") if isinstance(preprocessing.get("oneHot"), list) else []
+    target = data.get("target", "target")
+    problems, seen = [], set()
+    for i, feature in enumerate(features):
+        if not isinstance(feature, str):
+            continue
+        if feature in seen:
+            problems.append(Problem(f"spec.data.features[{i}]", f"{feature!r} is listed twice"))
+        if feature == target:
+            problems.append(Problem(f"spec.data.features[{i}]", f"{feature!r} is the target (spec.data.target); "
+                                                                "a model cannot take its label as a feature"))
+        seen.add(feature)
+    for i, column in enumerate(one_hot):
+        if isinstance(column, str) and seen and column not in seen:
+            problems.append(Problem(f"spec.model.preprocessing.oneHot[{i}]",
+                                    f"{column!r} is not one of spec.data.features"))
     return problems
 
 
@@ -139,17 +167,50 @@ def estimator_problems(name: str, params: Any) -> list[Problem]:
 
 
 def param_problems(name: str, params: dict) -> list[Problem]:
-    info = catalog.estimator_info(name)
-    known = info.params if info else ()
     problems = []
     for key, value in params.items():
-        path = f"spec.model.params.{key}"
+        problems += _value_problems(name, key, value, f"spec.model.params.{key}")
+    return problems
+
+
+def _value_problems(name: str, key: str, value: Any, path: str) -> list[Problem]:
+    """Whether `key` is a parameter of the estimator and `value` one it takes (scikit-learn's verdict)."""
+    info = catalog.estimator_info(name)
+    known = info.params if info else ()
+    if key not in known:
+        return [Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}")]
+    message = _value_problem(name, key, value, info.constraints.get(key, "no_validation"))
+    return [Problem(path, message)] if message else []
+
+
+def tuning_problems(name: str, kind: str, tuning: Any) -> list[Problem]:
+    """Every candidate value of the search space checked as spec.model.params are, and the metric."""
+    if not isinstance(tuning, dict):
+        return []
+    problems = []
+    metric = tuning.get("metric")
+    if isinstance(metric, str) and metric not in catalog.metrics_for(kind):
+        problems.append(Problem("spec.tuning.metric", f"{metric!r} does not apply to a {kind}; expected one of "
+                                                      f"{', '.join(catalog.metrics_for(kind))}"))
+    info = catalog.estimator_info(name)
+    known = info.params if info else ()
+    space = tuning.get("parameters")
+    for key, dimension in (space.items() if isinstance(space, dict) else ()):
+        path = f"spec.tuning.parameters.{key}"
         if key not in known:
             problems.append(Problem(path, f"not a parameter of {name}{catalog.suggest(key, known)}"))
             continue
-        message = _value_problem(name, key, value, info.constraints.get(key, "no_validation"))
-        if message:
-            problems.append(Problem(path, message))
+        if not isinstance(dimension, dict):
+            continue
+        values = dimension.get("values")
+        for i, value in enumerate(values if isinstance(values, list) else ()):
+            problems += _value_problems(name, key, value, f"{path}.values[{i}]")
+        if dimension.get("distribution") in ("int", "uniform", "logUniform"):
+            for end in ("low", "high"):
+                value = dimension.get(end)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    value = int(value) if dimension["distribution"] == "int" and value == int(value) else value
+                    problems += _value_problems(name, key, value, f"{path}.{end}")
     return problems
 
 

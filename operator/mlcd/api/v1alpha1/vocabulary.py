@@ -55,6 +55,7 @@ class TrainingRunCondition:
     GATES_PASSED = "GatesPassed"
     HANDED_OFF = "HandedOff"
     RETRAINING = "Retraining"
+    STORAGE_READY = "StorageReady"  # the namespace's storage identity (its Secret) is there
     READY = "Ready"
 
 
@@ -65,6 +66,7 @@ class ModelDeploymentCondition:
     ROLLED_OUT = "RolledOut"
     CANARY_READY = "CanaryReady"
     CREDENTIALS_READY = "CredentialsReady"
+    CHAMPION_RECORDED = "ChampionRecorded"  # the active model is its registry's champion
     RUNTIME_COMPATIBLE = "RuntimeCompatible"  # the runtime can load spec.model's version
 
 
@@ -83,6 +85,7 @@ class Reason:
     RUN_IN_PROGRESS = "RunInProgress"
     RUN_SUCCEEDED = "RunSucceeded"
     RUN_FAILED = "RunFailed"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"  # the run went past spec.timeouts.runSeconds and was stopped
     GATES_PASSED = "GatesPassed"
     GATE_FAILED = "GateFailed"
     HANDED_OFF = "HandedOff"
@@ -112,6 +115,17 @@ class Reason:
     CREDENTIALS_INVALID = "CredentialsInvalid"
     CREDENTIALS_NOT_READY = "CredentialsNotReady"
     NO_SERVICE_ACCOUNT = "NoServiceAccount"
+    # Tenancy: the namespace's storage identity (StorageReady), ownership of the InferenceService
+    SECRET_FOUND = "SecretFound"
+    SECRET_MISSING = "SecretMissing"
+    SECRET_UNREADABLE = "SecretUnreadable"
+    SECRET_INVALID = "SecretInvalid"
+    NO_OBJECT_STORAGE = "NoObjectStorage"
+    INFERENCE_SERVICE_CONFLICT = "InferenceServiceConflict"
+    # ModelDeployment: the champion's bookkeeping (ChampionRecorded)
+    CHAMPION_RECORDED = "Recorded"
+    CHAMPION_WRITE_FAILED = "ChampionWriteFailed"
+    NOT_IN_REGISTRY = "NotInRegistry"
     # ModelDeployment: what it asked for could not be made
     REFUSED_BY_API_SERVER = "RefusedByApiServer"  # the API server answered 400/422 to the InferenceService
     # ModelDeployment: can the runtime load the version (RuntimeCompatible; Ready=False when it cannot)
@@ -132,6 +146,7 @@ class EventReason:
     RUN_STARTED = "RunStarted"
     RUN_SUCCEEDED = Reason.RUN_SUCCEEDED
     RUN_FAILED = Reason.RUN_FAILED
+    DEADLINE_EXCEEDED = Reason.DEADLINE_EXCEEDED
     RUN_REPLACED = "RunReplaced"
     GATE_FAILED = Reason.GATE_FAILED
     HANDED_OFF = Reason.HANDED_OFF
@@ -159,6 +174,12 @@ class EventReason:
     CREDENTIALS_NOT_READY = Reason.CREDENTIALS_NOT_READY
     CHAMPION_SET = "ChampionSet"
     CHAMPION_NOT_SET = "ChampionNotSet"
+    CHAMPION_SKIPPED = "ChampionSkipped"
+    INFERENCE_SERVICE_CONFLICT = Reason.INFERENCE_SERVICE_CONFLICT
+    # Tenancy
+    SECRET_MISSING = Reason.SECRET_MISSING
+    SECRET_UNREADABLE = Reason.SECRET_UNREADABLE
+    SECRET_INVALID = Reason.SECRET_INVALID
     REFUSED_BY_API_SERVER = Reason.REFUSED_BY_API_SERVER
     RUNTIME_INCOMPATIBLE = Reason.RUNTIME_INCOMPATIBLE
 
