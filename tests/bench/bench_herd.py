@@ -14,6 +14,7 @@ Run: python tests/bench/bench_herd.py [--count 1000] [--cap 100] [--per-namespac
 from __future__ import annotations
 
 import argparse
+import base64
 import collections
 import copy
 import json
@@ -26,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import kubernetes  # noqa: E402
 
 from mlcd.backends.base import RunRef, RunState  # noqa: E402
 from mlcd.handlers.app import build_registry  # noqa: E402
@@ -93,6 +96,14 @@ class Clock:
 
 
 def post(url: str, count: int) -> None:
+    for namespace in NAMESPACES:  # each namespace's storage identity (the registry is s3://, never touched)
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mlcd-storage", "namespace": namespace},
+                  "data": {k: base64.b64encode(v.encode()).decode() for k, v in {
+                      "MLCD_S3_ENDPOINT": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "bench",
+                      "AWS_SECRET_ACCESS_KEY": "bench"}.items()}}
+        request = urllib.request.Request(f"{url}/api/v1/namespaces/{namespace}/secrets", method="POST",
+                                         data=json.dumps(secret).encode(), headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request).close()
     for index in range(count):
         namespace = NAMESPACES[index % len(NAMESPACES)]
         body = copy.deepcopy(IRIS)
@@ -134,10 +145,11 @@ def main() -> None:
     served = ServedEmulator().start()
     served.load_crds(mlcd_crd_files())
     home = Path(tempfile.mkdtemp(prefix="mlcd-bench-herd-"))
-    config = OperatorConfig(backend="local", home=home, poll_seconds=args.poll, registry_base=home.as_uri(),
+    config = OperatorConfig(backend="local", home=home, poll_seconds=args.poll, registry_base="s3://bench-registry",
                             max_runs_in_flight=args.cap, max_runs_in_flight_per_namespace=args.per_namespace,
                             clock=clock)
-    InProcessOperator(served.url, build_registry(config, backend), quick_settings()).start()
+    kube = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=served.url))
+    InProcessOperator(served.url, build_registry(config, backend, kube), quick_settings()).start()
     post(served.url, args.count)
     first = wait_for(backend, "spec", args.count, args.timeout)
     peak_first = backend.peak_in_flight()

@@ -65,7 +65,7 @@ def test_spread_offset_is_fixed_per_object_and_inside_the_window():
 
 def capped(status: dict | None = None, **fields) -> Observed:
     return Observed("iris", "default", "uid-1", 1, copy.deepcopy(SPEC), TrainingRunStatus.model_validate(status or {}),
-                    T0, registry_base=BASE, capped=True, **fields)
+                    T0, registry_base=BASE, capped=True, file_uris_allowed=True, **fields)
 
 
 def test_a_queued_submission_waits_with_a_condition_and_one_event():
@@ -98,7 +98,7 @@ def test_a_queued_retraining_trigger_keeps_its_key_until_admitted():
                                              "at": "2030-01-01T00:00:00Z"}}}
     spec = {**copy.deepcopy(SPEC), "retrain": {"schedule": "0 3 * * *"}}
     observed = Observed("iris", "default", "uid-1", 1, spec, TrainingRunStatus.model_validate(status), T0,
-                        registry_base=BASE, capped=True)
+                        registry_base=BASE, capped=True, file_uris_allowed=True)
     queued = Verdict(False, 1, "queued behind the runs queued before it; the run starts when a slot is free")
     step, _ = drive(observed, Admit=queued, Submit=created)
     assert wire(step)["retrain"]["pendingTrigger"]["key"] == "schedule-1893456000"

@@ -13,7 +13,6 @@ import asyncio
 import kopf
 
 from mlcd.api.v1alpha1 import API_VERSION
-from mlcd.api.v1alpha1.conditions import rfc3339
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
@@ -59,6 +58,7 @@ from mlcd.reconcile.trainingrun import (
     plan,
     run_name,
 )
+from mlcd.timestamps import rfc3339
 
 KIND = "TrainingRun"
 MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes three
