@@ -106,3 +106,17 @@ def test_validating_a_spec_imports_no_scikit_learn(tmp_path):
                          env={**os.environ, "MLCD_HOME": str(tmp_path)}).stdout.splitlines()
     assert out == ["spec.model.params.max_depth: The 'max_depth' parameter of RandomForestClassifier must be an int "
                    "in the range [1, inf) or None. Got 0 instead.", "heavy: []"]
+
+
+def test_the_operator_process_imports_no_data_or_model_library(tmp_path):
+    """It validates, compiles and stats objects; reading data and unpickling happen in pipeline steps."""
+    code = textwrap.dedent("""
+        import sys
+        import mlcd.handlers.app as app
+        app.warm_up()
+        print(sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "pandas", "pyarrow", "joblib",
+                                                               "numpy"}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MLCD_HOME": str(tmp_path)}).stdout.splitlines()
+    assert out[-1] == "[]"

@@ -10,14 +10,15 @@ from collections.abc import Mapping
 from importlib.metadata import version as installed_version
 from pathlib import PurePosixPath
 from stat import S_ISREG
-
-import pandas as pd
-import pyarrow
+from typing import TYPE_CHECKING
 
 from mlcd.storage.errors import StorageError
 from mlcd.storage.fingerprints import Fingerprint, sha256_file
 from mlcd.storage.s3store import read_object, stat_fingerprint
 from mlcd.storage.uri import Location, parse_uri
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,10 @@ def _file_error(uri: str, exc: OSError) -> StorageError:
 
 
 def _parse(data: bytes, fmt: str, uri: str) -> pd.DataFrame:
+    # pandas and pyarrow only where data is read: the operator stats objects and must not pay for them.
+    import pandas as pd
+    import pyarrow
+
     if not data.strip():
         raise StorageError(uri, f"the {fmt} file is empty")
     try:

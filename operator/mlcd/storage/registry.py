@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import joblib
-
 from mlcd.storage.errors import StorageError
 from mlcd.storage.filestore import FileStore
 from mlcd.storage.fingerprints import sha256_file
@@ -203,6 +201,8 @@ def load_verified(path: Path, uri: str, *, recorded: str | None, expected: str |
     if actual != want:
         log.error("model sha256 mismatch uri=%s expected=%s actual=%s", uri, want, actual)
         raise StorageError(uri, f"sha256 mismatch (expected {want}, found {actual}); refusing to load it")
+    import joblib  # only where a model is loaded: the operator never unpickles
+
     return joblib.load(path)
 
 
