@@ -31,6 +31,8 @@ from mlcd.reconcile.trainingrun import (
     RunSeen,
     SpecChecked,
     Stop,
+    StorageFound,
+    StorageIdentity,
     Submit,
     Validate,
     plan,
@@ -134,6 +136,7 @@ ANSWERS = {
     Poll: RunSeen("RUNNING", False, "step train", {}),
     ReadRecord: {},
     Stop: None,
+    StorageIdentity: StorageFound("mlcd-storage"),  # the namespace has its storage Secret
 }
 
 

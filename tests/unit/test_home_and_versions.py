@@ -40,13 +40,14 @@ def test_version_folders_count_from_one():
 
 def test_the_registry_and_the_champion_read_version_uris_alike():
     from mlcd.api.v1alpha1 import ModelDeploymentStatus
-    from mlcd.reconcile import champion_update
+    from mlcd.reconcile import ChampionUpdate, champion_step
     from mlcd.storage.errors import StorageError
     from mlcd.storage.uri import split_version_uri as storage_split
 
     for uri in ("file:///r/v1", "s3://models/iris/v7", "s3://models/iris/v0", "s3://models/iris/latest"):
         ready = ModelDeploymentStatus.model_validate({"phase": "Ready", "activeModel": uri})
-        update = champion_update(None, ready, deployment="iris")
+        step = champion_step(ready, deployment="iris", file_allowed=True)
+        update = step if isinstance(step, ChampionUpdate) else None
         try:
             stored = storage_split(uri)
         except StorageError:
