@@ -13,6 +13,7 @@ from mlcd.backends.base import RunRef, RunState
 from mlcd.handlers.app import build_registry
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.trainingrun import TrainingRunReconciler
+from tests.k8s import cel
 from tests.operator.helpers import condition, phase, registry_for, settings, trainingrun
 
 CYCLES, BATCH = 300, 100
@@ -121,7 +122,17 @@ def test_a_422_from_the_api_server_is_a_condition_and_one_event(k8s_emulator, cl
     assert cluster.reasons("refused") == ["RefusedByApiServer"]
 
 
-def test_a_modeldeployment_the_crd_cannot_refuse_is_reported_invalid(cluster, md_operator, wait_for):
+def test_the_crd_refuses_minreplicas_above_maxreplicas_at_apply_time(cluster):
+    with pytest.raises(kubernetes.client.ApiException) as refused:
+        cluster.create(modeldeployment("backwards", minReplicas=5, maxReplicas=2), plural="modeldeployments")
+    assert refused.value.status == 422
+    assert "minReplicas must not be above maxReplicas" in refused.value.body
+
+
+def test_a_modeldeployment_an_api_server_let_through_is_reported_invalid(cluster, md_operator, wait_for, monkeypatch):
+    # An API server that does not evaluate the CRD's CEL rules (a CRD applied from an older mlcd, say): the
+    # operator's own validation still refuses the spec, with a condition and an Event.
+    monkeypatch.setattr(cel, "validate", lambda *_args, **_kwargs: [])
     cluster.create(modeldeployment("backwards", minReplicas=5, maxReplicas=2), plural="modeldeployments")
     done = wait_for(cluster.fetch("backwards", "modeldeployments"), phase("Failed"), deadline=60)
     ready = condition(done, "Ready")
