@@ -208,6 +208,31 @@ def test_ownership_and_deletion(cluster, operator, registry, wait_for):
     assert not _exists(cluster, "iris", PLURAL)
 
 
+def test_deletion_waits_for_a_slow_reconcile_not_a_minute(cluster, operator, registry, wait_for, monkeypatch):
+    """A ModelDeployment deleted while its timer is inside a reconcile goes once that reconcile ends:
+    kopf removes its finalizer after the timer stops, and by default it looks again only after 60 s."""
+    import threading
+    import time
+
+    from mlcd.handlers.modeldeployment import ModelDeploymentReconciler
+
+    deployed(cluster, wait_for, registry.version_uri(1))
+    inside, slow = threading.Event(), threading.Event()
+    preflight = ModelDeploymentReconciler._preflight
+
+    def slow_preflight(self, md):
+        if slow.is_set():
+            inside.set()
+            time.sleep(3)  # a slow API server or storage: bounded by the call timeouts in the operator
+        return preflight(self, md)
+
+    monkeypatch.setattr(ModelDeploymentReconciler, "_preflight", slow_preflight)
+    slow.set()
+    assert inside.wait(10), "the timer did not reconcile"
+    cluster.delete("iris", plural="modeldeployments")
+    wait_for(lambda: _exists(cluster, "iris", "modeldeployments"), lambda e: not e, deadline=15)
+
+
 def _exists(cluster, name: str, plural: str) -> bool:
     group, version = (GROUP, VERSION) if plural == PLURAL else ("mlcd.io", "v1alpha1")
     try:

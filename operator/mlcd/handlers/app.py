@@ -50,6 +50,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.peering.standalone = True
     settings.networking.request_timeout = 30
     settings.watching.server_timeout = 300
+    # A deleted object waits for its timer to finish the reconcile under way before kopf removes the
+    # finalizer: wait for it in process (a reconcile is bounded by the call timeouts), then look again
+    # every few seconds, not kopf's default of once a minute (a deletion would hang for 60 s).
+    settings.background.instant_exit_timeout = 5.0
+    settings.background.cancellation_polling = 2.0
 
 
 def warm_up() -> None:
