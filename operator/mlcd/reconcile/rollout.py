@@ -251,8 +251,7 @@ def _watch_canary(ctx: _Context) -> _Outcome:
     failure = _failure(ctx, health)
     if failure is not None:
         return _fail_canary(ctx, *failure)
-    why = f"{health.reason}: {health.message}".rstrip(": ")
-    return replace(base, canary_ready=(False, Reason.CANARY_NOT_READY, why))
+    return replace(base, canary_ready=(False, Reason.CANARY_NOT_READY, health.why))
 
 
 def _promote(ctx: _Context) -> _Outcome:
@@ -334,12 +333,11 @@ class _Health:
         return self.readiness.serves_share(percent)
 
     @property
-    def reason(self) -> str:
-        return self.readiness.reason if self.in_sync else Reason.UPDATE_PENDING
-
-    @property
-    def message(self) -> str:
-        return self.readiness.message if self.in_sync else "the InferenceService is being updated"
+    def why(self) -> str:
+        """Why it is not Ready yet, in KServe's words once KServe runs the spec we want."""
+        if not self.in_sync:
+            return f"{Reason.UPDATE_PENDING}: the InferenceService is being updated"
+        return _why(self.readiness.reason, self.readiness.message)
 
 
 def _failure(ctx: _Context, health: _Health) -> tuple[str, str] | None:
@@ -348,8 +346,13 @@ def _failure(ctx: _Context, health: _Health) -> tuple[str, str] | None:
         return Reason.MODEL_LOAD_FAILED, f"KServe could not load the model: {r.failure}"
     deadline = ctx.spec.rollout.progress_deadline_seconds
     if ctx.seconds_since(ctx.status.canary_since) >= deadline:
-        return Reason.PROGRESS_DEADLINE_EXCEEDED, f"not Ready within {deadline}s ({health.reason}: {health.message})"
+        return Reason.PROGRESS_DEADLINE_EXCEEDED, f"not Ready within {deadline}s ({health.why})"
     return None
+
+
+def _why(reason: str, message: str) -> str:
+    """KServe's reason, and its message when it gave one."""
+    return f"{reason}: {message}" if message else reason
 
 
 def _canary_param(percent: int) -> int | None:
@@ -392,7 +395,7 @@ def _status(ctx: _Context, outcome: _Outcome, problems, runtime: RuntimeCheck | 
     ready = r.ready and in_sync
     ready_message = "KServe reports the InferenceService Ready" if ready else (
         f"the InferenceService is being {'updated' if ctx.observed else 'created'}" if applying
-        else f"{r.reason}: {r.message}".rstrip(": "))
+        else _why(r.reason, r.message))
     ready_reason = Reason.INFERENCE_SERVICE_READY if ready else (Reason.UPDATE_PENDING if applying else r.reason)
     _set(ctx, status, Cond.READY, (False, *outcome.not_ready) if outcome.not_ready else
          (ready, ready_reason, ready_message))
