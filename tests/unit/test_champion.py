@@ -51,3 +51,12 @@ def test_only_a_new_champion_recorded_verdict_is_news():
     other_reason = done.model_copy(deep=True)
     other_reason.conditions[0].reason = "Other"
     assert changed(done, other_reason)
+
+
+def test_a_model_outside_a_registry_is_skipped_with_the_form_a_registry_uri_has():
+    served = ModelDeploymentStatus(phase="Ready", active_model="gs://models/iris/v1")
+    assert champion_step(served, deployment="iris") == ChampionSkip(
+        "gs://models/iris/v1", "gs://models/iris/v1 is not a version of an mlcd registry (s3://BUCKET/PATH/vN), so "
+                               "there is no champion to record; KServe serves it all the same")
+    in_s3 = ModelDeploymentStatus(phase="Ready", active_model=V1)
+    assert champion_step(in_s3, deployment="iris", file_allowed=True).model_uri == V1

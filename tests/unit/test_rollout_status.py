@@ -334,3 +334,45 @@ def test_a_canary_is_promoted_exactly_when_it_has_been_stable_long_enough():
     assert step(obj, kserve, T0 + timedelta(minutes=2, seconds=29)).events == []
     assert [e[1] for e in step(obj, kserve, T0 + timedelta(minutes=2, seconds=30)).events] == ["Promoted"]
     assert predictor(kserve)["model"]["storageUri"] == V2
+
+
+def test_going_back_to_the_active_model_after_a_rollback_is_no_cancellation():
+    obj, kserve = deployed()
+    set_uri(obj, V2)
+    step(obj, kserve, T0 + timedelta(minutes=1))
+    kserve.controller(failed=True)
+    step(obj, kserve, T0 + timedelta(minutes=2))
+    assert obj["status"]["phase"] == "RolledBack"
+    set_uri(obj, V1)
+    back = step(obj, kserve, T0 + timedelta(minutes=3))
+    assert back.events == [] and obj["status"]["phase"] == "Ready" and "canaryModel" not in obj["status"]
+
+
+def test_an_inferenceservice_deleted_under_a_canary_comes_back_with_the_canary():
+    obj, kserve = deployed()
+    set_uri(obj, V2)
+    step(obj, kserve, T0 + timedelta(minutes=1))
+    kserve.isvc = None
+    again = step(obj, kserve, T0 + timedelta(minutes=2))
+    assert isvc(again) == (V2, 10, None) and again.events == []
+    assert (obj["status"]["phase"], obj["status"]["canaryModel"]) == ("Progressing", V2)
+
+
+def test_a_canary_that_fails_without_rollback_while_its_inferenceservice_is_gone_is_recreated_at_its_share():
+    obj, kserve = deployed(rollbackOnFailure=False)
+    set_uri(obj, V2)
+    step(obj, kserve, T0 + timedelta(minutes=1))
+    kserve.isvc = None
+    failed = step(obj, kserve, T0 + timedelta(minutes=12))
+    assert [e[1] for e in failed.events] == ["CanaryFailed"] and isvc(failed) == (V2, 10, None)
+
+
+@pytest.mark.parametrize("phase", ["Progressing", "RolledBack"])
+def test_a_status_without_a_message_stays_without_one(phase):
+    # As an older operator, or a person editing status, may have left it.
+    obj, kserve = deployed()
+    set_uri(obj, V2)
+    step(obj, kserve, T0 + timedelta(minutes=1))
+    obj["status"] = {**{k: v for k, v in obj["status"].items() if k != "message"}, "phase": phase}
+    decision = decide(obj, kserve.isvc, T0 + timedelta(minutes=2))
+    assert decision.status.message == "" and decision.status.condition("RolledOut").message == ""

@@ -77,7 +77,7 @@ class _Context:
 
     def build(self, storage_uri: str, canary_percent: int | None) -> dict:
         return build_inferenceservice(self.md, storage_uri=storage_uri, canary_percent=canary_percent,
-                                      owner_uid=self.uid, model_sha256=self.digest(storage_uri))
+                                      model_sha256=self.digest(storage_uri))
 
     def digest(self, uri: str | None) -> str | None:
         """The sha256 the objects carry for ``uri``: spec.model's for the model named now, status's for the
