@@ -32,8 +32,11 @@ demo: $(STAMP) ## validate the samples, train, gate and register the iris model 
 	$(VENV)/bin/mlcd run manifests/samples/iris-trainingrun.yaml
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" hack/demo-serve.sh
 
+# Most tests wait on servers and timers, so three workers on two cores halve the wall time; a test
+# file stays on one worker (its module fixtures and servers are shared). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 3
 test: lint $(KUBETOOLS)/bin/helm ## ruff, the import-layer contracts, then the unit and integration tests (no cluster needed)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 lint: $(STAMP) ## ruff and the import-layer contracts
 	$(VENV)/bin/ruff check operator components tests hack

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import mlcd
 from mlcd.api.v1alpha1 import vocabulary
 from mlcd.api.v1alpha1.vocabulary import (
     DeploymentPhase,
@@ -17,7 +18,8 @@ from mlcd.api.v1alpha1.vocabulary import (
 )
 
 GROUPS = [TrainingRunPhase, DeploymentPhase, TrainingRunCondition, ModelDeploymentCondition, Reason, EventReason]
-OPERATOR = Path(__file__).resolve().parents[2] / "operator" / "mlcd"
+# The package as imported, not a path from this file: `make mutate` runs the tests against a copy of it.
+OPERATOR = Path(mlcd.__file__).resolve().parent
 
 
 @pytest.mark.parametrize("group", GROUPS, ids=lambda g: g.__name__)
