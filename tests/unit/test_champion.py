@@ -59,4 +59,5 @@ def test_a_model_outside_a_registry_is_skipped_with_the_form_a_registry_uri_has(
         "gs://models/iris/v1", "gs://models/iris/v1 is not a version of an mlcd registry (s3://BUCKET/PATH/vN), so "
                                "there is no champion to record; KServe serves it all the same")
     in_s3 = ModelDeploymentStatus(phase="Ready", active_model=V1)
-    assert champion_step(in_s3, deployment="iris", file_allowed=True).model_uri == V1
+    assert champion_step(in_s3, deployment="iris", file_allowed=True) == ChampionUpdate(
+        "s3://models/iris", 1, V1, "ModelDeployment iris: first deployment")

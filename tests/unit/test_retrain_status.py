@@ -211,3 +211,21 @@ def test_deciding_never_changes_the_status_it_was_given():
     retrain.started(retraining, outcome.status, submitted, outcome.status.retrain.pending_trigger.key, None, T0, 1)
     retrain.dropped(outcome.status, submitted)
     assert submitted.to_wire() == was
+
+
+def test_no_check_is_due_while_a_trigger_waits_for_its_run():
+    waiting = {"key": "data-1", "reason": "data", "at": "2030-01-01T00:00:00Z", "message": "changed"}
+    assert not retrain.check_due(spec(onDataChange=True), typed(idle(pendingTrigger=waiting)), T0, in_flight=False)
+
+
+def test_a_trigger_recorded_without_its_last_retrain_still_starts_with_its_condition():
+    # As an older operator may have left it: the pending trigger, but neither lastRetrain nor the condition.
+    waiting = {"key": "data-1", "reason": "data", "at": "2030-01-01T00:00:00Z", "message": "changed"}
+    status = idle(pendingTrigger=waiting)
+    submitted = {**status, "phase": "Pending", "pipeline": {"runName": "r1", "generation": 1, "trigger": "data-1"}}
+    later = T0 + timedelta(minutes=1)
+    out = retrain.started(spec(onDataChange=True), typed(status), typed(submitted), "data-1", None, later, 1).to_wire()
+    assert "lastRetrain" not in out and out["retrain"]["lastTriggerKey"] == "data-1"
+    condition = retraining_condition(out)
+    assert (condition["status"], condition["message"], condition["lastTransitionTime"]) == (
+        "True", "run r1 for data-1: changed", "2030-01-01T00:01:30Z")

@@ -376,3 +376,30 @@ def test_a_status_without_a_message_stays_without_one(phase):
     obj["status"] = {**{k: v for k, v in obj["status"].items() if k != "message"}, "phase": phase}
     decision = decide(obj, kserve.isvc, T0 + timedelta(minutes=2))
     assert decision.status.message == "" and decision.status.condition("RolledOut").message == ""
+
+
+def test_a_first_deployment_failed_without_a_message_stays_without_one():
+    obj, kserve = md(), FakeKServe()
+    step(obj, kserve, T0)
+    kserve.controller(ready=False)
+    step(obj, kserve, T0 + timedelta(minutes=10))
+    obj["status"] = {k: v for k, v in obj["status"].items() if k != "message"}
+    decision = decide(obj, kserve.isvc, T0 + timedelta(minutes=11))
+    assert decision.status.message == "" and decision.status.condition("RolledOut").message == ""
+
+
+def test_another_model_named_during_a_first_deployment_starts_that_one_afresh():
+    obj, kserve = md(), FakeKServe()
+    step(obj, kserve, T0)
+    set_uri(obj, V2)
+    again = step(obj, kserve, T0 + timedelta(minutes=5))
+    assert again.events == [("Normal", "Deploying", f"first deployment of {V2}")] and isvc(again) == (V2, None, None)
+    assert (obj["status"]["canaryModel"], obj["status"]["canarySince"]) == (V2, "2026-01-01T12:05:00Z")
+
+
+def test_the_champion_the_handler_recorded_stays_in_status():
+    obj, kserve = deployed()
+    obj["status"]["championModel"] = V1
+    set_uri(obj, V2)
+    step(obj, kserve, T0 + timedelta(minutes=1))
+    assert obj["status"]["championModel"] == V1

@@ -81,15 +81,14 @@ class _Context:
 
     def digest(self, uri: str | None) -> str | None:
         """The sha256 the objects carry for ``uri``: spec.model's for the model named now, status's for the
-        active model or canary it names (a rollback serves the active model with its own digest)."""
+        active model (a rollback serves the active model with its own digest). No other model is ever
+        served or named: a canary is always the model spec.model names."""
         if uri is None:
             return None
         if uri == self.uri:
             return self.spec.model.sha256
         if uri == self.status.active_model:
             return self.status.active_model_sha256
-        if uri == self.status.canary_model:
-            return self.status.canary_model_sha256
         return None
 
     def seconds_since(self, stamp: str | None) -> float:
@@ -206,9 +205,8 @@ def _first_deploy(ctx: _Context, *, started: bool) -> _Outcome:
         return replace(base, events=[(NORMAL, EventReason.DEPLOYING, f"first deployment of {uri}")])
     health = _health(ctx, ctx.build(uri, None))
     if health.ready:
-        return _Outcome(uri, None, Phase.READY, f"serving {uri}", uri, None,
-                        rolled_out=(True, Reason.ROLLED_OUT, f"{uri} takes all the traffic"),
-                        events=[(NORMAL, EventReason.DEPLOYED, f"{uri} is Ready and takes all the traffic")])
+        deployed = (NORMAL, EventReason.DEPLOYED, f"{uri} is Ready and takes all the traffic")
+        return replace(_settled(ctx), events=[deployed])
     if status.phase == Phase.FAILED:
         return replace(base, phase=Phase.FAILED, message=status.message or "",
                        rolled_out=(False, _reason_of(status), status.message or ""))
