@@ -96,7 +96,8 @@ def test_the_url_is_read_from_the_address_when_kserve_writes_no_url():
 def test_reason_and_message_without_kserves_words():
     r = readiness({"metadata": {"generation": 1}, "status": {"observedGeneration": 1}})
     assert r.message == "KServe has not reported a Ready condition yet"
-    for status, reason, ready in (("True", "Ready", True), ("False", "NotReady", False), ("Unknown", "NotReady", False)):
+    cases = (("True", "Ready", True), ("False", "NotReady", False), ("Unknown", "NotReady", False))
+    for status, reason, ready in cases:
         obj = {"metadata": {"generation": 1},
                "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": status}]}}
         r = readiness(obj)
