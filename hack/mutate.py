@@ -29,7 +29,8 @@ MODULES = {
                    "test_condition_messages", "test_vocabulary"]),
     "kserve": (["mlcd/kserve/*.py"],
                ["test_kserve_inferenceservice", "test_kserve_status", "test_rollout", "test_quantity"]),
-    "compiler": (["mlcd/compiler/*.py"], ["test_compiler", "test_tuning", "golden/test_golden"]),
+    "compiler": (["mlcd/compiler/*.py"], ["test_compiler", "test_compiler_parts", "test_tuning",
+                                              "golden/test_golden"]),
     "drift": (["mlcd/drift.py"], ["test_drift", "test_retrain"]),
     "steps": (["mlcd_components/gate.py", "mlcd_components/check_data.py"], ["test_gate", "test_check_data"]),
 }
