@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, TrainingRunCondition
-from mlcd.reconcile import retrain
+from mlcd.reconcile import retrain, tenancy
 from mlcd.reconcile.trainingrun import (
     Denied,
     Fingerprint,
@@ -21,6 +23,7 @@ from mlcd.reconcile.trainingrun import (
     RetryLater,
     RunCreated,
     RunEnded,
+    RunHandle,
     RunSeen,
     SpecChecked,
     Stop,
@@ -30,6 +33,7 @@ from mlcd.reconcile.trainingrun import (
     Validate,
     on_delete,
     plan,
+    retry_at,
     run_name,
 )
 
@@ -58,18 +62,31 @@ def created(ask: Submit, adopted: bool = False) -> RunCreated:
 
 
 def drive(observed: Observed, **answers) -> tuple[Plan, list]:
-    """Plan, answer each Ask by its class name from `answers` (a value, or a function of the Ask), plan again."""
+    """Plan, answer each Ask by its class name from `answers` (a value, or a function of the Ask), plan again.
+
+    It also holds every plan to the rules the handler relies on: one reconcile is about one action (the
+    metric label), a plan that asks returns the status it observed, planning never changes the observed
+    status, and a written status says which generation each condition is for."""
     asked = []
     answers.setdefault("Validate", validate)
     answers.setdefault("StorageIdentity", StorageFound("mlcd-storage"))  # the namespace has its storage Secret
+    before = observed.status.to_wire()
     step = plan(observed)
+    actions = {step.action}
     while not step.final:
+        assert step.status.to_wire() == before and not step.write and step.events == () == step.effects
         for ask in step.asks:
             asked.append(ask)
             found = answers[type(ask).__name__]
             value = found(observed if isinstance(ask, Validate) else ask) if callable(found) else found
             observed = observed.answered(ask, value)
         step = plan(observed)
+        actions.add(step.action)
+    assert len(actions) == 1 and None not in actions, actions
+    assert observed.status.to_wire() == before, "planning changed the observed status"
+    assert step.write == (step.status.to_wire() != before)
+    if step.write:
+        assert all(c.observed_generation is not None for c in step.status.conditions), step.status.conditions
     return step, asked
 
 
@@ -337,3 +354,236 @@ def test_the_same_observation_gives_the_same_plan():
     first, _ = drive(observe(), Submit=created)
     second, _ = drive(observe(), Submit=created)
     assert first == second
+
+
+# --- names, backoff and what a submission writes -------------------------------------------------------------
+
+
+def test_a_run_name_is_lower_case_dns_words_and_bounded_whatever_the_names_and_trigger():
+    name = run_name("Team.A", "My_Model" * 10, "uid-1", 3, "Schedule:1893459600/Extra-Long-Trigger")
+    base, rest = name[:40], name[40:]
+    assert base == "team-a-my-modelmy-modelmy-modelmy-modelm"
+    # The trigger is cut to 20 characters ("schedule-1893459600/" -> its "-" dropped), then a 10-digit hash.
+    assert re.fullmatch(r"-g3-schedule-1893459600-[0-9a-f]{10}", rest), rest
+    # Separators at the edges of a cut or of a trigger are dropped, not doubled.
+    assert run_name("a", "b" + "-" * 60, "u", 1, "-x-").startswith("a-b-g1-x-")
+    assert run_name("a", "b", "u", 1, "t") != run_name("a", "b", "u2", 1, "t")  # a re-created object
+
+
+def test_the_backoff_doubles_up_to_its_cap():
+    assert [retry_at(n) for n in (0, 1, 2, 3, 6, 7, 50)] == [2.0, 2.0, 4.0, 8.0, 60.0, 60.0, 60.0]
+    assert retry_at(9, cap=300.0) == 300.0 and retry_at(8, cap=300.0) == 256.0
+
+
+def test_a_submission_writes_every_condition_of_the_new_generation():
+    step, asked = drive(observe(generation=4), Submit=created)
+    name = asked[-1].run_name
+    status = wire(step)
+    found = {c["type"]: (c["status"], c["reason"], c["message"], c["observedGeneration"], c["lastTransitionTime"])
+             for c in status["conditions"]}
+    at = "2030-01-01T00:00:30Z"
+    waiting = ("Unknown", Reason.RUN_IN_PROGRESS, f"waiting for run {name}", 4, at)
+    assert found == {"Valid": ("True", Reason.SPEC_VALID, "", 4, at),
+                     "Compiled": ("True", Reason.COMPILED, "hash1", 4, at),
+                     "Submitted": ("True", Reason.RUN_SUBMITTED, f"submitted run {name}", 4, at),
+                     "Trained": waiting, "GatesPassed": waiting, "Ready": waiting,
+                     "StorageReady": ("True", Reason.NO_OBJECT_STORAGE, "the run touches no object storage", 4, at)}
+    assert status["message"] == f"submitted run {name}" and status["observedGeneration"] == 4
+    assert [(e.type, e.message) for e in step.events] == [("Normal", f"submitted pipeline run {name}")]
+    adopted, _ = drive(observe(generation=4), Submit=lambda ask: created(ask, adopted=True))
+    assert wire(adopted)["message"] == f"adopted run {name}"
+    assert condition(wire(adopted), "Submitted")["message"] == f"adopted run {name}"
+    assert [(e.type, e.message) for e in adopted.events] == [("Normal", f"adopted pipeline run {name}")]
+
+
+def test_the_default_registry_is_base_namespace_name_without_a_doubled_slash():
+    observed = replace(observe(), registry_base="s3://models/")
+    _, asked = drive(observed, Submit=created)
+    assert asked[-1].registry_uri == "s3://models/default/iris" and asked[-1].storage_secret == "mlcd-storage"
+
+
+def test_a_new_generation_of_an_invalid_spec_is_submitted_and_a_new_invalid_one_told_again():
+    bad = {"model": {"estimator": "NoSuchEstimator"}}
+    first, _ = drive(observe(**bad))
+    assert plan(observe(wire(first), generation=2)).asks == (Validate(),)
+    again, _ = drive(observe(wire(first), generation=2, **bad))
+    assert reasons(again) == [EventReason.INVALID_SPEC] and wire(again)["observedGeneration"] == 2
+    valid = condition(wire(again), "Valid")
+    assert (valid["status"], valid["observedGeneration"]) == ("False", 2)
+    ready = condition(wire(again), "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", Reason.INVALID_SPEC, "the spec is invalid")
+
+
+def test_every_problem_of_an_invalid_spec_is_in_its_condition_and_event():
+    observed = replace(observe(data={"source": "file:///etc/passwd"}, registry={"uri": "file:///tmp/r"}),
+                       file_uris_allowed=False)
+    step, _ = drive(observed)
+    problems = tenancy.file_refusals(observed.spec, None, allowed=False)
+    assert [p.split(":")[0] for p in problems] == ["spec.data.source", "spec.registry.uri"]
+    assert condition(wire(step), "Valid")["message"] == "; ".join(problems)
+    assert wire(step)["message"] == "; ".join(problems) == step.events[0].message
+    assert step.events[0].type == "Warning"
+
+
+def test_a_backend_that_stays_down_keeps_the_phase_and_the_generation_of_its_condition():
+    down = Unavailable("KFP API unreachable")
+    step, _ = drive(observe(generation=2), Submit=down)
+    assert wire(step)["phase"] == "Pending" and condition(wire(step), "Submitted")["observedGeneration"] == 2
+    assert step.events[0].type == "Warning" and step.events[0].message == "KFP API unreachable"
+    earlier = {**in_flight("Succeeded"), "message": "trained"}
+    later, _ = drive(observe(earlier, generation=2), Submit=down)
+    assert wire(later)["phase"] == "Succeeded"  # the last run's outcome stands until a new run is submitted
+
+
+def test_access_denied_for_another_reason_is_told_again():
+    first = Denied("token file /var/run/secrets/kfp/token is missing")
+    step, _ = drive(observe(), Submit=first)
+    assert wire(step)["message"] == f"pipelines access denied: {first.message}"
+    assert [(e.type, e.message) for e in step.events] == [("Warning", first.message)]
+    other = Denied("KFP refused to create runs in namespace default (403)")
+    again, _ = drive(observe(wire(step)), Submit=other)
+    assert [(e.reason, e.message) for e in again.events] == [(EventReason.PIPELINES_ACCESS_DENIED, other.message)]
+    assert condition(wire(again), "Submitted")["observedGeneration"] == 1
+
+
+# --- following a run ------------------------------------------------------------------------------------------
+
+
+def test_the_poll_names_the_run_by_its_id_and_url_or_by_its_name_when_it_has_no_id():
+    status = in_flight()
+    status["pipeline"]["runUrl"] = "https://kfp/#/runs/details/id-1"
+    _, asked = drive(observe(status), Poll=RunSeen("RUNNING", False))
+    assert asked[0].run == RunHandle(RUN, f"id-{RUN}", "https://kfp/#/runs/details/id-1")
+    del status["pipeline"]["runId"], status["pipeline"]["runUrl"]
+    _, asked = drive(observe(status), Poll=RunSeen("RUNNING", False))
+    assert asked[0].run == RunHandle(RUN, RUN, "")
+
+
+def test_a_pending_run_says_what_it_waits_for_and_has_not_started():
+    step, _ = drive(observe(in_flight("Pending")), Poll=RunSeen("PENDING", False, "pulling image"))
+    status = wire(step)
+    assert status["phase"] == "Pending" and status["message"] == f"run {RUN} is pending: pulling image"
+    trained = condition(status, "Trained")
+    assert (trained["status"], trained["reason"], trained["message"], trained["observedGeneration"]) == (
+        "Unknown", Reason.RUN_IN_PROGRESS, status["message"], 1)
+    assert step.events == ()
+    started, _ = drive(observe(status), Poll=RunSeen("RUNNING", False))
+    assert [(e.type, e.message) for e in started.events] == [("Normal", f"pipeline run {RUN} started")]
+
+
+def test_a_run_past_its_deadline_is_stopped_then_failed():
+    status = in_flight()  # submitted at 00:00:00
+    late = datetime(2030, 1, 1, 0, 10, tzinfo=UTC)
+    spec = {"timeouts": {"runSeconds": 600}, "deploy": {"modelDeployment": "iris"}}
+    on_time, asked = drive(observe(status, now=late, **spec), Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll]  # 600.0 s is not past 600 s
+    step, asked = drive(observe(status, now=late + timedelta(seconds=1), **spec), Poll=RunSeen("RUNNING", False),
+                        Stop=None)
+    assert asked == [Poll(RunHandle(RUN, f"id-{RUN}")), Stop(RunHandle(RUN, f"id-{RUN}"))]
+    out = wire(step)
+    text = f"run {RUN} ran 601 s, past spec.timeouts.runSeconds (600 s), and was stopped"
+    assert out["phase"] == "Failed" and out["message"] == text
+    found = {c["type"]: (c["status"], c["reason"], c["message"], c["observedGeneration"]) for c in out["conditions"]}
+    assert found["Trained"] == ("False", Reason.DEADLINE_EXCEEDED, text, 1)
+    assert found["GatesPassed"] == ("Unknown", Reason.DEADLINE_EXCEEDED, "the run did not finish", 1)
+    assert found["Ready"] == ("False", Reason.DEADLINE_EXCEEDED, text, 1)
+    assert found["HandedOff"][:2] == ("False", Reason.RUN_FAILED)
+    assert [(e.type, e.reason, e.message) for e in step.events] == [("Warning", EventReason.DEADLINE_EXCEEDED, text)]
+    assert step.action == "poll" and step.effects == (RunEnded(RUN, "Failed", 601.0),)
+    down, _ = drive(observe(status, now=late + timedelta(seconds=1), **spec), Poll=RunSeen("RUNNING", False),
+                    Stop=Unavailable("down"))
+    assert not down.write and down.events == () == down.effects  # the next reconcile stops it
+
+
+def test_a_run_deadline_is_the_default_when_the_spec_gives_none_or_an_invalid_one():
+    status = in_flight()
+    for spec in ({}, {"timeouts": {"runSeconds": -5}}, {"timeouts": None}):
+        at_limit, asked = drive(observe(status, now=T0 + timedelta(seconds=14400 - 30), **spec),
+                                Poll=RunSeen("RUNNING", False))
+        assert [type(a) for a in asked] == [Poll], spec
+        past, asked = drive(observe(status, now=T0 + timedelta(seconds=14400 - 29), **spec),
+                            Poll=RunSeen("RUNNING", False), Stop=None)
+        assert [type(a) for a in asked] == [Poll, Stop], spec
+
+
+def test_a_run_that_ends_without_a_message_says_how_it_ended():
+    step, _ = drive(observe(in_flight()), Poll=RunSeen("CANCELED", True))
+    out = wire(step)
+    assert out["phase"] == "Failed" and out["message"] == f"run {RUN} ended canceled"
+    found = {c["type"]: (c["status"], c["reason"], c["message"], c["observedGeneration"]) for c in out["conditions"]}
+    assert found["Trained"] == ("False", Reason.RUN_FAILED, out["message"], 1)
+    assert found["GatesPassed"] == ("Unknown", Reason.RUN_FAILED, "the run did not finish", 1)
+    assert found["Ready"] == ("False", "Failed", out["message"], 1)
+    assert [(e.type, e.message) for e in step.events] == [("Warning", f"run {RUN}: {out['message']}")]
+    assert "keyMetric" not in out and "model" not in out
+
+
+def test_a_record_that_cannot_be_found_fails_the_run_with_that_reason():
+    status = in_flight()
+    del status["pipeline"]["registryUri"]
+    step, _ = drive(observe(status), Poll=RunSeen("SUCCEEDED", True))
+    assert wire(step)["message"] == "the run succeeded but its registry is unknown"
+    assert condition(wire(step), "Trained")["status"] == "False"
+
+
+def test_a_finished_run_records_its_gates_verdicts_tuning_and_the_generation_that_made_it():
+    result = {"phase": "Succeeded", "metrics": {"accuracy": 0.9},
+              "gates": [{"metric": "accuracy", "passed": True, "message": "ok"},
+                        {"metric": "f1", "passed": True, "message": "ok"}],
+              "model": {"uri": "file:///r/v3", "version": 3},
+              "tuning": {"best": {"max_depth": 3}, "score": 0.91, "metric": "accuracy", "trials": [{}, {}, {}]}}
+    step, _ = drive(observe(in_flight(generation=1), generation=2), Poll=RunSeen("SUCCEEDED", True, result=result))
+    out = wire(step)
+    found = {c["type"]: (c["status"], c["reason"], c["message"], c["observedGeneration"]) for c in out["conditions"]}
+    assert found["Trained"] == ("True", Reason.RUN_SUCCEEDED, f"run {RUN} trained a model", 1)
+    assert found["GatesPassed"] == ("True", Reason.GATES_PASSED, "2 gate(s) passed", 1)
+    assert found["Ready"] == ("True", "Succeeded", f"run {RUN} ended succeeded", 1)
+    assert out["tuning"] == {"best": {"max_depth": 3}, "score": 0.91, "metric": "accuracy", "trials": 3}
+    assert [(e.type, e.reason) for e in step.events] == [("Normal", EventReason.RUN_SUCCEEDED)]
+    counted = {**result, "tuning": {"best": {}, "trials": 7}}
+    step, _ = drive(observe(in_flight()), Poll=RunSeen("SUCCEEDED", True, result=counted))
+    assert wire(step)["tuning"] == {"best": {}, "trials": 7}
+
+
+def test_a_rejected_run_names_the_gates_that_failed():
+    result = {"phase": "Rejected", "message": "2 gates failed",
+              "gates": [{"metric": "accuracy", "passed": False, "message": "accuracy 0.5 < 0.8"},
+                        {"metric": "f1", "passed": True, "message": "f1 ok"},
+                        {"metric": "r2", "passed": False, "message": "r2 0.1 < 0.3"}]}
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("SUCCEEDED", True, result=result))
+    out = wire(step)
+    gates = condition(out, "GatesPassed")
+    assert (gates["status"], gates["message"]) == ("False", "accuracy 0.5 < 0.8; r2 0.1 < 0.3")
+    assert condition(out, "Trained")["status"] == "True"
+    handed = condition(out, "HandedOff")
+    assert (handed["reason"], handed["message"], handed["observedGeneration"]) == (
+        Reason.GATE_FAILED, "nothing handed off: ModelDeployment iris keeps its model (2 gates failed)", 1)
+    assert [(e.type, e.message) for e in step.events] == [("Warning", f"run {RUN}: 2 gates failed")]
+
+
+def test_a_failed_run_hands_nothing_off_and_says_why():
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("FAILED", True, "step train exited 1"))
+    handed = condition(wire(step), "HandedOff")
+    assert (handed["status"], handed["reason"], handed["message"]) == (
+        "False", Reason.RUN_FAILED, "nothing handed off: ModelDeployment iris keeps its model (step train exited 1)")
+
+
+def test_a_succeeded_run_that_registered_no_model_has_handed_nothing_off():
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("SUCCEEDED", True, result={"phase": "Succeeded", "message": "done"}))
+    handed = condition(wire(step), "HandedOff")
+    assert (handed["status"], handed["message"]) == (
+        "False", "nothing handed off: ModelDeployment iris keeps its model (done)")
+    assert reasons(step) == [EventReason.RUN_SUCCEEDED]
+
+
+def test_a_handoff_names_the_model_and_the_generation_of_the_run():
+    result = {"phase": "Succeeded", "model": {"uri": "file:///r/v2", "version": 2}}
+    step, _ = drive(observe(in_flight(generation=1), generation=2, deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("SUCCEEDED", True, result=result))
+    handed = condition(wire(step), "HandedOff")
+    message = "ModelDeployment iris now names file:///r/v2; its rollout decides when it becomes the champion"
+    assert (handed["status"], handed["message"], handed["observedGeneration"]) == ("True", message, 1)
+    assert [(e.type, e.message) for e in step.events][-1] == ("Normal", message)
