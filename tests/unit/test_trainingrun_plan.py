@@ -12,7 +12,11 @@ from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, TrainingRunCondition
 from mlcd.reconcile import retrain, tenancy
 from mlcd.reconcile.trainingrun import (
+    CheckDrift,
     Denied,
+    DriftPending,
+    DriftTarget,
+    FindChampion,
     Fingerprint,
     Observed,
     Plan,
@@ -587,3 +591,104 @@ def test_a_handoff_names_the_model_and_the_generation_of_the_run():
     message = "ModelDeployment iris now names file:///r/v2; its rollout decides when it becomes the champion"
     assert (handed["status"], handed["message"], handed["observedGeneration"]) == ("True", message, 1)
     assert [(e.type, e.message) for e in step.events][-1] == ("Normal", message)
+
+
+# --- retraining: schedule and drift, as the plan asks for them ------------------------------------------------
+
+DRIFT = {"drift": {"current": "s3://team/new.csv", "method": "ks", "threshold": 0.1}}
+REGISTRY = f"{BASE}/default/iris"
+
+
+def drifted(ask: CheckDrift, drifted: bool = True) -> retrain.DriftSeen:
+    return retrain.DriftSeen(ask.fingerprint, ask.champion_version, {"drifted": drifted, "message": "ks 0.4 > 0.1"},
+                             "s3://r/report.html")
+
+
+def test_a_drift_check_asks_the_champion_then_checks_the_data_it_fingerprinted_and_records_a_trigger():
+    step, asked = drive(observe(in_flight("Succeeded"), retrain=DRIFT), FindChampion=DriftTarget("etag:n", 3),
+                        CheckDrift=drifted)
+    assert asked == [FindChampion(REGISTRY, "s3://team/new.csv"),
+                     CheckDrift(REGISTRY, 3, "s3://team/new.csv", "ks", 0.1, "etag:n")]
+    out = wire(step)["retrain"]
+    assert out["pendingTrigger"]["key"] == retrain.content_key("drift", "etag:n")
+    assert out["pendingTrigger"]["reason"] == "drift" and "replaces" not in out["pendingTrigger"]
+    assert (out["lastDriftCheck"]["fingerprint"], out["lastDriftCheck"]["championVersion"]) == ("etag:n", 3)
+    assert out["checkedAt"] == "2030-01-01T00:00:30Z"
+    assert reasons(step) == [EventReason.DRIFT_DETECTED, EventReason.RETRAIN_TRIGGERED]
+
+
+def test_the_same_data_against_the_same_champion_is_not_checked_again():
+    first, _ = drive(observe(in_flight("Succeeded"), retrain=DRIFT), FindChampion=DriftTarget("etag:n", 3),
+                     CheckDrift=lambda ask: drifted(ask, drifted=False))
+    assert reasons(first) == [EventReason.NO_DRIFT]
+    later = T0 + timedelta(seconds=301)
+    step, asked = drive(observe(wire(first), now=later, retrain=DRIFT), FindChampion=DriftTarget("etag:n", 3))
+    assert [type(a) for a in asked] == [FindChampion]
+    assert wire(step)["retrain"]["checkedAt"] == "2030-01-01T00:05:31Z" and step.events == ()
+    newer, asked = drive(observe(wire(first), now=later, retrain=DRIFT), FindChampion=DriftTarget("etag:n", 4),
+                         CheckDrift=lambda ask: drifted(ask, drifted=False))
+    assert asked[-1] == CheckDrift(REGISTRY, 4, "s3://team/new.csv", "ks", 0.1, "etag:n")
+
+
+def test_a_drift_check_under_way_keeps_the_check_due_and_writes_nothing():
+    pending_check = observe(in_flight("Succeeded"), retrain=DRIFT)
+    first, _ = drive(pending_check, FindChampion=DriftTarget("etag:n", 3), CheckDrift=retrain_pending)
+    assert "checkedAt" not in (wire(first).get("retrain") or {}) and first.events == ()
+    step, asked = drive(replace(pending_check, status=first.status), FindChampion=DriftTarget("etag:n", 3),
+                        CheckDrift=retrain_pending)
+    assert [type(a) for a in asked] == [FindChampion, CheckDrift]
+    assert step.action == "idle" and not step.write and step.events == ()
+
+
+def retrain_pending(ask: CheckDrift) -> DriftPending:
+    return DriftPending(f"drift-{ask.fingerprint}")
+
+
+def test_a_drift_check_that_fails_or_a_champion_that_cannot_be_found_is_a_problem_told_once():
+    observed = observe(in_flight("Succeeded"), retrain=DRIFT)
+    no_champion, asked = drive(observed, FindChampion=Problem(f"{REGISTRY}: no champion yet"))
+    assert [type(a) for a in asked] == [FindChampion]
+    assert wire(no_champion)["retrain"]["problem"] == f"{REGISTRY}: no champion yet"
+    assert wire(no_champion)["retrain"]["checkedAt"] == "2030-01-01T00:00:30Z"
+    assert reasons(no_champion) == [EventReason.RETRAIN_CHECK_FAILED]
+    failed, _ = drive(observed, FindChampion=DriftTarget("etag:n", 3), CheckDrift=Problem("drift run failed"))
+    assert wire(failed)["retrain"]["problem"] == "drift run failed"
+    assert "pendingTrigger" not in wire(failed)["retrain"]
+    assert reasons(failed) == [EventReason.RETRAIN_CHECK_FAILED]
+
+
+def test_under_replace_a_drift_seen_while_a_run_is_in_flight_is_to_replace_it():
+    spec = {**DRIFT, "concurrencyPolicy": "Replace"}
+    step, asked = drive(observe(in_flight(), retrain=spec), FindChampion=DriftTarget("etag:n", 3),
+                        CheckDrift=drifted)
+    assert Poll not in [type(a) for a in asked] and step.action == "poll"
+    assert wire(step)["retrain"]["pendingTrigger"]["replaces"] == RUN
+
+
+def test_data_and_drift_are_both_looked_at_in_one_check():
+    spec = {**DRIFT, "onDataChange": True}
+    status = {**in_flight("Succeeded"), "retrain": {"dataFingerprint": "etag:a"}}
+    step, asked = drive(observe(status, retrain=spec), Fingerprint="etag:b", FindChampion=DriftTarget("etag:n", 3),
+                        CheckDrift=lambda ask: drifted(ask, drifted=False))
+    assert [type(a) for a in asked] == [Fingerprint, FindChampion, CheckDrift]
+    assert wire(step)["retrain"]["pendingTrigger"]["key"] == retrain.content_key("data", "etag:a", "etag:b")
+
+
+def test_a_schedule_is_recorded_with_its_next_slot_spread_by_the_objects_offset():
+    observed = replace(observe(in_flight("Succeeded"), retrain={"schedule": "0 * * * *"}), schedule_offset=90.0)
+    step = plan(observed)
+    assert step.final and step.write and step.action == "idle"
+    out = wire(step)
+    assert out["nextScheduledRun"] == "2030-01-01T00:01:30Z"  # the 00:00 slot, 90 s on, is still to come
+    assert out["retrain"]["scheduledSince"] == "2030-01-01T00:00:30Z"
+    assert condition(out, TrainingRunCondition.RETRAINING)["observedGeneration"] == 1
+    assert plan(replace(observed, status=step.status)).write is False
+
+
+def test_a_run_in_flight_with_nothing_new_for_retraining_is_polled():
+    status = observe(in_flight(), retrain={"schedule": "0 * * * *"})
+    recorded = wire(plan(replace(status, status=TrainingRunStatus.model_validate(in_flight("Succeeded")))))
+    status = observe({**in_flight(), **{k: recorded[k] for k in ("retrain", "nextScheduledRun", "conditions")}},
+                     retrain={"schedule": "0 * * * *"})
+    step, asked = drive(status, Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll] and step.action == "poll"
