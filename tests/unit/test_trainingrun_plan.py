@@ -692,3 +692,28 @@ def test_a_run_in_flight_with_nothing_new_for_retraining_is_polled():
                      retrain={"schedule": "0 * * * *"})
     step, asked = drive(status, Poll=RunSeen("RUNNING", False))
     assert [type(a) for a in asked] == [Poll] and step.action == "poll"
+
+
+def test_a_replaced_run_is_marked_so_in_the_history_and_told():
+    history = [{"key": "schedule-1893456000", "reason": "schedule", "at": "2030-01-01T00:00:00Z", "runName": RUN}]
+    status = in_flight(retrain={**pending(replaces=RUN), "history": history})
+    step, _ = drive(observe(status, retrain={"schedule": "0 * * * *", "concurrencyPolicy": "Replace"}), Stop=None,
+                    Submit=created)
+    out = wire(step)["retrain"]["history"]
+    assert [(h["runName"] == RUN, h.get("phase")) for h in out] == [(False, None), (True, "Replaced")]
+    assert [(e.type, e.message) for e in step.events][-1] == (
+        "Normal", f"stopped run {RUN} for schedule-1893459600 (concurrencyPolicy Replace)")
+
+
+def test_the_run_of_a_new_generation_takes_the_data_it_starts_on_as_the_baseline():
+    step, asked = drive(observe(retrain={"onDataChange": True}), Fingerprint="etag:a", Submit=created)
+    assert [type(a) for a in asked] == [Validate, Fingerprint, Submit]
+    assert wire(step)["retrain"]["dataFingerprint"] == "etag:a"
+    unseen, _ = drive(observe(retrain={"onDataChange": True}), Fingerprint=Problem("builtin://iris: gone"),
+                      Submit=created)
+    assert wire(unseen)["phase"] == "Pending" and "dataFingerprint" not in (wire(unseen).get("retrain") or {})
+
+
+def test_a_refusal_without_a_message_still_says_the_run_failed():
+    step, _ = drive(observe(), Submit=Refused(""))
+    assert wire(step)["phase"] == "Failed" and wire(step)["message"] == f"run {RUN} ended failed"

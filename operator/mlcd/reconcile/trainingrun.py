@@ -390,7 +390,9 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
     missing = [a for a in (Validate(), data_ask) if a is not None and observed.answer(a) is NOT_ASKED]
     if missing:
         return _ask(observed, action, *missing)
-    status = observed.status.model_copy(deep=True)
+    # A shallow copy will do: a plan assigns the fields of the status it writes (set_condition replaces the
+    # list), never changes one in place, so the observed status stays as it was (the plan tests check it).
+    status = observed.status.model_copy()
     generation, now = observed.generation, rfc3339(observed.now)
     if checked.problems:
         events = _invalid(status, generation, list(checked.problems), now)
@@ -439,8 +441,7 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
         return _final(observed, action, status, events, [RetryLater(retry_at(attempt, cap=300.0), answer.message)])
     if isinstance(answer, Refused):
         status.pipeline = PipelineRef(run_name=name, generation=generation)
-        events = _finished(status, "FAILED", answer.message, {"phase": TrainingRunPhase.FAILED,
-                                                              "message": answer.message}, now)
+        events = _finished(status, "FAILED", answer.message, {}, now)  # no result: Failed, saying why
     else:
         events = _submitted(status, generation, trigger, answer, now)
         tenancy.storage_ready(status, generation, secret, now)
@@ -548,7 +549,7 @@ def _poll(observed: Observed, action: str) -> Plan:
         elapsed = _since(status.submitted_at, observed.now)
         if elapsed is not None and elapsed > limit:
             return _past_deadline(observed, action, poll.run, limit, elapsed)
-        status = status.model_copy(deep=True)
+        status = status.model_copy()
         events = _progressed(status, seen.state, seen.message, rfc3339(observed.now))
         if status.message == observed.status.message:
             return Plan(action, observed.status)
@@ -560,7 +561,7 @@ def _poll(observed: Observed, action: str) -> Plan:
             "phase": TrainingRunPhase.FAILED, "message": "the run succeeded but its registry is unknown"}
         if result is NOT_ASKED:
             return _ask(observed, action, record)
-    status = status.model_copy(deep=True)
+    status = status.model_copy()
     now = rfc3339(observed.now)
     events = _finished(status, seen.state, seen.message, result, now)
     events += _handed_off(status, _text_at(observed.spec, "deploy", "modelDeployment") or None, now)
@@ -584,7 +585,7 @@ def _past_deadline(observed: Observed, action: str, run: RunHandle, limit: int, 
         return _ask(observed, action, stop)
     if isinstance(stopped, Unavailable):
         return Plan(action, observed.status)  # the next reconcile stops it
-    status = observed.status.model_copy(deep=True)
+    status = observed.status.model_copy()
     generation, now = (status.pipeline or PipelineRef()).generation, rfc3339(observed.now)
     text = f"run {run.name} ran {elapsed:.0f} s, past spec.timeouts.runSeconds ({limit} s), and was stopped"
     status.set_condition(Cond.TRAINED, False, Reason.DEADLINE_EXCEEDED, text, generation, now=now)
