@@ -341,6 +341,7 @@ def test_a_trainingrun_being_deleted_is_left_to_its_delete_handler():
     going = Observed(going.name, going.namespace, going.uid, 1, going.spec, going.status, T0, BASE, deleting=True)
     step = plan(going)
     assert step.final and step.action == "deleting" and not step.write and step.events == () == step.effects
+    assert step.status == going.status
 
 
 def test_stop_runs_on_delete_stops_only_a_run_in_flight():
@@ -717,3 +718,16 @@ def test_the_run_of_a_new_generation_takes_the_data_it_starts_on_as_the_baseline
 def test_a_refusal_without_a_message_still_says_the_run_failed():
     step, _ = drive(observe(), Submit=Refused(""))
     assert wire(step)["phase"] == "Failed" and wire(step)["message"] == f"run {RUN} ended failed"
+
+
+def test_a_run_without_a_submission_time_has_no_deadline_and_no_duration():
+    status = in_flight()
+    del status["submittedAt"]
+    far = T0 + timedelta(days=30)
+    running, asked = drive(observe(status, now=far), Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll]
+    ended, _ = drive(observe(status, now=far), Poll=RunSeen("FAILED", True, "oom"))
+    assert ended.effects == (RunEnded(RUN, "Failed", None),)
+    skewed, _ = drive(observe(in_flight(), now=datetime(2029, 12, 31, 23, 59, tzinfo=UTC)),
+                      Poll=RunSeen("FAILED", True, "oom"))
+    assert skewed.effects == (RunEnded(RUN, "Failed", 0.0),)  # a clock behind the submission counts no time
