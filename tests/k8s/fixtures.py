@@ -3,7 +3,8 @@
 - ``k8s_emulator``: a fresh :class:`ServedEmulator` on 127.0.0.1 (builtins only; load CRDs with
   ``k8s_emulator.load_crds([...])``); ``k8s_emulator.emulator`` is the kmock handler itself.
 - ``kubeconfig``: a kubeconfig file pointing at it (current context, namespace ``default``).
-- ``run_operator(registry, settings=None, namespaces=())``: kopf in-process, stopped at teardown.
+- ``run_operator(registry, settings=None, namespaces=())``: kopf in-process, stopped at teardown
+  ($KUBECONFIG names the emulator meanwhile, as for `mlcd operator`).
 - ``operator_process(argv, env=None, cwd=None)``: a command with KUBECONFIG set, stopped at teardown.
 - ``k8s_api_client``: an official ``kubernetes`` ApiClient configured from that kubeconfig.
 - ``wait_for(fetch, predicate, deadline)``: poll instead of sleeping.
@@ -40,7 +41,11 @@ def k8s_api_client(kubeconfig: pathlib.Path) -> Iterator[kubernetes.client.ApiCl
 
 
 @pytest.fixture
-def run_operator(k8s_emulator: ServedEmulator) -> Iterator[Callable[..., InProcessOperator]]:
+def run_operator(k8s_emulator: ServedEmulator, kubeconfig: pathlib.Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., InProcessOperator]]:
+    # As `mlcd operator` runs: $KUBECONFIG names the cluster, for the client the handlers make themselves
+    # (Secrets, Events); kopf gets the same server through its own credentials.
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     started: list[InProcessOperator] = []
 
     def run(

@@ -9,7 +9,7 @@ import pytest
 from scipy import special, stats
 
 from mlcd.api.v1alpha1.trainingrun import RetrainRecord
-from mlcd.drift import EPSILON, SAMPLE_SIZE, drift_report, kolmogorov_sf, ks_2samp, psi, reference
+from mlcd.drift import EPSILON, SAMPLE_SIZE, describe, drift_report, kolmogorov_sf, ks_2samp, psi, reference
 
 
 def frame(rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
@@ -205,3 +205,121 @@ def test_report_without_drift_or_features():
     assert empty.message() == "no features to compare"
     assert empty.record()["feature"] is None and empty.record()["psi"] is None and empty.record()["ks"] is None
     assert empty.to_dict()["worst"] is None
+
+
+def test_the_reference_names_its_format_rows_and_seed_and_a_regressors_label_is_numeric_and_seeded():
+    big = frame(3000, seed=1).assign(label=lambda f: f["age"] * 2.5)
+    ref = reference(big, FEATURES, "label", classifier=False, seed=42)
+    assert (ref["format"], ref["rows"], ref["seed"]) == (1, 3000, 42)
+    assert ref["label"]["name"] == "label" and ref["label"]["kind"] == "numeric"
+    assert len(ref["label"]["sample"]) == SAMPLE_SIZE
+    assert ref == reference(big, FEATURES, "label", classifier=False, seed=42)
+    # The label's sample is drawn from its own stream, not the one of the feature it is computed from.
+    ages = np.asarray(ref["features"]["age"]["sample"])
+    assert not np.allclose(np.asarray(ref["label"]["sample"]), ages * 2.5)
+
+
+def test_unsigned_integers_are_numbers_and_booleans_are_categories():
+    train = pd.DataFrame({"n": np.arange(10, dtype="uint8"), "b": [True, False] * 5, "y": [0, 1] * 5})
+    ref = reference(train, ["n", "b"], "y", classifier=True, seed=0)["features"]
+    assert ref["n"]["kind"] == "numeric" and ref["n"]["sample"] == [float(i) for i in range(10)]
+    assert ref["b"] == {"kind": "categorical", "missing": 0.0, "frequencies": {"False": 0.5, "True": 0.5}}
+
+
+def test_a_sample_is_drawn_without_replacement():
+    values = pd.Series(np.arange(5000.0), name="x")
+    sample = describe(values, [0, 1])["sample"]
+    assert len(sample) == len(set(sample)) == SAMPLE_SIZE
+
+
+def test_a_value_on_an_edge_falls_in_the_bin_below_it():
+    # Deciles of 0..10 are exactly 1..9: every edge is a value, counted in the bin it closes, (e-1, e].
+    ref = describe(pd.Series(np.arange(11.0)), 0)
+    assert ref["edges"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    assert ref["proportions"] == pytest.approx([2 / 11] + [1 / 11] * 8 + [1 / 11])
+
+
+def test_missing_values_are_a_share_of_all_rows_for_numbers_and_categories():
+    numbers = describe(pd.Series([1.0, np.nan, np.inf, 4.0]), 0)
+    assert numbers["missing"] == 0.5 and numbers["sample"] == [1.0, 4.0]
+    assert sum(numbers["proportions"]) == 0.5
+    # A column of numbers with pandas' NA in it (object dtype) is numeric with gaps, not an error.
+    gaps = describe(pd.Series([1.0, pd.NA, 3.0, 4.0], dtype=object), 0, categorical=False)
+    assert gaps["missing"] == 0.25 and gaps["sample"] == [1.0, 3.0, 4.0]
+    categories = describe(pd.Series(["a", None, "b", "a"]), 0)
+    assert categories == {"kind": "categorical", "missing": 0.25, "frequencies": {"a": 0.5, "b": 0.25}}
+
+
+def test_one_row_is_all_of_the_data_and_an_empty_or_valueless_column_describes_as_nothing():
+    assert describe(pd.Series([5.0]), 0) == {"kind": "numeric", "missing": 0.0, "edges": [5.0],
+                                             "proportions": [1.0, 0.0], "sample": [5.0]}
+    assert describe(pd.Series(["a"]), 0)["frequencies"] == {"a": 1.0}
+    empty = {"kind": "numeric", "missing": 0.0, "edges": [], "proportions": [0.0], "sample": []}
+    assert describe(pd.Series([], dtype=float), 0) == empty
+    assert describe(pd.Series([np.nan, np.nan]), 0) == {**empty, "missing": 1.0}
+
+
+def test_float_labels_are_integers_only_where_a_float_holds_every_integer():
+    labels = describe(pd.Series([0.0, 1.0, 300.0, 1.0, np.nan]), 0, categorical=True)
+    assert labels == {"kind": "categorical", "missing": 0.2, "frequencies": {"0": 0.2, "1": 0.4, "300": 0.2}}
+    # Beyond 2**53 a whole float may not be the integer it reads as: such a column stays as written.
+    for big in (1e16, 1e20):
+        assert describe(pd.Series([1.0, big]), 0, categorical=True)["frequencies"] == {"1.0": 0.5, str(big): 0.5}
+
+
+def test_ks_of_empty_samples():
+    empty, some = np.array([]), np.array([1.0, 2.0])
+    assert ks_2samp(empty, empty) == (0.0, 1.0)
+    assert ks_2samp(some, empty) == (1.0, 0.0) and ks_2samp(empty, some) == (1.0, 0.0)
+
+
+def test_a_category_the_new_data_lacks_counts_as_empty_and_psi_scores_categories_by_psi():
+    ref = reference(pd.DataFrame({"c": ["a", "b"] * 5, "y": [0, 1] * 5}), ["c"], "y", classifier=True, seed=0)
+    report = drift_report(ref, pd.DataFrame({"c": ["a"] * 4}))
+    (c,) = report.features
+    assert c.kind == "categorical" and c.name == "c"
+    assert c.psi == pytest.approx(0.5 * math.log(2) + (EPSILON - 0.5) * math.log(EPSILON / 0.5))
+    assert c.score == c.psi and c.drifted
+
+
+def test_a_score_equal_to_the_threshold_is_no_drift():
+    ref = ref_of(frame(500, seed=1))
+    current = frame(500, seed=2, shift=3.0)
+    for method in ("psi", "ks"):
+        scores = {f.name: f.score for f in drift_report(ref, current, method, 0.2).features}
+        for name in ("age", "plan"):
+            at = drift_report(ref, current, method, scores[name])
+            assert not next(f for f in at.features if f.name == name).drifted
+            below = drift_report(ref, current, method, scores[name] * 0.999)
+            assert next(f for f in below.features if f.name == name).drifted
+
+
+def test_defaults_rows_and_the_label_compared_by_the_same_method():
+    ref = ref_of(frame(400, seed=1))
+    report = drift_report(ref, frame(300, seed=2))
+    assert (report.method, report.threshold, report.rows, report.reference_rows) == ("psi", 0.2, 300, 400)
+    assert report.label.name == "label" and report.label.kind == "categorical"
+    assert report.label.score == report.label.psi
+    # A reference written without its row count (by hand) reads as 0 training rows.
+    assert drift_report({"features": ref["features"]}, frame(300, seed=2)).reference_rows == 0
+    with pytest.raises(ValueError, match=r"^the data has no rows$"):
+        drift_report(ref, frame(10, seed=2).iloc[:0])
+
+
+def test_a_numeric_label_and_a_calm_numeric_feature_render_exactly():
+    from mlcd.drift import DriftReport, FeatureDrift
+
+    calm = FeatureDrift("age", "numeric", 0.01, 0.02, 0.9, 0.01, False)
+    label = FeatureDrift("price", "numeric", 0.03, 0.04, 0.5, 0.03, False)
+    report = DriftReport("psi", 0.2, 10, 20, (calm,), label)
+    assert report.to_markdown().endswith(
+        "| age | numeric | 0.0100 | 0.0200 | 0.9000 |  |\n| price (label) | numeric | 0.0300 | 0.0400 | 0.5000 |  |\n")
+    assert report.to_html() == (
+        '<!doctype html>\n<html><head><meta charset="utf-8"><title>mlcd data drift</title>'
+        "<style>body{font-family:sans-serif}td,th{padding:2px 10px;text-align:left}"
+        "tr.drift{background:#fdd}</style></head><body>\n"
+        "<h2>Data drift</h2>\n<p><b>no drift: worst feature age psi 0.0100 &lt;= 0.2</b> (10 rows against "
+        "20 training rows)</p>\n<table><tr><th>feature</th><th>kind</th><th>PSI</th><th>KS</th><th>KS p-value</th>"
+        '<th></th></tr><tr class=""><td>age</td><td>numeric</td><td>0.0100</td><td>0.0200</td><td>0.9000</td>'
+        '<td></td></tr><tr class=""><td>price (label)</td><td>numeric</td><td>0.0300</td><td>0.0400</td>'
+        "<td>0.5000</td><td></td></tr></table>\n</body></html>\n")

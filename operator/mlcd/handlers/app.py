@@ -12,6 +12,7 @@ from mlcd.api.v1alpha1.vocabulary import TrainingRunPhase
 from mlcd.backends.base import Backend
 from mlcd.handlers import modeldeployment
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.kube import LazyClient
 from mlcd.handlers.limits import NamespacePool
 from mlcd.handlers.storage import StorageIdentities
@@ -78,7 +79,8 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     pool = NamespacePool(config.workers, config.namespace_workers, config.call_timeout_seconds)
     client = LazyClient(kube_client)
     identities = StorageIdentities(config.storage_secret, pool, client)
-    reconciler = TrainingRunReconciler(config, backend or make_backend(config), pool, identities)
+    events = EventRecorder(client)
+    reconciler = TrainingRunReconciler(config, backend or make_backend(config), pool, identities, events)
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
     @kopf.on.startup(registry=registry)
@@ -120,12 +122,14 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     async def _gone(type, body, **_):  # noqa: A002 (kopf's argument name)
         if type == "DELETED":
             reconciler.forget(body.metadata.uid)
+            events.forget(body.metadata.uid)
 
     # ModelDeployments: one InferenceService each, rolled out as a canary, promoted or rolled back.
-    modeldeployment.register(registry, config, client, pool, identities)
+    modeldeployment.register(registry, config, client, pool, identities, events)
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(**_):
+        await events.close()
         pool.shutdown()
 
     return registry

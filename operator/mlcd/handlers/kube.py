@@ -15,7 +15,8 @@ def make_api_client() -> ApiClient:
         configuration = kubernetes.client.Configuration()
         kubernetes.config.load_incluster_config(client_configuration=configuration)
         return ApiClient(configuration)
-    return kubernetes.config.new_client_from_config()
+    # $KUBECONFIG as it is now (the client library reads it once, when imported); None: ~/.kube/config.
+    return kubernetes.config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
 
 
 class LazyClient:

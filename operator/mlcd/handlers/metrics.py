@@ -8,3 +8,5 @@ RUNS_SUBMITTED = Counter("mlcd_runs_submitted_total", "Pipeline runs submitted o
 RUNS_FINISHED = Counter("mlcd_runs_finished_total", "Pipeline runs finished, by TrainingRun phase", ["phase"])
 RUN_SECONDS = Histogram("mlcd_run_duration_seconds", "From submission to a recorded result",
                         buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200))
+EVENTS_DROPPED = Counter("mlcd_events_dropped_total", "Events not posted: rate-limited per object, queue full, "
+                         "or refused by the API server", ["reason"])

@@ -31,6 +31,7 @@ from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason
 from mlcd.handlers import metrics
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.kube import LazyClient
 from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.handlers.status import StatusWriter
@@ -95,8 +96,9 @@ class ModelDeploymentReconciler:
     """One reconcile for every trigger (create, update, resume, timer): level-triggered."""
 
     def __init__(self, config: OperatorConfig, client: LazyClient, pool: NamespacePool,
-                 identities: StorageIdentities):
+                 identities: StorageIdentities, events: EventRecorder):
         self.config = config
+        self.events = events
         self._client = client
         self.pool = pool
         self.identities = identities
@@ -174,7 +176,7 @@ class ModelDeploymentReconciler:
             await asyncio.to_thread(StatusWriter.through_api, self.crs, PLURAL, namespace, name, previous,
                                     decision.status)
         for type_, reason, message in decision.events:
-            kopf.event(md, type=type_, reason=reason, message=message[:1000])
+            self.events.record(md, type_, reason, message)
 
     async def _runtime_check(self, md: dict, logger) -> RuntimeCheck:
         """Can the runtime load spec.model? From the versions the model recorded, read once per version."""
@@ -288,14 +290,14 @@ class ModelDeploymentReconciler:
             logger.warning("champion not set name=%s model=%s attempt=%d retry_in=%.0fs error=%s", name,
                            step.model_uri, attempts + 1, delay, error)
             if champion_changed(before, new):
-                kopf.event(md, type=EventType.WARNING, reason=EventReason.CHAMPION_NOT_SET, message=error[:1000])
+                self.events.record(md, EventType.WARNING, EventReason.CHAMPION_NOT_SET, error)
         elif isinstance(step, ChampionUpdate):
             self._champion_backoff.pop(uid, None)
             logger.info("champion set name=%s registry=%s version=%d", name, step.registry_uri, step.version)
-            kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SET,
-                       message=f"v{step.version} is the champion of {step.registry_uri}: {step.reason}")
+            self.events.record(md, EventType.NORMAL, EventReason.CHAMPION_SET,
+                               f"v{step.version} is the champion of {step.registry_uri}: {step.reason}")
         elif champion_changed(before, new):
-            kopf.event(md, type=EventType.NORMAL, reason=EventReason.CHAMPION_SKIPPED, message=step.message[:1000])
+            self.events.record(md, EventType.NORMAL, EventReason.CHAMPION_SKIPPED, step.message)
         return new
 
 
@@ -317,10 +319,10 @@ def _metadata(obj) -> dict:
 
 
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig, client: LazyClient, pool: NamespacePool,
-             identities: StorageIdentities) -> None:
+             identities: StorageIdentities, events: EventRecorder) -> None:
     """The ModelDeployment handlers. client: the Kubernetes client they use (tests give one for the API
     emulator); pool and identities: the bounded calls and storage identities they share with TrainingRuns."""
-    reconciler = ModelDeploymentReconciler(config, client, pool, identities)
+    reconciler = ModelDeploymentReconciler(config, client, pool, identities, events)
     resource = dict(group=GROUP, version=VERSION, plural=PLURAL)
 
     @kopf.on.resume(**resource, registry=registry)
@@ -338,3 +340,4 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig, client: La
     async def _md_gone(type, body, **_):  # noqa: A002 (kopf's argument name)
         if type == "DELETED":
             reconciler.forget(body.metadata.uid)
+            events.forget(body.metadata.uid)

@@ -22,6 +22,7 @@ from mlcd.compiler import compile_drift_check, compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.admission import AdmissionControl
 from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.handlers.status import StatusWriter
 from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
@@ -76,8 +77,10 @@ class TrainingRunReconciler:
     the deterministic run name, looked up before submitting, covers restarts and retries.
     """
 
-    def __init__(self, config: OperatorConfig, backend: Backend, pool: NamespacePool, identities: StorageIdentities):
+    def __init__(self, config: OperatorConfig, backend: Backend, pool: NamespacePool, identities: StorageIdentities,
+                 events: EventRecorder):
         self.config = config
+        self.events = events
         self.backend = backend
         self.pool = pool  # every call that touches a tenant's storage runs here, within the namespace's share
         self.identities = identities
@@ -129,7 +132,7 @@ class TrainingRunReconciler:
             self.writer.through_kopf(body, patch, step.status)
         for event in step.events:
             logger.info("event reason=%s name=%s message=%s", event.reason, body.metadata.name, event.message)
-            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+            self.events.record(body, event.type, event.reason, event.message)
         for effect in step.effects:
             if isinstance(effect, RunEnded):
                 metrics.RUNS_FINISHED.labels(effect.phase).inc()

@@ -1,0 +1,254 @@
+"""Events as Kubernetes' own recorder sends them: counted, combined and rate-limited per object.
+
+An operator that posts one Event per reconcile floods the API server and `kubectl describe` alike. The
+rules here are client-go's EventCorrelator (tools/record/events_cache.go), with its defaults:
+
+- the same Event again (same object, type, reason and message) is not a new object: the existing one is
+  patched with ``count`` + 1 and a new ``lastTimestamp``;
+- an object that gets more than 10 Events of one type and reason with different messages within 10
+  minutes gets one Event "(combined from similar events): <latest message>", counted from then on;
+- each object may post a burst of 25 Events, then one more every 5 minutes (a token bucket): what goes
+  over is dropped (and counted in mlcd_events_dropped_total).
+
+``Correlator`` decides (no I/O, clock given); ``EventRecorder`` posts in the background, in order, so a
+reconcile never waits for an Event, and at most ``QUEUE_LIMIT`` wait to be posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kubernetes.client import CoreV1Api
+from kubernetes.client.exceptions import ApiException
+
+from mlcd.handlers import metrics
+
+COMPONENT = "mlcd-operator"
+MESSAGE_LIMIT = 1024  # as kopf and the API server's own recorder cut a message
+SIMILAR_LIMIT = 10  # client-go defaultAggregateMaxEvents
+SIMILAR_WINDOW_SECONDS = 600.0  # client-go defaultAggregateIntervalInSeconds
+BURST = 25  # client-go defaultSpamBurst
+REFILL_PER_SECOND = 1.0 / 300.0  # client-go defaultSpamQPS
+OBJECTS_REMEMBERED = 4096  # client-go maxLruCacheEntries
+SEEN_PER_OBJECT = 64  # distinct Events of one object remembered for counting
+QUEUE_LIMIT = 10_000
+COMBINED = "(combined from similar events): "
+_POST_TIMEOUT_SECONDS = 10
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Involved:
+    """The object an Event is about."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+
+    @classmethod
+    def of(cls, obj) -> Involved:
+        meta = obj["metadata"]
+        return cls(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"], meta["uid"])
+
+
+@dataclass(frozen=True)
+class Create:
+    """Post a new Event named ``name``."""
+
+    involved: Involved
+    name: str
+    type: str
+    reason: str
+    message: str
+    count: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True)
+class Count:
+    """Patch Event ``name``: it happened again (``create`` re-posts it if it has expired meanwhile)."""
+
+    create: Create
+
+
+@dataclass
+class _Seen:
+    name: str
+    count: int
+    first: datetime
+
+
+@dataclass
+class _Similar:
+    since: float
+    messages: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Object:
+    tokens: float
+    refilled: float
+    seen: dict[tuple, _Seen] = field(default_factory=dict)  # (type, reason, message) -> its Event
+    similar: dict[tuple, _Similar] = field(default_factory=dict)  # (type, reason) -> messages lately
+
+
+class Correlator:
+    """What to send for each Event an object gets: a new Event, a count on an earlier one, or nothing."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self._clock = clock
+        self._wall = wall
+        self._objects: OrderedDict[str, _Object] = OrderedDict()
+
+    def correlate(self, involved: Involved, type_: str, reason: str, message: str) -> Create | Count | None:
+        now, wall = self._clock(), self._wall()
+        state = self._object(involved.uid, now)
+        message = message[:MESSAGE_LIMIT]
+        similar = state.similar.get((type_, reason))
+        if similar is None or now - similar.since > SIMILAR_WINDOW_SECONDS:
+            similar = state.similar[(type_, reason)] = _Similar(now)
+        if len(similar.messages) < SIMILAR_LIMIT:
+            similar.messages.add(message)
+        key: tuple = (type_, reason, message)
+        if len(similar.messages) >= SIMILAR_LIMIT:
+            key, message = (type_, reason, None), (COMBINED + message)[:MESSAGE_LIMIT]
+        seen = state.seen.get(key)
+        if seen is None:
+            seen = state.seen[key] = _Seen(_event_name(involved.name, wall), 0, wall)
+            if len(state.seen) > SEEN_PER_OBJECT:
+                del state.seen[next(iter(state.seen))]
+        seen.count += 1
+        event = Create(involved, seen.name, type_, reason, message, seen.count, seen.first, wall)
+        state.tokens = min(BURST, state.tokens + (now - state.refilled) * REFILL_PER_SECOND)
+        state.refilled = now
+        if state.tokens < 1:
+            return None
+        state.tokens -= 1
+        return event if seen.count == 1 else Count(event)
+
+    def forget(self, uid: str) -> None:
+        self._objects.pop(uid, None)
+
+    def _object(self, uid: str, now: float) -> _Object:
+        state = self._objects.get(uid)
+        if state is None:
+            state = self._objects[uid] = _Object(tokens=BURST, refilled=now)
+            while len(self._objects) > OBJECTS_REMEMBERED:
+                self._objects.popitem(last=False)
+        else:
+            self._objects.move_to_end(uid)
+        return state
+
+
+def _event_name(object_name: str, when: datetime) -> str:
+    """As client-go names an Event: the object's name and the time in nanoseconds, in hex."""
+    return f"{object_name}.{int(when.timestamp() * 1e9):x}"
+
+
+def _timestamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def event_body(event: Create, instance: str) -> dict:
+    involved = event.involved
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": event.name, "namespace": involved.namespace},
+        "involvedObject": {"apiVersion": involved.api_version, "kind": involved.kind,
+                           "namespace": involved.namespace, "name": involved.name, "uid": involved.uid},
+        "type": event.type, "reason": event.reason, "message": event.message, "count": event.count,
+        "firstTimestamp": _timestamp(event.first), "lastTimestamp": _timestamp(event.last),
+        "source": {"component": COMPONENT, "host": instance},
+        "reportingComponent": COMPONENT, "reportingInstance": instance,
+    }
+
+
+class EventRecorder:
+    """Posts what the correlator decides, in the background and in order, with the operator's client."""
+
+    def __init__(self, client: Callable, correlator: Correlator | None = None):
+        self._client = client
+        self.correlator = correlator or Correlator()
+        self._instance = socket.gethostname()
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+
+    def record(self, obj, type_: str, reason: str, message: str) -> None:
+        """Post (or count) an Event about ``obj`` (a body with apiVersion, kind and metadata); never waits."""
+        action = self.correlator.correlate(Involved.of(obj), type_, reason, message)
+        if action is None:
+            metrics.EVENTS_DROPPED.labels("rate-limited").inc()
+            return
+        queue = self._running_queue()
+        try:
+            queue.put_nowait(action)
+        except asyncio.QueueFull:
+            metrics.EVENTS_DROPPED.labels("queue-full").inc()
+
+    def forget(self, uid: str) -> None:
+        self.correlator.forget(uid)
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Post what is queued (for at most ``timeout`` seconds), then stop."""
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self._queue.join(), timeout)
+        except TimeoutError:
+            log.warning("events not posted at shutdown count=%d", self._queue.qsize())
+        self._task.cancel()
+        self._task = None
+
+    def _running_queue(self) -> asyncio.Queue:
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._queue = asyncio.Queue(QUEUE_LIMIT)
+            self._task = loop.create_task(self._post_all())
+        return self._queue
+
+    async def _post_all(self) -> None:
+        while True:
+            action = await self._queue.get()
+            try:
+                await asyncio.to_thread(self._post, action)
+            except ApiException as exc:
+                metrics.EVENTS_DROPPED.labels(f"HTTP{exc.status}").inc()
+                log.warning("event not posted reason=%s object=%s status=%s", _create(action).reason,
+                            _create(action).involved.name, exc.status)
+            except Exception as exc:  # the API server unreachable: an Event is not worth a crash
+                metrics.EVENTS_DROPPED.labels("unreachable").inc()
+                log.warning("event not posted reason=%s object=%s error=%s", _create(action).reason,
+                            _create(action).involved.name, type(exc).__name__)
+            finally:
+                self._queue.task_done()
+
+    def _post(self, action: Create | Count) -> None:
+        api = CoreV1Api(self._client())
+        event = _create(action)
+        namespace = event.involved.namespace
+        if isinstance(action, Count):
+            patch = {"count": event.count, "message": event.message, "lastTimestamp": _timestamp(event.last)}
+            try:
+                api.patch_namespaced_event(event.name, namespace, patch, _request_timeout=_POST_TIMEOUT_SECONDS)
+                return
+            except ApiException as exc:
+                if exc.status != 404:  # gone (Events expire after an hour): post it anew
+                    raise
+        api.create_namespaced_event(namespace, event_body(event, self._instance),
+                                    _request_timeout=_POST_TIMEOUT_SECONDS)
+
+
+def _create(action: Create | Count) -> Create:
+    return action.create if isinstance(action, Count) else action
