@@ -103,7 +103,7 @@ def test_a_queued_submission_waits_with_a_condition_and_one_event():
 
 def test_an_admitted_submission_submits():
     step, asked = drive(capped(), Admit=Verdict(True, 0), Submit=created)
-    assert isinstance(asked[-1], Submit) and isinstance(asked[-2], Admit)
+    assert isinstance(asked[-1], Submit) and asked[-2] == Admit("spec", asked[-1].run_name)
     assert wire(step)["pipeline"]["runName"] == asked[-1].run_name
 
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, TrainingRunCondition
@@ -731,3 +733,89 @@ def test_a_run_without_a_submission_time_has_no_deadline_and_no_duration():
     skewed, _ = drive(observe(in_flight(), now=datetime(2029, 12, 31, 23, 59, tzinfo=UTC)),
                       Poll=RunSeen("FAILED", True, "oom"))
     assert skewed.effects == (RunEnded(RUN, "Failed", 0.0),)  # a clock behind the submission counts no time
+
+
+def test_a_trigger_whose_spec_turned_out_unfit_enters_the_history_as_invalid():
+    history = [{"key": "schedule-1893456000", "reason": "schedule", "at": "2030-01-01T00:00:00Z", "runName": RUN}]
+    status = in_flight(retrain={**pending(replaces=RUN), "history": history, "dataFingerprint": "etag:a"})
+    spec = {"schedule": "0 * * * *", "concurrencyPolicy": "Replace", "onDataChange": True}
+    unfit = replace(observe(status, retrain=spec, registry={"uri": "file:///tmp/r"}), file_uris_allowed=False)
+    step, asked = drive(unfit, Stop=None, Fingerprint="etag:b")
+    assert [type(a) for a in asked] == [Stop, Validate, Fingerprint]
+    out = wire(step)
+    assert out["phase"] == "Invalid" and out["message"].startswith("spec.registry.uri: file:///tmp/r: file://")
+    assert "pendingTrigger" not in out["retrain"] and out["retrain"]["lastTriggerKey"] == "schedule-1893459600"
+    assert [(h["key"], h.get("phase")) for h in out["retrain"]["history"]] == [
+        ("schedule-1893459600", "Invalid"), ("schedule-1893456000", "Replaced")]
+    assert out["retrain"]["dataFingerprint"] == "etag:b"
+    assert reasons(step) == [EventReason.INVALID_SPEC, EventReason.RUN_REPLACED]
+
+
+def test_a_default_registry_on_file_is_refused_outside_the_development_namespace():
+    step, _ = drive(replace(observe(), file_uris_allowed=False))
+    assert wire(step)["phase"] == "Invalid"
+    assert wire(step)["message"].startswith("spec.registry.uri: file:///var/mlcd/registry/default/iris: file://")
+
+
+def test_without_a_registry_anywhere_the_spec_is_invalid_and_says_what_to_set():
+    step, _ = drive(replace(observe(), registry_base=""))
+    assert wire(step)["message"] == (
+        "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)")
+
+
+def test_a_spec_found_unfit_at_a_generation_already_observed_is_told():
+    status = {"phase": "Pending", "observedGeneration": 1}  # e.g. it waited for its storage Secret
+    step, _ = drive(replace(observe(status), registry_base=""))
+    assert wire(step)["phase"] == "Invalid" and reasons(step) == [EventReason.INVALID_SPEC]
+
+
+def test_a_submission_carries_the_validated_spec_and_no_secret_when_it_needs_none():
+    _, asked = drive(observe(), Submit=created)
+    submit = asked[-1]
+    assert submit.resource.metadata.name == "iris" and submit.resource.spec.model.estimator == "DecisionTreeClassifier"
+    assert submit.storage_secret == ""
+
+
+def test_access_denied_backs_off_up_to_five_minutes():
+    denied = Denied("KFP refused (403)")
+    step, _ = drive(observe({"submitAttempts": 8}), Submit=denied)
+    assert step.effects == (RetryLater(300.0, denied.message),) and wire(step)["submitAttempts"] == 9
+    down, _ = drive(observe({"submitAttempts": 8}), Submit=Unavailable("down"))
+    assert down.effects == (RetryLater(60.0, "down"),)
+    assert condition(wire(down), "Submitted")["status"] == "False"
+
+
+def test_file_data_in_the_development_namespace_is_fingerprinted_for_data_changes():
+    step, asked = drive(observe(data={"source": "file:///data/train.csv", "target": "y"},
+                                retrain={"onDataChange": True}), Fingerprint="etag:f", Submit=created)
+    assert asked[1] == Fingerprint("file:///data/train.csv")
+
+
+def test_a_model_deployment_that_is_no_string_gets_no_handoff():
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": {"name": "iris"}}),
+                    Poll=RunSeen("SUCCEEDED", True, result={"phase": "Succeeded",
+                                                             "model": {"uri": "file:///r/v1", "version": 1}}))
+    assert "HandedOff" not in [c["type"] for c in wire(step)["conditions"]]
+
+
+def test_under_forbid_a_run_in_flight_holds_checks_and_due_slots_back():
+    spec = {**DRIFT, "schedule": "0 * * * *"}
+    status = {**in_flight(), "retrain": {"schedule": "0 * * * * UTC", "scheduledSince": "2029-12-31T23:30:00Z"}}
+    first = plan(observe(status, retrain=spec))
+    assert first.asks in ((), (Poll(RunHandle(RUN, f"id-{RUN}")),))
+    step, asked = drive(replace(observe(status, retrain=spec), status=first.status), Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll]
+    assert "pendingTrigger" not in (wire(step).get("retrain") or {})
+    assert "pendingTrigger" not in (wire(first).get("retrain") or {})
+
+
+@pytest.mark.parametrize("answers", [{"FindChampion": Problem("no champion")},
+                                     {"FindChampion": DriftTarget("etag:n", 3), "CheckDrift": Problem("failed")},
+                                     {"FindChampion": DriftTarget("etag:n", 3), "CheckDrift": retrain_pending}],
+                         ids=["no champion", "check failed", "check under way"])
+def test_under_replace_a_slot_due_while_drift_is_unknown_still_replaces_the_run_in_flight(answers):
+    spec = {**DRIFT, "schedule": "0 * * * *", "concurrencyPolicy": "Replace"}
+    status = {**in_flight(), "retrain": {"schedule": "0 * * * * UTC", "scheduledSince": "2029-12-31T23:30:00Z"}}
+    step, _ = drive(observe(status, retrain=spec), **answers)
+    waiting = wire(step)["retrain"]["pendingTrigger"]
+    assert (waiting["reason"], waiting["replaces"]) == ("schedule", RUN)
