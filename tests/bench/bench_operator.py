@@ -195,8 +195,10 @@ def start_emulator(kind: str, folder: Path) -> tuple[subprocess.Popen, str]:
 def measure(kind: str, count: int, timeout: float) -> Result:
     with tempfile.TemporaryDirectory(prefix="mlcd-bench-") as folder:
         emulator, server = start_emulator(kind, Path(folder))
+        # $KUBECONFIG names the emulator, as for `mlcd operator`: the handlers' own client posts the Events.
+        env = {**os.environ, "KUBECONFIG": str(Path(folder) / "kubeconfig")}
         operator = subprocess.Popen([sys.executable, __file__, "--operator", kind, server], stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, text=True)
+                                    stdout=subprocess.PIPE, text=True, env=env)
         try:
             if operator.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"the {kind} operator did not start")

@@ -87,24 +87,30 @@ def paths(node, prefix=()):
             yield from paths(child, (*prefix, i))
 
 
+def fresh_value(data):
+    """A drawn value of its own: a later mutation must never change the shared INTERESTING examples (the
+    next test case would then draw from other data, which hypothesis refuses as flaky)."""
+    return copy.deepcopy(data.draw(values))
+
+
 def mutate(data, doc):
     """Replace, delete or add one value somewhere in the document (the root included)."""
     path = data.draw(st.sampled_from(list(paths(doc))))
     action = data.draw(st.sampled_from(["replace", "delete", "add"]))
     if not path:
-        return data.draw(values) if action == "replace" else doc
+        return fresh_value(data) if action == "replace" else doc
     parent = doc
     for part in path[:-1]:
         parent = parent[part]
     last = path[-1]
     if action == "replace":
-        parent[last] = data.draw(values)
+        parent[last] = fresh_value(data)
     elif action == "delete":
         del parent[last]
     elif isinstance(parent[last], dict):
-        parent[last][data.draw(st.sampled_from(["extra", "n_estimatorz", "cpu", "min", "<<"]))] = data.draw(values)
+        parent[last][data.draw(st.sampled_from(["extra", "n_estimatorz", "cpu", "min", "<<"]))] = fresh_value(data)
     elif isinstance(parent[last], list):
-        parent[last].append(data.draw(values))
+        parent[last].append(fresh_value(data))
     return doc
 
 

@@ -99,7 +99,9 @@ def _structure_digest(shape: Shape) -> str:
     return hashlib.sha256(json.dumps([stable, platform], sort_keys=True).encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=4096)
+# The arguments name the run (run_key), so a hit is the same run compiled again (a retried submit): a
+# few entries serve that; thousands would keep every run's IR in the operator's memory.
+@functools.lru_cache(maxsize=64)
 def _compile_cached(arguments_json: str, shape: Shape) -> CompiledPipeline:
     arguments = json.loads(arguments_json)
     pipeline, platform = _structure(shape)

@@ -11,6 +11,7 @@ holds a body read before the last write decides on the status as written, not on
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import TypeVar
 
 from mlcd.api.v1alpha1 import GROUP, VERSION
@@ -23,7 +24,7 @@ S = TypeVar("S", bound=StatusModel)
 class StatusWriter:
     def __init__(self, echo_seconds: float = 0.0):
         self.echo_seconds = echo_seconds  # how long our own write may take to come back through the watch
-        self._written: dict[str, tuple[float, dict]] = {}
+        self._written: OrderedDict[str, tuple[float, dict]] = OrderedDict()  # oldest write first
 
     def seen(self, body, model: type[S]) -> S:
         """The status to decide on: the body's, or what this writer just wrote if the body predates it.
@@ -42,7 +43,12 @@ class StatusWriter:
         changes = status_patch(self.seen(body, type(new)), new)
         for key, value in changes.items():
             patch.status[key] = value
-        self._written[body.metadata.uid] = (time.monotonic(), {**{k: None for k in changes}, **new.to_wire()})
+        now = time.monotonic()
+        self._written[body.metadata.uid] = (now, {**{k: None for k in changes}, **new.to_wire()})
+        self._written.move_to_end(body.metadata.uid)
+        # What is older than the echo window is never used again: keep only the writes still in it.
+        while self._written and now - next(iter(self._written.values()))[0] >= self.echo_seconds:
+            self._written.popitem(last=False)
 
     @staticmethod
     def through_api(crs, plural: str, namespace: str, name: str, previous: dict | None, new: StatusModel) -> None:
