@@ -14,6 +14,8 @@ SAMPLES = sorted((ROOT / "manifests" / "samples").glob("*trainingrun*.yaml"))
 GOLDEN = Path(__file__).parent / "data"
 IMAGE = "ghcr.io/mlcd-io/mlcd-components:golden"
 
+pytestmark = pytest.mark.usefixtures("cold_compiler")  # each test sees the compiler build
+
 
 def stable(text: str) -> list[dict]:
     """The IR (pipeline spec, then platform spec) without what changes by itself (the SDK version)."""

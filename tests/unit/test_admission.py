@@ -52,12 +52,28 @@ def test_the_per_namespace_cap_counts_the_slots_given_to_earlier_waiters():
     assert not verdict(w(2), waiting, {"a": 0}, caps).admitted
 
 
+def test_a_namespace_with_nothing_in_flight_has_its_whole_cap():
+    caps = Caps(per_namespace=1)
+    assert verdict(w(0, "b"), [], {"a": 1}, caps).admitted
+    queued = verdict(w(1, "b"), [w(0, "b")], {"a": 1}, caps)
+    assert queued == Verdict(False, 1, "queued behind the runs queued before it; the run starts when a slot is free")
+
+
+def test_a_waiters_position_counts_every_waiter_ahead_of_it_that_cannot_start():
+    waiting = [w(0), w(1), w(2), w(3, "b")]
+    caps = Caps(total=3)
+    assert verdict(w(3, "b"), waiting, {"a": 3}, caps).position == 4
+    assert verdict(w(2), waiting, {"a": 2}, caps).position == 2  # w(0) takes the free slot
+
+
 def test_spread_offset_is_fixed_per_object_and_inside_the_window():
     offsets = [spread_offset(f"uid-{i}", 600) for i in range(1000)]
     assert all(0 <= o < 600 for o in offsets)
     assert offsets == [spread_offset(f"uid-{i}", 600) for i in range(1000)]
     assert len(set(offsets)) > 400  # spread, not bunched
-    assert spread_offset("uid-1", 0) == 0
+    assert spread_offset("uid-1", 0) == spread_offset("uid-1", 1) == spread_offset("uid-1", -5) == 0
+    # The offset of an object is the same in every operator version: its runs keep their time across upgrades.
+    assert (spread_offset("uid-1", 600), spread_offset("uid-1", 86400)) == (397, 20797)
 
 
 # --- the plan --------------------------------------------------------------------------------------------------
@@ -87,7 +103,7 @@ def test_a_queued_submission_waits_with_a_condition_and_one_event():
 
 def test_an_admitted_submission_submits():
     step, asked = drive(capped(), Admit=Verdict(True, 0), Submit=created)
-    assert isinstance(asked[-1], Submit) and isinstance(asked[-2], Admit)
+    assert isinstance(asked[-1], Submit) and asked[-2] == Admit("spec", asked[-1].run_name)
     assert wire(step)["pipeline"]["runName"] == asked[-1].run_name
 
 

@@ -13,6 +13,8 @@ from mlcd.compiler import compile_trainingrun
 from mlcd.compiler.compile import _structure
 from tests.unit.test_validation import BASE
 
+pytestmark = pytest.mark.usefixtures("cold_compiler")  # each test sees the compiler build
+
 
 def trainingrun(**spec_changes):
     doc = copy.deepcopy(BASE)
@@ -43,7 +45,6 @@ def test_same_bytes_in_another_process(tmp_path):
 
 
 def test_values_are_pipeline_parameters_and_the_structure_is_shared():
-    _structure.cache_clear()  # other tests compile other shapes (images, Secrets)
     a = compile_trainingrun(trainingrun())
     b = compile_trainingrun(trainingrun(data={"source": "builtin://wine", "seed": 1}))
     params = b.ir["root"]["inputDefinitions"]["parameters"]

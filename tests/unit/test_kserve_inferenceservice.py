@@ -167,7 +167,8 @@ def test_merge_patch_drops_the_canary_explicitly_on_promotion():
 
 @pytest.mark.parametrize(("a", "b", "same"), [
     ("1", "1000m", True), ("1Gi", "1024Mi", True), ("500m", "0.5", True), ("1e3", "1k", True),
-    ("1G", "1Gi", False), ("2", "1", False), ("weird", "weird", True), ("weird", "1", False)])
+    ("1G", "1Gi", False), ("2", "1", False), ("weird", "weird", True), (" weird", "weird ", True),
+    ("weird", "1", False), ("1", "weird", False), ("weird", "odd", False)])
 def test_quantities_compare_by_value(a, b, same):
     assert same_quantity(a, b) is same
 
@@ -176,3 +177,79 @@ def test_parse_quantity():
     assert parse_quantity("256Mi") == 256 * 2**20
     assert parse_quantity("1.5") == parse_quantity("1500m")
     assert parse_quantity("") is None
+
+
+def test_labels_environment_resources_and_autoscaling_are_exactly_mlcds():
+    isvc = build_inferenceservice(modeldeployment(maxRequestBytes=65536, scaleTarget=10, scaleMetric="rps",
+                                                  resources={"requests": {"cpu": "250m"}, "limits": {"cpu": "2"}}),
+                                  storage_uri="s3://models/iris/v3", model_sha256="ab12")
+    assert isvc["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "mlcd", "mlcd.io/model-deployment": "iris"}
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["model"]["env"] == [{"name": "MLCD_MODEL_SHA256", "value": "ab12"},
+                                         {"name": "MLCD_MAX_REQUEST_BYTES", "value": "65536"}]
+    assert predictor["model"]["resources"] == {"requests": {"cpu": "250m"}, "limits": {"cpu": "2"}}
+    assert (predictor["scaleTarget"], predictor["scaleMetric"]) == (10, "rps")
+    plain = build_inferenceservice(modeldeployment(), storage_uri="s3://models/iris/v3")["spec"]["predictor"]
+    assert plain["model"]["env"] == [{"name": "MLCD_MAX_REQUEST_BYTES", "value": str(4 << 20)}]
+    assert "scaleTarget" not in plain and "scaleMetric" not in plain
+
+
+def test_the_owner_and_namespace_come_from_the_object():
+    from mlcd.api.v1alpha1 import ModelDeployment
+
+    md = modeldeployment()
+    typed = build_inferenceservice(ModelDeployment.model_validate(md), storage_uri="s3://m/iris/v1")
+    assert typed["metadata"]["ownerReferences"][0]["uid"] == "0b9c-uid"
+    del md["metadata"]["namespace"]
+    assert build_inferenceservice(md, storage_uri="s3://m/iris/v1")["metadata"]["namespace"] == "default"
+
+
+@pytest.mark.parametrize("change", [
+    lambda i: i["spec"]["predictor"]["model"].update(modelFormat={"name": "xgboost"}),
+    lambda i: i["spec"]["predictor"]["model"].update(runtime="kserve-sklearnserver"),
+    lambda i: i["spec"]["predictor"]["model"]["env"][0].update(value="other-digest"),
+    lambda i: i["spec"]["predictor"]["model"]["env"][1].update(value="1024"),
+    lambda i: i["spec"]["predictor"]["model"].update(env=[]),
+    lambda i: i["spec"]["predictor"].update(minReplicas=0),
+    lambda i: i["spec"]["predictor"].update(scaleTarget=20),
+    lambda i: i["spec"]["predictor"].pop("scaleTarget"),
+    lambda i: i["spec"]["predictor"].update(scaleMetric="cpu"),
+])
+def test_a_difference_in_what_the_server_is_told_is_an_update(change):
+    desired = build_inferenceservice(modeldeployment(scaleTarget=10, scaleMetric="rps"),
+                                     storage_uri="s3://models/iris/v3", model_sha256="ab12")
+    observed = webhook_defaulted(desired)
+    assert not needs_update(desired, observed)
+    change(observed)
+    assert needs_update(desired, observed)
+
+
+@pytest.mark.parametrize("change", [
+    lambda i: i["spec"]["predictor"]["model"].update(storageUri="s3://models/iris/v3/"),
+    lambda i: i["spec"]["predictor"]["model"]["env"].append({"name": "KSERVE_ADDED", "value": "1"}),
+    lambda i: i["spec"]["predictor"].update(scaleTarget=1, scaleMetric="concurrency"),  # KServe's defaults
+])
+def test_what_kserve_adds_or_respells_is_no_update(change):
+    desired = build_inferenceservice(modeldeployment(), storage_uri="s3://models/iris/v3", model_sha256="ab12")
+    observed = webhook_defaulted(desired)
+    change(observed)
+    assert not needs_update(desired, observed)
+
+
+def test_protocol_v1_is_kserves_default_when_unset():
+    desired = build_inferenceservice(modeldeployment(protocolVersion="v1"), storage_uri="s3://models/iris/v3")
+    observed = webhook_defaulted(desired)
+    del observed["spec"]["predictor"]["model"]["protocolVersion"]
+    assert not needs_update(desired, observed)
+    v2 = build_inferenceservice(modeldeployment(), storage_uri="s3://models/iris/v3")
+    assert needs_update(v2, observed)
+
+
+def test_merge_patch_carries_what_mlcd_owns_and_nulls_an_autoscaling_knob_taken_out():
+    md = modeldeployment(scaleTarget=10, scaleMetric="rps")
+    observed = webhook_defaulted(build_inferenceservice(md, storage_uri="s3://m/iris/v4"))
+    desired = build_inferenceservice(modeldeployment(), storage_uri="s3://m/iris/v4")
+    patch = merge_patch(desired, observed)
+    assert set(patch["metadata"]) == {"labels", "annotations", "ownerReferences"}
+    assert (patch["spec"]["predictor"]["scaleTarget"], patch["spec"]["predictor"]["scaleMetric"]) == (None, None)
+    assert "canaryTrafficPercent" not in patch["spec"]["predictor"]

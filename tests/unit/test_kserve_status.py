@@ -76,3 +76,51 @@ def test_invalid_spec_counts_as_failure_and_loaded_does_not():
     loaded = {"states": {"targetModelState": "Loaded"}, "transitionStatus": "UpToDate",
               "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "an old failure"}}
     assert not readiness(isvc(model_status=loaded)).model_failed
+
+
+def test_a_missing_object_is_not_found_and_nothing_more():
+    from mlcd.kserve import Readiness
+
+    assert readiness(None) == Readiness(False, False, "NotFound", "the InferenceService does not exist")
+
+
+def test_the_url_is_read_from_the_address_when_kserve_writes_no_url():
+    obj = isvc()
+    del obj["status"]["url"]
+    obj["status"]["address"] = {"url": "http://iris-predictor.models.svc.cluster.local"}
+    assert readiness(obj).url == "http://iris-predictor.models.svc.cluster.local"
+    del obj["status"]["address"]
+    assert readiness(obj).url is None
+
+
+def test_reason_and_message_without_kserves_words():
+    r = readiness({"metadata": {"generation": 1}, "status": {"observedGeneration": 1}})
+    assert r.message == "KServe has not reported a Ready condition yet"
+    cases = (("True", "Ready", True), ("False", "NotReady", False), ("Unknown", "NotReady", False))
+    for status, reason, ready in cases:
+        obj = {"metadata": {"generation": 1},
+               "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": status}]}}
+        r = readiness(obj)
+        assert (r.ready, r.reason, r.message) == (ready, reason, "")
+
+
+def test_a_latest_revision_listed_without_a_percent_takes_none():
+    # Knative leaves out a traffic target's percent when it is 0 (a canary rolled back to 0 %).
+    traffic = [{"revisionName": "iris-predictor-00001", "percent": 100, "latestRevision": False},
+               {"revisionName": "iris-predictor-00002", "latestRevision": True, "tag": "latest"}]
+    r = readiness(isvc(traffic=traffic))
+    assert r.latest_revision_percent == 0 and r.serves_share(0)
+
+
+def test_a_model_that_failed_to_load_is_named_by_its_state_or_its_reason():
+    from mlcd.kserve import model_load_failure
+
+    assert model_load_failure({}) == (False, "")
+    assert model_load_failure({"modelStatus": {"states": {"targetModelState": "FailedToLoad"}}}) == (
+        True, "ModelLoadFailed: FailedToLoad")
+    reason_only = {"modelStatus": {"transitionStatus": "InvalidSpec",
+                                   "lastFailureInfo": {"reason": "NoSupportingRuntime"}}}
+    assert model_load_failure(reason_only) == (True, "NoSupportingRuntime: NoSupportingRuntime")
+    both = {"modelStatus": {"states": {"targetModelState": "FailedToLoad"},
+                            "lastFailureInfo": {"reason": "RuntimeUnhealthy", "message": "OOMKilled"}}}
+    assert readiness(isvc(model_status=both["modelStatus"])).failure == "RuntimeUnhealthy: OOMKilled"

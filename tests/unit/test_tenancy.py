@@ -22,7 +22,9 @@ def test_file_uris_are_refused_with_their_field_path_unless_allowed():
     spec = {**SPEC, "data": {"source": "file:///dev/zero"}}
     problems = tenancy.file_refusals(spec, None, allowed=False)
     assert [p.split(":")[0] for p in problems] == ["spec.data.source", "spec.retrain.drift.current"]
-    assert "file:///dev/zero: file:// names the operator's own files" in problems[0]
+    assert problems[0] == ("spec.data.source: file:///dev/zero: file:// names the operator's own files, so the "
+                           "operator refuses it; use s3:// (file:// is for `mlcd run` on one machine, or the local "
+                           "backend's development namespace)")
     assert tenancy.file_refusals(spec, None, allowed=True) == []
     # The operator's default registry counts as the spec's.
     assert tenancy.file_refusals({"data": {"source": "builtin://iris"}}, "file:///var/lib/mlcd/registry/a/b",
@@ -34,6 +36,12 @@ def test_only_the_local_backends_development_namespace_may_use_file_uris():
     assert not OperatorConfig(backend="local", local_namespace="dev").file_uris_allowed("team-a")
     assert not OperatorConfig(backend="local").file_uris_allowed("default")
     assert not OperatorConfig(backend="kfp", local_namespace="dev").file_uris_allowed("dev")
+
+
+def test_uris_of_a_spec_as_sent_that_are_no_strings_are_left_to_validation():
+    sent = {"data": {"source": 7}, "registry": {"uri": ["s3://x"]}, "retrain": {"drift": {"current": ""}}}
+    assert tenancy.uris(sent, None) == []
+    assert tenancy.file_refusals(sent, None, allowed=False) == [] and not tenancy.needs_storage(sent, None)
 
 
 def test_storage_is_needed_when_anything_is_on_s3():
@@ -51,7 +59,11 @@ def test_a_missing_secret_holds_the_run_and_says_so_once_then_the_run_mounts_it(
     assert status["phase"] == "Pending" and "pipeline" not in status
     found = condition(status, "StorageReady")
     assert (found["status"], found["reason"], found["message"]) == ("False", "SecretMissing", missing.message)
-    assert condition(status, "Ready")["reason"] == "SecretMissing"
+    ready = condition(status, "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False", "SecretMissing", "waiting for the namespace's storage Secret")
+    assert status["observedGeneration"] == found["observedGeneration"] == ready["observedGeneration"] == 1
+    assert status["message"] == missing.message
     assert [(e.type, e.reason) for e in waiting.events] == [("Warning", "SecretMissing")]
     again, _ = drive(replace(on_s3, status=waiting.status), StorageIdentity=missing)
     assert again.events == () and not again.write
@@ -60,7 +72,9 @@ def test_a_missing_secret_holds_the_run_and_says_so_once_then_the_run_mounts_it(
     ran, asked = drive(replace(on_s3, status=waiting.status), StorageIdentity=found_secret, Submit=created)
     (submit,) = [a for a in asked if isinstance(a, Submit)]
     assert submit.storage_secret == "mlcd-storage"
-    assert wire(ran)["phase"] == "Pending" and condition(wire(ran), "StorageReady")["reason"] == "SecretFound"
+    ready = condition(wire(ran), "StorageReady")
+    assert wire(ran)["phase"] == "Pending" and (ready["status"], ready["reason"], ready["message"]) == (
+        "True", "SecretFound", "Secret mlcd-storage gives the run this namespace's storage identity")
 
 
 def test_a_run_on_builtin_data_and_a_file_registry_needs_no_secret_in_the_development_namespace():

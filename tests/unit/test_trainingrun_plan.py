@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import copy
+import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, TrainingRunCondition
-from mlcd.reconcile import retrain
+from mlcd.reconcile import retrain, tenancy
 from mlcd.reconcile.trainingrun import (
+    CheckDrift,
     Denied,
+    DriftPending,
+    DriftTarget,
+    FindChampion,
     Fingerprint,
     Observed,
     Plan,
@@ -21,6 +29,7 @@ from mlcd.reconcile.trainingrun import (
     RetryLater,
     RunCreated,
     RunEnded,
+    RunHandle,
     RunSeen,
     SpecChecked,
     Stop,
@@ -30,6 +39,7 @@ from mlcd.reconcile.trainingrun import (
     Validate,
     on_delete,
     plan,
+    retry_at,
     run_name,
 )
 
@@ -58,18 +68,31 @@ def created(ask: Submit, adopted: bool = False) -> RunCreated:
 
 
 def drive(observed: Observed, **answers) -> tuple[Plan, list]:
-    """Plan, answer each Ask by its class name from `answers` (a value, or a function of the Ask), plan again."""
+    """Plan, answer each Ask by its class name from `answers` (a value, or a function of the Ask), plan again.
+
+    It also holds every plan to the rules the handler relies on: one reconcile is about one action (the
+    metric label), a plan that asks returns the status it observed, planning never changes the observed
+    status, and a written status says which generation each condition is for."""
     asked = []
     answers.setdefault("Validate", validate)
     answers.setdefault("StorageIdentity", StorageFound("mlcd-storage"))  # the namespace has its storage Secret
+    before = observed.status.to_wire()
     step = plan(observed)
+    actions = {step.action}
     while not step.final:
+        assert step.status.to_wire() == before and not step.write and step.events == () == step.effects
         for ask in step.asks:
             asked.append(ask)
             found = answers[type(ask).__name__]
             value = found(observed if isinstance(ask, Validate) else ask) if callable(found) else found
             observed = observed.answered(ask, value)
         step = plan(observed)
+        actions.add(step.action)
+    assert len(actions) == 1 and None not in actions, actions
+    assert observed.status.to_wire() == before, "planning changed the observed status"
+    assert step.write == (step.status.to_wire() != before)
+    if step.write:
+        assert all(c.observed_generation is not None for c in step.status.conditions), step.status.conditions
     return step, asked
 
 
@@ -320,6 +343,7 @@ def test_a_trainingrun_being_deleted_is_left_to_its_delete_handler():
     going = Observed(going.name, going.namespace, going.uid, 1, going.spec, going.status, T0, BASE, deleting=True)
     step = plan(going)
     assert step.final and step.action == "deleting" and not step.write and step.events == () == step.effects
+    assert step.status == going.status
 
 
 def test_stop_runs_on_delete_stops_only_a_run_in_flight():
@@ -337,3 +361,461 @@ def test_the_same_observation_gives_the_same_plan():
     first, _ = drive(observe(), Submit=created)
     second, _ = drive(observe(), Submit=created)
     assert first == second
+
+
+# --- names, backoff and what a submission writes -------------------------------------------------------------
+
+
+def test_a_run_name_is_lower_case_dns_words_and_bounded_whatever_the_names_and_trigger():
+    name = run_name("Team.A", "My_Model" * 10, "uid-1", 3, "Schedule:1893459600/Extra-Long-Trigger")
+    base, rest = name[:40], name[40:]
+    assert base == "team-a-my-modelmy-modelmy-modelmy-modelm"
+    # The trigger is cut to 20 characters ("schedule-1893459600/" -> its "-" dropped), then a 10-digit hash.
+    assert re.fullmatch(r"-g3-schedule-1893459600-[0-9a-f]{10}", rest), rest
+    # Separators at the edges of a cut or of a trigger are dropped, not doubled.
+    assert run_name("a", "b" + "-" * 60, "u", 1, "-x-").startswith("a-b-g1-x-")
+    assert run_name("a", "b", "u", 1, "t") != run_name("a", "b", "u2", 1, "t")  # a re-created object
+
+
+def test_the_backoff_doubles_up_to_its_cap():
+    assert [retry_at(n) for n in (0, 1, 2, 3, 6, 7, 50)] == [2.0, 2.0, 4.0, 8.0, 60.0, 60.0, 60.0]
+    assert retry_at(9, cap=300.0) == 300.0 and retry_at(8, cap=300.0) == 256.0
+
+
+def test_a_submission_writes_every_condition_of_the_new_generation():
+    step, asked = drive(observe(generation=4), Submit=created)
+    name = asked[-1].run_name
+    status = wire(step)
+    found = {c["type"]: (c["status"], c["reason"], c["message"], c["observedGeneration"], c["lastTransitionTime"])
+             for c in status["conditions"]}
+    at = "2030-01-01T00:00:30Z"
+    waiting = ("Unknown", Reason.RUN_IN_PROGRESS, f"waiting for run {name}", 4, at)
+    assert found == {"Valid": ("True", Reason.SPEC_VALID, "", 4, at),
+                     "Compiled": ("True", Reason.COMPILED, "hash1", 4, at),
+                     "Submitted": ("True", Reason.RUN_SUBMITTED, f"submitted run {name}", 4, at),
+                     "Trained": waiting, "GatesPassed": waiting, "Ready": waiting,
+                     "StorageReady": ("True", Reason.NO_OBJECT_STORAGE, "the run touches no object storage", 4, at)}
+    assert status["message"] == f"submitted run {name}" and status["observedGeneration"] == 4
+    assert [(e.type, e.message) for e in step.events] == [("Normal", f"submitted pipeline run {name}")]
+    adopted, _ = drive(observe(generation=4), Submit=lambda ask: created(ask, adopted=True))
+    assert wire(adopted)["message"] == f"adopted run {name}"
+    assert condition(wire(adopted), "Submitted")["message"] == f"adopted run {name}"
+    assert [(e.type, e.message) for e in adopted.events] == [("Normal", f"adopted pipeline run {name}")]
+
+
+def test_the_default_registry_is_base_namespace_name_without_a_doubled_slash():
+    observed = replace(observe(), registry_base="s3://models/")
+    _, asked = drive(observed, Submit=created)
+    assert asked[-1].registry_uri == "s3://models/default/iris" and asked[-1].storage_secret == "mlcd-storage"
+
+
+def test_a_new_generation_of_an_invalid_spec_is_submitted_and_a_new_invalid_one_told_again():
+    bad = {"model": {"estimator": "NoSuchEstimator"}}
+    first, _ = drive(observe(**bad))
+    assert plan(observe(wire(first), generation=2)).asks == (Validate(),)
+    again, _ = drive(observe(wire(first), generation=2, **bad))
+    assert reasons(again) == [EventReason.INVALID_SPEC] and wire(again)["observedGeneration"] == 2
+    valid = condition(wire(again), "Valid")
+    assert (valid["status"], valid["observedGeneration"]) == ("False", 2)
+    ready = condition(wire(again), "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", Reason.INVALID_SPEC, "the spec is invalid")
+
+
+def test_every_problem_of_an_invalid_spec_is_in_its_condition_and_event():
+    observed = replace(observe(data={"source": "file:///etc/passwd"}, registry={"uri": "file:///tmp/r"}),
+                       file_uris_allowed=False)
+    step, _ = drive(observed)
+    problems = tenancy.file_refusals(observed.spec, None, allowed=False)
+    assert [p.split(":")[0] for p in problems] == ["spec.data.source", "spec.registry.uri"]
+    assert condition(wire(step), "Valid")["message"] == "; ".join(problems)
+    assert wire(step)["message"] == "; ".join(problems) == step.events[0].message
+    assert step.events[0].type == "Warning"
+
+
+def test_a_backend_that_stays_down_keeps_the_phase_and_the_generation_of_its_condition():
+    down = Unavailable("KFP API unreachable")
+    step, _ = drive(observe(generation=2), Submit=down)
+    assert wire(step)["phase"] == "Pending" and condition(wire(step), "Submitted")["observedGeneration"] == 2
+    assert step.events[0].type == "Warning" and step.events[0].message == "KFP API unreachable"
+    earlier = {**in_flight("Succeeded"), "message": "trained"}
+    later, _ = drive(observe(earlier, generation=2), Submit=down)
+    assert wire(later)["phase"] == "Succeeded"  # the last run's outcome stands until a new run is submitted
+
+
+def test_access_denied_for_another_reason_is_told_again():
+    first = Denied("token file /var/run/secrets/kfp/token is missing")
+    step, _ = drive(observe(), Submit=first)
+    assert wire(step)["message"] == f"pipelines access denied: {first.message}"
+    assert [(e.type, e.message) for e in step.events] == [("Warning", first.message)]
+    other = Denied("KFP refused to create runs in namespace default (403)")
+    again, _ = drive(observe(wire(step)), Submit=other)
+    assert [(e.reason, e.message) for e in again.events] == [(EventReason.PIPELINES_ACCESS_DENIED, other.message)]
+    assert condition(wire(again), "Submitted")["observedGeneration"] == 1
+
+
+# --- following a run ------------------------------------------------------------------------------------------
+
+
+def test_the_poll_names_the_run_by_its_id_and_url_or_by_its_name_when_it_has_no_id():
+    status = in_flight()
+    status["pipeline"]["runUrl"] = "https://kfp/#/runs/details/id-1"
+    _, asked = drive(observe(status), Poll=RunSeen("RUNNING", False))
+    assert asked[0].run == RunHandle(RUN, f"id-{RUN}", "https://kfp/#/runs/details/id-1")
+    del status["pipeline"]["runId"], status["pipeline"]["runUrl"]
+    _, asked = drive(observe(status), Poll=RunSeen("RUNNING", False))
+    assert asked[0].run == RunHandle(RUN, RUN, "")
+
+
+def test_a_pending_run_says_what_it_waits_for_and_has_not_started():
+    step, _ = drive(observe(in_flight("Pending")), Poll=RunSeen("PENDING", False, "pulling image"))
+    status = wire(step)
+    assert status["phase"] == "Pending" and status["message"] == f"run {RUN} is pending: pulling image"
+    trained = condition(status, "Trained")
+    assert (trained["status"], trained["reason"], trained["message"], trained["observedGeneration"]) == (
+        "Unknown", Reason.RUN_IN_PROGRESS, status["message"], 1)
+    assert step.events == ()
+    started, _ = drive(observe(status), Poll=RunSeen("RUNNING", False))
+    assert [(e.type, e.message) for e in started.events] == [("Normal", f"pipeline run {RUN} started")]
+
+
+def test_a_run_past_its_deadline_is_stopped_then_failed():
+    status = in_flight()  # submitted at 00:00:00
+    late = datetime(2030, 1, 1, 0, 10, tzinfo=UTC)
+    spec = {"timeouts": {"runSeconds": 600}, "deploy": {"modelDeployment": "iris"}}
+    on_time, asked = drive(observe(status, now=late, **spec), Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll]  # 600.0 s is not past 600 s
+    step, asked = drive(observe(status, now=late + timedelta(seconds=1), **spec), Poll=RunSeen("RUNNING", False),
+                        Stop=None)
+    assert asked == [Poll(RunHandle(RUN, f"id-{RUN}")), Stop(RunHandle(RUN, f"id-{RUN}"))]
+    out = wire(step)
+    text = f"run {RUN} ran 601 s, past spec.timeouts.runSeconds (600 s), and was stopped"
+    assert out["phase"] == "Failed" and out["message"] == text
+    found = {c["type"]: (c["status"], c["reason"], c["message"], c["observedGeneration"]) for c in out["conditions"]}
+    assert found["Trained"] == ("False", Reason.DEADLINE_EXCEEDED, text, 1)
+    assert found["GatesPassed"] == ("Unknown", Reason.DEADLINE_EXCEEDED, "the run did not finish", 1)
+    assert found["Ready"] == ("False", Reason.DEADLINE_EXCEEDED, text, 1)
+    assert found["HandedOff"][:2] == ("False", Reason.RUN_FAILED)
+    assert [(e.type, e.reason, e.message) for e in step.events] == [("Warning", EventReason.DEADLINE_EXCEEDED, text)]
+    assert step.action == "poll" and step.effects == (RunEnded(RUN, "Failed", 601.0),)
+    down, _ = drive(observe(status, now=late + timedelta(seconds=1), **spec), Poll=RunSeen("RUNNING", False),
+                    Stop=Unavailable("down"))
+    assert not down.write and down.events == () == down.effects  # the next reconcile stops it
+
+
+def test_a_run_deadline_is_the_default_when_the_spec_gives_none_or_an_invalid_one():
+    status = in_flight()
+    for spec in ({}, {"timeouts": {"runSeconds": -5}}, {"timeouts": None}):
+        at_limit, asked = drive(observe(status, now=T0 + timedelta(seconds=14400 - 30), **spec),
+                                Poll=RunSeen("RUNNING", False))
+        assert [type(a) for a in asked] == [Poll], spec
+        past, asked = drive(observe(status, now=T0 + timedelta(seconds=14400 - 29), **spec),
+                            Poll=RunSeen("RUNNING", False), Stop=None)
+        assert [type(a) for a in asked] == [Poll, Stop], spec
+
+
+def test_a_run_that_ends_without_a_message_says_how_it_ended():
+    step, _ = drive(observe(in_flight()), Poll=RunSeen("CANCELED", True))
+    out = wire(step)
+    assert out["phase"] == "Failed" and out["message"] == f"run {RUN} ended canceled"
+    found = {c["type"]: (c["status"], c["reason"], c["message"], c["observedGeneration"]) for c in out["conditions"]}
+    assert found["Trained"] == ("False", Reason.RUN_FAILED, out["message"], 1)
+    assert found["GatesPassed"] == ("Unknown", Reason.RUN_FAILED, "the run did not finish", 1)
+    assert found["Ready"] == ("False", "Failed", out["message"], 1)
+    assert [(e.type, e.message) for e in step.events] == [("Warning", f"run {RUN}: {out['message']}")]
+    assert "keyMetric" not in out and "model" not in out
+
+
+def test_a_record_that_cannot_be_found_fails_the_run_with_that_reason():
+    status = in_flight()
+    del status["pipeline"]["registryUri"]
+    step, _ = drive(observe(status), Poll=RunSeen("SUCCEEDED", True))
+    assert wire(step)["message"] == "the run succeeded but its registry is unknown"
+    assert condition(wire(step), "Trained")["status"] == "False"
+
+
+def test_a_finished_run_records_its_gates_verdicts_tuning_and_the_generation_that_made_it():
+    result = {"phase": "Succeeded", "metrics": {"accuracy": 0.9},
+              "gates": [{"metric": "accuracy", "passed": True, "message": "ok"},
+                        {"metric": "f1", "passed": True, "message": "ok"}],
+              "model": {"uri": "file:///r/v3", "version": 3},
+              "tuning": {"best": {"max_depth": 3}, "score": 0.91, "metric": "accuracy", "trials": [{}, {}, {}]}}
+    step, _ = drive(observe(in_flight(generation=1), generation=2), Poll=RunSeen("SUCCEEDED", True, result=result))
+    out = wire(step)
+    found = {c["type"]: (c["status"], c["reason"], c["message"], c["observedGeneration"]) for c in out["conditions"]}
+    assert found["Trained"] == ("True", Reason.RUN_SUCCEEDED, f"run {RUN} trained a model", 1)
+    assert found["GatesPassed"] == ("True", Reason.GATES_PASSED, "2 gate(s) passed", 1)
+    assert found["Ready"] == ("True", "Succeeded", f"run {RUN} ended succeeded", 1)
+    assert out["tuning"] == {"best": {"max_depth": 3}, "score": 0.91, "metric": "accuracy", "trials": 3}
+    assert [(e.type, e.reason) for e in step.events] == [("Normal", EventReason.RUN_SUCCEEDED)]
+    counted = {**result, "tuning": {"best": {}, "trials": 7}}
+    step, _ = drive(observe(in_flight()), Poll=RunSeen("SUCCEEDED", True, result=counted))
+    assert wire(step)["tuning"] == {"best": {}, "trials": 7}
+
+
+def test_a_rejected_run_names_the_gates_that_failed():
+    result = {"phase": "Rejected", "message": "2 gates failed",
+              "gates": [{"metric": "accuracy", "passed": False, "message": "accuracy 0.5 < 0.8"},
+                        {"metric": "f1", "passed": True, "message": "f1 ok"},
+                        {"metric": "r2", "passed": False, "message": "r2 0.1 < 0.3"}]}
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("SUCCEEDED", True, result=result))
+    out = wire(step)
+    gates = condition(out, "GatesPassed")
+    assert (gates["status"], gates["message"]) == ("False", "accuracy 0.5 < 0.8; r2 0.1 < 0.3")
+    assert condition(out, "Trained")["status"] == "True"
+    handed = condition(out, "HandedOff")
+    assert (handed["reason"], handed["message"], handed["observedGeneration"]) == (
+        Reason.GATE_FAILED, "nothing handed off: ModelDeployment iris keeps its model (2 gates failed)", 1)
+    assert [(e.type, e.message) for e in step.events] == [("Warning", f"run {RUN}: 2 gates failed")]
+
+
+def test_a_failed_run_hands_nothing_off_and_says_why():
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("FAILED", True, "step train exited 1"))
+    handed = condition(wire(step), "HandedOff")
+    assert (handed["status"], handed["reason"], handed["message"]) == (
+        "False", Reason.RUN_FAILED, "nothing handed off: ModelDeployment iris keeps its model (step train exited 1)")
+
+
+def test_a_succeeded_run_that_registered_no_model_has_handed_nothing_off():
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("SUCCEEDED", True, result={"phase": "Succeeded", "message": "done"}))
+    handed = condition(wire(step), "HandedOff")
+    assert (handed["status"], handed["message"]) == (
+        "False", "nothing handed off: ModelDeployment iris keeps its model (done)")
+    assert reasons(step) == [EventReason.RUN_SUCCEEDED]
+
+
+def test_a_handoff_names_the_model_and_the_generation_of_the_run():
+    result = {"phase": "Succeeded", "model": {"uri": "file:///r/v2", "version": 2}}
+    step, _ = drive(observe(in_flight(generation=1), generation=2, deploy={"modelDeployment": "iris"}),
+                    Poll=RunSeen("SUCCEEDED", True, result=result))
+    handed = condition(wire(step), "HandedOff")
+    message = "ModelDeployment iris now names file:///r/v2; its rollout decides when it becomes the champion"
+    assert (handed["status"], handed["message"], handed["observedGeneration"]) == ("True", message, 1)
+    assert [(e.type, e.message) for e in step.events][-1] == ("Normal", message)
+
+
+# --- retraining: schedule and drift, as the plan asks for them ------------------------------------------------
+
+DRIFT = {"drift": {"current": "s3://team/new.csv", "method": "ks", "threshold": 0.1}}
+REGISTRY = f"{BASE}/default/iris"
+
+
+def drifted(ask: CheckDrift, drifted: bool = True) -> retrain.DriftSeen:
+    return retrain.DriftSeen(ask.fingerprint, ask.champion_version, {"drifted": drifted, "message": "ks 0.4 > 0.1"},
+                             "s3://r/report.html")
+
+
+def test_a_drift_check_asks_the_champion_then_checks_the_data_it_fingerprinted_and_records_a_trigger():
+    step, asked = drive(observe(in_flight("Succeeded"), retrain=DRIFT), FindChampion=DriftTarget("etag:n", 3),
+                        CheckDrift=drifted)
+    assert asked == [FindChampion(REGISTRY, "s3://team/new.csv"),
+                     CheckDrift(REGISTRY, 3, "s3://team/new.csv", "ks", 0.1, "etag:n")]
+    out = wire(step)["retrain"]
+    assert out["pendingTrigger"]["key"] == retrain.content_key("drift", "etag:n")
+    assert out["pendingTrigger"]["reason"] == "drift" and "replaces" not in out["pendingTrigger"]
+    assert (out["lastDriftCheck"]["fingerprint"], out["lastDriftCheck"]["championVersion"]) == ("etag:n", 3)
+    assert out["checkedAt"] == "2030-01-01T00:00:30Z"
+    assert reasons(step) == [EventReason.DRIFT_DETECTED, EventReason.RETRAIN_TRIGGERED]
+
+
+def test_the_same_data_against_the_same_champion_is_not_checked_again():
+    first, _ = drive(observe(in_flight("Succeeded"), retrain=DRIFT), FindChampion=DriftTarget("etag:n", 3),
+                     CheckDrift=lambda ask: drifted(ask, drifted=False))
+    assert reasons(first) == [EventReason.NO_DRIFT]
+    later = T0 + timedelta(seconds=301)
+    step, asked = drive(observe(wire(first), now=later, retrain=DRIFT), FindChampion=DriftTarget("etag:n", 3))
+    assert [type(a) for a in asked] == [FindChampion]
+    assert wire(step)["retrain"]["checkedAt"] == "2030-01-01T00:05:31Z" and step.events == ()
+    newer, asked = drive(observe(wire(first), now=later, retrain=DRIFT), FindChampion=DriftTarget("etag:n", 4),
+                         CheckDrift=lambda ask: drifted(ask, drifted=False))
+    assert asked[-1] == CheckDrift(REGISTRY, 4, "s3://team/new.csv", "ks", 0.1, "etag:n")
+
+
+def test_a_drift_check_under_way_keeps_the_check_due_and_writes_nothing():
+    pending_check = observe(in_flight("Succeeded"), retrain=DRIFT)
+    first, _ = drive(pending_check, FindChampion=DriftTarget("etag:n", 3), CheckDrift=retrain_pending)
+    assert "checkedAt" not in (wire(first).get("retrain") or {}) and first.events == ()
+    step, asked = drive(replace(pending_check, status=first.status), FindChampion=DriftTarget("etag:n", 3),
+                        CheckDrift=retrain_pending)
+    assert [type(a) for a in asked] == [FindChampion, CheckDrift]
+    assert step.action == "idle" and not step.write and step.events == ()
+
+
+def retrain_pending(ask: CheckDrift) -> DriftPending:
+    return DriftPending(f"drift-{ask.fingerprint}")
+
+
+def test_a_drift_check_that_fails_or_a_champion_that_cannot_be_found_is_a_problem_told_once():
+    observed = observe(in_flight("Succeeded"), retrain=DRIFT)
+    no_champion, asked = drive(observed, FindChampion=Problem(f"{REGISTRY}: no champion yet"))
+    assert [type(a) for a in asked] == [FindChampion]
+    assert wire(no_champion)["retrain"]["problem"] == f"{REGISTRY}: no champion yet"
+    assert wire(no_champion)["retrain"]["checkedAt"] == "2030-01-01T00:00:30Z"
+    assert reasons(no_champion) == [EventReason.RETRAIN_CHECK_FAILED]
+    failed, _ = drive(observed, FindChampion=DriftTarget("etag:n", 3), CheckDrift=Problem("drift run failed"))
+    assert wire(failed)["retrain"]["problem"] == "drift run failed"
+    assert "pendingTrigger" not in wire(failed)["retrain"]
+    assert reasons(failed) == [EventReason.RETRAIN_CHECK_FAILED]
+
+
+def test_under_replace_a_drift_seen_while_a_run_is_in_flight_is_to_replace_it():
+    spec = {**DRIFT, "concurrencyPolicy": "Replace"}
+    step, asked = drive(observe(in_flight(), retrain=spec), FindChampion=DriftTarget("etag:n", 3),
+                        CheckDrift=drifted)
+    assert Poll not in [type(a) for a in asked] and step.action == "poll"
+    assert wire(step)["retrain"]["pendingTrigger"]["replaces"] == RUN
+
+
+def test_data_and_drift_are_both_looked_at_in_one_check():
+    spec = {**DRIFT, "onDataChange": True}
+    status = {**in_flight("Succeeded"), "retrain": {"dataFingerprint": "etag:a"}}
+    step, asked = drive(observe(status, retrain=spec), Fingerprint="etag:b", FindChampion=DriftTarget("etag:n", 3),
+                        CheckDrift=lambda ask: drifted(ask, drifted=False))
+    assert [type(a) for a in asked] == [Fingerprint, FindChampion, CheckDrift]
+    assert wire(step)["retrain"]["pendingTrigger"]["key"] == retrain.content_key("data", "etag:a", "etag:b")
+
+
+def test_a_schedule_is_recorded_with_its_next_slot_spread_by_the_objects_offset():
+    observed = replace(observe(in_flight("Succeeded"), retrain={"schedule": "0 * * * *"}), schedule_offset=90.0)
+    step = plan(observed)
+    assert step.final and step.write and step.action == "idle"
+    out = wire(step)
+    assert out["nextScheduledRun"] == "2030-01-01T00:01:30Z"  # the 00:00 slot, 90 s on, is still to come
+    assert out["retrain"]["scheduledSince"] == "2030-01-01T00:00:30Z"
+    assert condition(out, TrainingRunCondition.RETRAINING)["observedGeneration"] == 1
+    assert plan(replace(observed, status=step.status)).write is False
+
+
+def test_a_run_in_flight_with_nothing_new_for_retraining_is_polled():
+    status = observe(in_flight(), retrain={"schedule": "0 * * * *"})
+    recorded = wire(plan(replace(status, status=TrainingRunStatus.model_validate(in_flight("Succeeded")))))
+    status = observe({**in_flight(), **{k: recorded[k] for k in ("retrain", "nextScheduledRun", "conditions")}},
+                     retrain={"schedule": "0 * * * *"})
+    step, asked = drive(status, Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll] and step.action == "poll"
+
+
+def test_a_replaced_run_is_marked_so_in_the_history_and_told():
+    history = [{"key": "schedule-1893456000", "reason": "schedule", "at": "2030-01-01T00:00:00Z", "runName": RUN}]
+    status = in_flight(retrain={**pending(replaces=RUN), "history": history})
+    step, _ = drive(observe(status, retrain={"schedule": "0 * * * *", "concurrencyPolicy": "Replace"}), Stop=None,
+                    Submit=created)
+    out = wire(step)["retrain"]["history"]
+    assert [(h["runName"] == RUN, h.get("phase")) for h in out] == [(False, None), (True, "Replaced")]
+    assert [(e.type, e.message) for e in step.events][-1] == (
+        "Normal", f"stopped run {RUN} for schedule-1893459600 (concurrencyPolicy Replace)")
+
+
+def test_the_run_of_a_new_generation_takes_the_data_it_starts_on_as_the_baseline():
+    step, asked = drive(observe(retrain={"onDataChange": True}), Fingerprint="etag:a", Submit=created)
+    assert [type(a) for a in asked] == [Validate, Fingerprint, Submit]
+    assert wire(step)["retrain"]["dataFingerprint"] == "etag:a"
+    unseen, _ = drive(observe(retrain={"onDataChange": True}), Fingerprint=Problem("builtin://iris: gone"),
+                      Submit=created)
+    assert wire(unseen)["phase"] == "Pending" and "dataFingerprint" not in (wire(unseen).get("retrain") or {})
+
+
+def test_a_refusal_without_a_message_still_says_the_run_failed():
+    step, _ = drive(observe(), Submit=Refused(""))
+    assert wire(step)["phase"] == "Failed" and wire(step)["message"] == f"run {RUN} ended failed"
+
+
+def test_a_run_without_a_submission_time_has_no_deadline_and_no_duration():
+    status = in_flight()
+    del status["submittedAt"]
+    far = T0 + timedelta(days=30)
+    running, asked = drive(observe(status, now=far), Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll]
+    ended, _ = drive(observe(status, now=far), Poll=RunSeen("FAILED", True, "oom"))
+    assert ended.effects == (RunEnded(RUN, "Failed", None),)
+    skewed, _ = drive(observe(in_flight(), now=datetime(2029, 12, 31, 23, 59, tzinfo=UTC)),
+                      Poll=RunSeen("FAILED", True, "oom"))
+    assert skewed.effects == (RunEnded(RUN, "Failed", 0.0),)  # a clock behind the submission counts no time
+
+
+def test_a_trigger_whose_spec_turned_out_unfit_enters_the_history_as_invalid():
+    history = [{"key": "schedule-1893456000", "reason": "schedule", "at": "2030-01-01T00:00:00Z", "runName": RUN}]
+    status = in_flight(retrain={**pending(replaces=RUN), "history": history, "dataFingerprint": "etag:a"})
+    spec = {"schedule": "0 * * * *", "concurrencyPolicy": "Replace", "onDataChange": True}
+    unfit = replace(observe(status, retrain=spec, registry={"uri": "file:///tmp/r"}), file_uris_allowed=False)
+    step, asked = drive(unfit, Stop=None, Fingerprint="etag:b")
+    assert [type(a) for a in asked] == [Stop, Validate, Fingerprint]
+    out = wire(step)
+    assert out["phase"] == "Invalid" and out["message"].startswith("spec.registry.uri: file:///tmp/r: file://")
+    assert "pendingTrigger" not in out["retrain"] and out["retrain"]["lastTriggerKey"] == "schedule-1893459600"
+    assert [(h["key"], h.get("phase")) for h in out["retrain"]["history"]] == [
+        ("schedule-1893459600", "Invalid"), ("schedule-1893456000", "Replaced")]
+    assert out["retrain"]["dataFingerprint"] == "etag:b"
+    assert reasons(step) == [EventReason.INVALID_SPEC, EventReason.RUN_REPLACED]
+
+
+def test_a_default_registry_on_file_is_refused_outside_the_development_namespace():
+    step, _ = drive(replace(observe(), file_uris_allowed=False))
+    assert wire(step)["phase"] == "Invalid"
+    assert wire(step)["message"].startswith("spec.registry.uri: file:///var/mlcd/registry/default/iris: file://")
+
+
+def test_without_a_registry_anywhere_the_spec_is_invalid_and_says_what_to_set():
+    step, _ = drive(replace(observe(), registry_base=""))
+    assert wire(step)["message"] == (
+        "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)")
+
+
+def test_a_spec_found_unfit_at_a_generation_already_observed_is_told():
+    status = {"phase": "Pending", "observedGeneration": 1}  # e.g. it waited for its storage Secret
+    step, _ = drive(replace(observe(status), registry_base=""))
+    assert wire(step)["phase"] == "Invalid" and reasons(step) == [EventReason.INVALID_SPEC]
+
+
+def test_a_submission_carries_the_validated_spec_and_no_secret_when_it_needs_none():
+    _, asked = drive(observe(), Submit=created)
+    submit = asked[-1]
+    assert submit.resource.metadata.name == "iris" and submit.resource.spec.model.estimator == "DecisionTreeClassifier"
+    assert submit.storage_secret == ""
+
+
+def test_access_denied_backs_off_up_to_five_minutes():
+    denied = Denied("KFP refused (403)")
+    step, _ = drive(observe({"submitAttempts": 8}), Submit=denied)
+    assert step.effects == (RetryLater(300.0, denied.message),) and wire(step)["submitAttempts"] == 9
+    down, _ = drive(observe({"submitAttempts": 8}), Submit=Unavailable("down"))
+    assert down.effects == (RetryLater(60.0, "down"),)
+    assert condition(wire(down), "Submitted")["status"] == "False"
+
+
+def test_file_data_in_the_development_namespace_is_fingerprinted_for_data_changes():
+    step, asked = drive(observe(data={"source": "file:///data/train.csv", "target": "y"},
+                                retrain={"onDataChange": True}), Fingerprint="etag:f", Submit=created)
+    assert asked[1] == Fingerprint("file:///data/train.csv")
+
+
+def test_a_model_deployment_that_is_no_string_gets_no_handoff():
+    step, _ = drive(observe(in_flight(), deploy={"modelDeployment": {"name": "iris"}}),
+                    Poll=RunSeen("SUCCEEDED", True, result={"phase": "Succeeded",
+                                                             "model": {"uri": "file:///r/v1", "version": 1}}))
+    assert "HandedOff" not in [c["type"] for c in wire(step)["conditions"]]
+
+
+def test_under_forbid_a_run_in_flight_holds_checks_and_due_slots_back():
+    spec = {**DRIFT, "schedule": "0 * * * *"}
+    status = {**in_flight(), "retrain": {"schedule": "0 * * * * UTC", "scheduledSince": "2029-12-31T23:30:00Z"}}
+    first = plan(observe(status, retrain=spec))
+    assert first.asks in ((), (Poll(RunHandle(RUN, f"id-{RUN}")),))
+    step, asked = drive(replace(observe(status, retrain=spec), status=first.status), Poll=RunSeen("RUNNING", False))
+    assert [type(a) for a in asked] == [Poll]
+    assert "pendingTrigger" not in (wire(step).get("retrain") or {})
+    assert "pendingTrigger" not in (wire(first).get("retrain") or {})
+
+
+@pytest.mark.parametrize("answers", [{"FindChampion": Problem("no champion")},
+                                     {"FindChampion": DriftTarget("etag:n", 3), "CheckDrift": Problem("failed")},
+                                     {"FindChampion": DriftTarget("etag:n", 3), "CheckDrift": retrain_pending}],
+                         ids=["no champion", "check failed", "check under way"])
+def test_under_replace_a_slot_due_while_drift_is_unknown_still_replaces_the_run_in_flight(answers):
+    spec = {**DRIFT, "schedule": "0 * * * *", "concurrencyPolicy": "Replace"}
+    status = {**in_flight(), "retrain": {"schedule": "0 * * * * UTC", "scheduledSince": "2029-12-31T23:30:00Z"}}
+    step, _ = drive(observe(status, retrain=spec), **answers)
+    waiting = wire(step)["retrain"]["pendingTrigger"]
+    assert (waiting["reason"], waiting["replaces"]) == ("schedule", RUN)

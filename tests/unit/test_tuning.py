@@ -13,6 +13,8 @@ from mlcd.compiler import tuning as plan
 from mlcd_components import tune
 from tests.unit.test_validation import BASE
 
+pytestmark = pytest.mark.usefixtures("cold_compiler")  # each test sees the compiler build
+
 GRID = {"max_depth": {"values": [2, 4, None]}, "min_samples_leaf": {"values": [1, 2, 4, 8]}}
 
 

@@ -101,18 +101,15 @@ def kfp_memory(text: str) -> str:
 GROUPS = {"train": TRAIN_DEFAULTS, "steps": STEP_DEFAULTS}
 
 
-def _resource(group: str, kind: str, name: str) -> Parameter:
-    convert = kfp_cpu if name == "cpu" else kfp_memory
-    return Parameter(f"{group}_{name}_{kind[:-1]}", str, lambda r: convert(
-        getattr(r.spec.resources, group).effective(GROUPS[group])[kind][name]))
+def _quantity(group: str, kind: str, name: str, r: Run) -> str:
+    """spec.resources.GROUP.KIND.NAME with the group's defaults, as KFP's setters take it."""
+    value = getattr(r.spec.resources, group).effective(GROUPS[group])[kind][name]
+    return kfp_cpu(value) if name == "cpu" else kfp_memory(value)
 
 
-def _accelerator(group: str) -> tuple[Parameter, Parameter]:
-    def found(r: Run):
-        return getattr(r.spec.resources, group).accelerator() or ("", 0)
-
-    return (Parameter(f"{group}_accelerator_type", str, lambda r: found(r)[0]),
-            Parameter(f"{group}_accelerator_count", str, lambda r: str(found(r)[1])))
+def _accelerator(group: str, r: Run) -> tuple[str, int]:
+    """(resource name, count) of the group's accelerator, ("", 0) without one."""
+    return getattr(r.spec.resources, group).accelerator() or ("", 0)
 
 
 def _jobs(r: Run) -> int:
@@ -120,10 +117,13 @@ def _jobs(r: Run) -> int:
     return max(1, int(parse_quantity(r.spec.resources.train.effective(TRAIN_DEFAULTS)["requests"]["cpu"])))
 
 
+# Each value is computed when a run's arguments are, from the group, kind and name bound here.
 RESOURCE_PARAMETERS: tuple[Parameter, ...] = tuple(
     p for group in GROUPS for p in (
-        *(_resource(group, kind, name) for kind in ("requests", "limits") for name in ("cpu", "memory")),
-        *_accelerator(group)))
+        *(Parameter(f"{group}_{name}_{kind[:-1]}", str, functools.partial(_quantity, group, kind, name))
+          for kind in ("requests", "limits") for name in ("cpu", "memory")),
+        Parameter(f"{group}_accelerator_type", str, lambda r, group=group: _accelerator(group, r)[0]),
+        Parameter(f"{group}_accelerator_count", str, lambda r, group=group: str(_accelerator(group, r)[1]))))
 
 PLACEMENT_PARAMETERS: tuple[Parameter, ...] = (
     Parameter("node_selector", dict, lambda r: dict(r.spec.node_selector)),

@@ -7,6 +7,8 @@ the operator patch in a loop.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from mlcd.api.v1alpha1.modeldeployment import ModelDeployment, ModelDeploymentSpec
 from mlcd.kserve.quantity import same_quantity
 
@@ -132,37 +134,54 @@ def needs_update(desired: dict, observed: dict | None) -> bool:
     """
     if observed is None:
         return True
-    want, have = _projection(desired), _projection(observed)
-    for optional in _DEFAULTED_BY_KSERVE:
-        if want[optional] is None:  # left to KServe, which may write its default: not drift
-            have[optional] = None
+    want, have = _Projection.of(desired), _Projection.of(observed)
+    # Left to KServe, which may write its default: not drift.
+    have = replace(have, **{name: None for name in _DEFAULTED_BY_KSERVE if getattr(want, name) is None})
     return want != have or not _owned_as_desired(desired, observed)
 
 
-_DEFAULTED_BY_KSERVE = ("scaleTarget", "scaleMetric")
-_CLEARED_WHEN_UNSET = ("canaryTrafficPercent", *_DEFAULTED_BY_KSERVE)
+_DEFAULTED_BY_KSERVE = ("scale_target", "scale_metric")
+_CLEARED_WHEN_UNSET = ("canaryTrafficPercent", "scaleTarget", "scaleMetric")
 
 
-def _projection(isvc: dict) -> dict:
-    meta = isvc.get("metadata") or {}
-    predictor = (isvc.get("spec") or {}).get("predictor") or {}
-    model = predictor.get("model") or {}
-    canary = predictor.get("canaryTrafficPercent")
-    return {
-        "mode": normalise_mode((meta.get("annotations") or {}).get(DEPLOYMENT_MODE_ANNOTATION)),
-        "format": (model.get("modelFormat") or {}).get("name"),
-        "storageUri": (model.get("storageUri") or "").rstrip("/"),
-        "protocolVersion": model.get("protocolVersion") or "v1",  # KServe's default when unset
-        "runtime": model.get("runtime") or None,
-        "env": {e.get("name"): e.get("value") for e in model.get("env") or [] if e.get("name") in _OWN_ENV},
-        "scaleTarget": predictor.get("scaleTarget"),
-        "scaleMetric": predictor.get("scaleMetric"),
-        "serviceAccountName": predictor.get("serviceAccountName") or None,
-        "minReplicas": predictor.get("minReplicas"),
-        "maxReplicas": predictor.get("maxReplicas"),
-        # A latest revision with 100% of the traffic is what no canaryTrafficPercent means.
-        "canaryTrafficPercent": None if canary in (None, 100) else canary,
-    }
+@dataclass(frozen=True)
+class _Projection:
+    """The fields of an InferenceService that mlcd sets, as KServe and the API server may write them back."""
+
+    mode: str | None
+    format: str | None
+    storage_uri: str
+    protocol_version: str
+    runtime: str | None
+    env: dict
+    scale_target: int | None
+    scale_metric: str | None
+    service_account_name: str | None
+    min_replicas: int | None
+    max_replicas: int | None
+    canary_traffic_percent: int | None
+
+    @classmethod
+    def of(cls, isvc: dict) -> _Projection:
+        meta = isvc.get("metadata") or {}
+        predictor = (isvc.get("spec") or {}).get("predictor") or {}
+        model = predictor.get("model") or {}
+        canary = predictor.get("canaryTrafficPercent")
+        return cls(
+            mode=normalise_mode((meta.get("annotations") or {}).get(DEPLOYMENT_MODE_ANNOTATION)),
+            format=(model.get("modelFormat") or {}).get("name"),
+            storage_uri=(model.get("storageUri") or "").rstrip("/"),
+            protocol_version=model.get("protocolVersion") or "v1",  # KServe's default when unset
+            runtime=model.get("runtime") or None,
+            env={e.get("name"): e.get("value") for e in model.get("env") or [] if e.get("name") in _OWN_ENV},
+            scale_target=predictor.get("scaleTarget"),
+            scale_metric=predictor.get("scaleMetric"),
+            service_account_name=predictor.get("serviceAccountName") or None,
+            min_replicas=predictor.get("minReplicas"),
+            max_replicas=predictor.get("maxReplicas"),
+            # A latest revision with 100% of the traffic is what no canaryTrafficPercent means.
+            canary_traffic_percent=None if canary in (None, 100) else canary,
+        )
 
 
 def merge_patch(desired: dict, observed: dict) -> dict:

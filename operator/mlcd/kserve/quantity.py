@@ -17,6 +17,5 @@ def parse_quantity(text: str) -> Decimal | None:
 
 def same_quantity(a: str, b: str) -> bool:
     left, right = parse_quantity(a), parse_quantity(b)
-    if left is None or right is None:
-        return a.strip() == b.strip()
-    return left == right
+    # A number never equals a text that is not one (None == Decimal is False), nor does its text.
+    return left == right if left is not None else a.strip() == b.strip()

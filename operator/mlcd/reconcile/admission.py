@@ -72,6 +72,4 @@ def verdict(me: Waiter, waiting: Iterable[Waiter], in_flight: Mapping[str, int],
 
 def spread_offset(uid: str, window_seconds: int) -> int:
     """A fixed offset in [0, window) for one object: its scheduled triggers fire that much after the slot."""
-    if window_seconds <= 0:
-        return 0
-    return int(hashlib.sha256(uid.encode()).hexdigest()[:12], 16) % window_seconds
+    return int(hashlib.sha256(uid.encode()).hexdigest()[:12], 16) % max(window_seconds, 1)

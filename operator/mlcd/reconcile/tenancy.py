@@ -28,8 +28,6 @@ def uris(spec: Mapping[str, Any], registry_uri: str | None) -> list[tuple[str, s
 
 def file_refusals(spec: Mapping[str, Any], registry_uri: str | None, *, allowed: bool) -> list[str]:
     """A problem per file:// URI, unless this namespace is the local backend's development namespace."""
-    if allowed:
-        return []
     return [f"{path}: {uri}: file:// names the operator's own files, so the operator refuses it; use s3:// "
             "(file:// is for `mlcd run` on one machine, or the local backend's development namespace)"
             for path, uri in uris(spec, registry_uri) if refused(uri, allowed=allowed)]

@@ -341,8 +341,9 @@ def retrain_spec(spec: Mapping[str, Any]) -> RetrainSpec | None:
 
 
 def running_run(status: TrainingRunStatus) -> RunHandle:
+    """The run status.pipeline names (callers ask only when it names one)."""
     pipeline = status.pipeline or PipelineRef()
-    return RunHandle(pipeline.run_name or "", pipeline.run_id or pipeline.run_name or "", pipeline.run_url or "")
+    return RunHandle(pipeline.run_name, pipeline.run_id or pipeline.run_name, pipeline.run_url or "")
 
 
 # --- the plan -------------------------------------------------------------------------------------------------
@@ -390,19 +391,13 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
     missing = [a for a in (Validate(), data_ask) if a is not None and observed.answer(a) is NOT_ASKED]
     if missing:
         return _ask(observed, action, *missing)
-    status = observed.status.model_copy(deep=True)
+    # A shallow copy will do: a plan assigns the fields of the status it writes (set_condition replaces the
+    # list), never changes one in place, so the observed status stays as it was (the plan tests check it).
+    status = observed.status.model_copy()
     generation, now = observed.generation, rfc3339(observed.now)
-    if checked.problems:
-        events = _invalid(status, generation, list(checked.problems), now)
-        return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
-    registry = _default_registry(observed, checked.resource)
-    if registry is None:
-        events = _invalid(status, generation, [
-            "spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"], now)
-        return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
-    refusals = tenancy.file_refusals(observed.spec, registry or None, allowed=observed.file_uris_allowed)
-    if refusals:
-        events = _invalid(status, generation, refusals, now)
+    problems, registry = _unfit(observed, checked)
+    if problems:
+        events = _invalid(status, generation, problems, now)
         return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
     secret = None
     if tenancy.needs_storage(observed.spec, registry or None):
@@ -439,12 +434,22 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
         return _final(observed, action, status, events, [RetryLater(retry_at(attempt, cap=300.0), answer.message)])
     if isinstance(answer, Refused):
         status.pipeline = PipelineRef(run_name=name, generation=generation)
-        events = _finished(status, "FAILED", answer.message, {"phase": TrainingRunPhase.FAILED,
-                                                              "message": answer.message}, now)
+        events = _finished(status, "FAILED", answer.message, {}, now)  # no result: Failed, saying why
     else:
         events = _submitted(status, generation, trigger, answer, now)
         tenancy.storage_ready(status, generation, secret, now)
     return _after_submit(observed, action, status, events, trigger, retraining, replaced, data_ask)
+
+
+def _unfit(observed: Observed, checked: SpecChecked) -> tuple[list[str], str]:
+    """What keeps the spec from running (the validator's problems, no registry, refused file:// URIs), and the
+    registry its run registers in ("" when the spec names its own)."""
+    if checked.problems:
+        return list(checked.problems), ""
+    registry = _default_registry(observed, checked.resource)
+    if registry is None:
+        return ["spec.registry.uri: required, as the operator has no default registry (MLCD_REGISTRY_BASE)"], ""
+    return tenancy.file_refusals(observed.spec, registry or None, allowed=observed.file_uris_allowed), registry
 
 
 def _default_registry(observed: Observed, resource: TrainingRun) -> str | None:
@@ -461,7 +466,7 @@ def _after_submit(observed: Observed, action: str, status: TrainingRunStatus, ev
     if retraining is None:
         status = retrain.dropped(observed.status, status)
     else:
-        data = observed.answer(data_ask) if data_ask else None
+        data = observed.answer(data_ask)  # NOT_ASKED without a data_ask: no str, so no baseline
         status = retrain.started(retraining, observed.status, status, trigger, data if isinstance(data, str) else None,
                                  observed.now, observed.generation, replaced)
     if replaced:
@@ -548,7 +553,7 @@ def _poll(observed: Observed, action: str) -> Plan:
         elapsed = _since(status.submitted_at, observed.now)
         if elapsed is not None and elapsed > limit:
             return _past_deadline(observed, action, poll.run, limit, elapsed)
-        status = status.model_copy(deep=True)
+        status = status.model_copy()
         events = _progressed(status, seen.state, seen.message, rfc3339(observed.now))
         if status.message == observed.status.message:
             return Plan(action, observed.status)
@@ -556,11 +561,10 @@ def _poll(observed: Observed, action: str) -> Plan:
     result = dict(seen.result)
     if seen.state == "SUCCEEDED" and not result:
         record = _record(status)
-        result = observed.answer(record) if record else {
-            "phase": TrainingRunPhase.FAILED, "message": "the run succeeded but its registry is unknown"}
+        result = observed.answer(record) if record else {"message": "the run succeeded but its registry is unknown"}
         if result is NOT_ASKED:
             return _ask(observed, action, record)
-    status = status.model_copy(deep=True)
+    status = status.model_copy()
     now = rfc3339(observed.now)
     events = _finished(status, seen.state, seen.message, result, now)
     events += _handed_off(status, _text_at(observed.spec, "deploy", "modelDeployment") or None, now)
@@ -584,7 +588,7 @@ def _past_deadline(observed: Observed, action: str, run: RunHandle, limit: int, 
         return _ask(observed, action, stop)
     if isinstance(stopped, Unavailable):
         return Plan(action, observed.status)  # the next reconcile stops it
-    status = observed.status.model_copy(deep=True)
+    status = observed.status.model_copy()
     generation, now = (status.pipeline or PipelineRef()).generation, rfc3339(observed.now)
     text = f"run {run.name} ran {elapsed:.0f} s, past spec.timeouts.runSeconds ({limit} s), and was stopped"
     status.set_condition(Cond.TRAINED, False, Reason.DEADLINE_EXCEEDED, text, generation, now=now)
@@ -593,7 +597,7 @@ def _past_deadline(observed: Observed, action: str, run: RunHandle, limit: int, 
     status.set_condition(Cond.READY, False, Reason.DEADLINE_EXCEEDED, text, generation, now=now)
     status.phase, status.message = TrainingRunPhase.FAILED, text
     events = [Event.warning(EventReason.DEADLINE_EXCEEDED, text)]
-    events += _handed_off(status, (observed.spec.get("deploy") or {}).get("modelDeployment"), now)
+    events += _handed_off(status, _text_at(observed.spec, "deploy", "modelDeployment") or None, now)
     return _final(observed, action, status, events, [RunEnded(run.name, status.phase, elapsed)])
 
 
@@ -622,7 +626,7 @@ def _progressed(status: TrainingRunStatus, state: str, message: str, now: str) -
 def _finished(status: TrainingRunStatus, state: str, message: str, result: Mapping[str, Any], now: str) -> list[Event]:
     """Record a finished run against the generation that made it."""
     pipeline = status.pipeline or PipelineRef()
-    generation, run = pipeline.generation, pipeline.run_name or ""
+    generation, run = pipeline.generation, pipeline.run_name
     phase = result.get("phase") or TrainingRunPhase.FAILED
     text = (result.get("message") or message or f"run {run} ended {state.lower()}")[:EVENT_MESSAGE_LIMIT]
     trained = phase in (TrainingRunPhase.SUCCEEDED, TrainingRunPhase.REJECTED)
@@ -670,15 +674,14 @@ def _handed_off(status: TrainingRunStatus, target: str | None, now: str) -> list
     step failed does not succeed: so a Succeeded run has handed off, and any other has not."""
     if not target or status.phase not in TERMINAL:
         return []
-    ready = status.condition(Cond.READY)
-    generation = ready.observed_generation if ready else None
+    generation = status.condition(Cond.READY).observed_generation  # set by the run's end, as is status.message
     if status.phase == TrainingRunPhase.SUCCEEDED and status.model:
         message = (f"ModelDeployment {target} now names {status.model.uri}; its rollout decides when it becomes "
                    "the champion")
         status.set_condition(Cond.HANDED_OFF, True, Reason.HANDED_OFF, message, generation, now=now)
         return [Event.normal(EventReason.HANDED_OFF, message)]
     reason = Reason.GATE_FAILED if status.phase == TrainingRunPhase.REJECTED else Reason.RUN_FAILED
-    message = f"nothing handed off: ModelDeployment {target} keeps its model ({status.message or ''})"
+    message = f"nothing handed off: ModelDeployment {target} keeps its model ({status.message})"
     status.set_condition(Cond.HANDED_OFF, False, reason, message[:EVENT_MESSAGE_LIMIT], generation, now=now)
     return []
 
@@ -730,13 +733,12 @@ def _look(observed: Observed, retraining: RetrainSpec, in_flight: bool):
     registry = (observed.status.pipeline or PipelineRef()).registry_uri or ""
     find = FindChampion(registry, drift.current) if drift else None
     asks = [a for a in (data_ask, find) if a is not None]
-    answers = [observed.answer(a) for a in asks]
-    missing = tuple(a for a, found in zip(asks, answers, strict=True) if found is NOT_ASKED)
+    missing = tuple(a for a in asks if observed.answer(a) is NOT_ASKED)
     if missing:
         return missing
-    problem = next((found.message for found in answers if isinstance(found, Problem)), "")
-    if problem:
-        return retrain.Observed(now, in_flight, checked=True, problem=problem)
+    for found in map(observed.answer, asks):
+        if isinstance(found, Problem):
+            return retrain.Observed(now, in_flight, checked=True, problem=found.message)
     seen = None
     if find is not None:
         target = observed.answer(find)
