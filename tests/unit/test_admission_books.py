@@ -16,7 +16,8 @@ def test_a_full_cluster_queues_everyone_and_the_earliest_waiter_goes_first():
     for n in reversed(range(50)):  # the latest waiters ask first
         verdict = books.request("team-b", f"w{n}", since(n), full)
         assert not verdict.admitted
-        assert verdict.message == "queued behind the cluster's cap of 2 runs in flight; the run starts when a slot is free"
+        assert verdict.message == ("queued behind the cluster's cap of 2 runs in flight; the run starts when a slot "
+                                   "is free")
     now[0] = 5.0
     freed = {"team-a": ["r-a"]}  # one slot: it belongs to w0, the earliest, not to w7 asking first
     assert not books.request("team-b", "w7", since(7), freed).admitted
