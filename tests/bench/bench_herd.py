@@ -14,6 +14,7 @@ Run: python tests/bench/bench_herd.py [--count 1000] [--cap 100] [--per-namespac
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import collections
 import copy
@@ -33,8 +34,9 @@ import kubernetes  # noqa: E402
 from mlcd.backends.base import RunRef, RunState  # noqa: E402
 from mlcd.handlers.app import build_registry  # noqa: E402
 from mlcd.handlers.config import OperatorConfig  # noqa: E402
+from tests.bench.bench_operator import start_emulator  # noqa: E402
 from tests.bench.timing import bench_line  # noqa: E402
-from tests.k8s import InProcessOperator, ServedEmulator, mlcd_crd_files, quick_settings  # noqa: E402
+from tests.k8s import InProcessOperator, quick_settings  # noqa: E402
 from tests.operator.helpers import IRIS  # noqa: E402
 
 RUN_SECONDS = 2.0
@@ -142,15 +144,16 @@ def main() -> None:
     day = datetime(2030, 1, 1, tzinfo=UTC)
     clock = Clock(day + timedelta(hours=2, minutes=59))
     backend = TimedBackend()
-    served = ServedEmulator().start()
-    served.load_crds(mlcd_crd_files())
+    # The API server in a process of its own, as in a cluster: the operator's figures are its own.
+    emulator, server = start_emulator("mlcd", Path(tempfile.mkdtemp(prefix="mlcd-bench-herd-api-")))
+    atexit.register(emulator.kill)  # stopped by its own PID, whatever ends this run
     home = Path(tempfile.mkdtemp(prefix="mlcd-bench-herd-"))
     config = OperatorConfig(backend="local", home=home, poll_seconds=args.poll, registry_base="s3://bench-registry",
                             max_runs_in_flight=args.cap, max_runs_in_flight_per_namespace=args.per_namespace,
                             clock=clock)
-    kube = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=served.url))
-    InProcessOperator(served.url, build_registry(config, backend, kube), quick_settings()).start()
-    post(served.url, args.count)
+    kube = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=server))
+    InProcessOperator(server, build_registry(config, backend, kube), quick_settings()).start()
+    post(server, args.count)
     first = wait_for(backend, "spec", args.count, args.timeout)
     peak_first = backend.peak_in_flight()
     clock.move_to(day + timedelta(hours=3, seconds=1))
