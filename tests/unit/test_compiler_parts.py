@@ -68,6 +68,9 @@ def test_the_yaml_layout_is_kfps():
     assert dump_ir(ir) == "a: " + "x" * 100 + " " + "y" * 10 + "\nb:\n  a:\n  - 1\n  - 2\n  z: 1\n"
     assert dump_ir(ir, {}) == dump_ir(ir)
     assert dump_ir({"a": 1}, {"platforms": {}}) == "a: 1\n---\nplatforms: {}\n"
+    # A value reaching past column 120 continues on the next line.
+    assert dump_ir({"a": "x" * 118 + " yy"}) == "a: " + "x" * 118 + "\n  yy\n"
+    assert dump_ir({"a": "x" * 116 + " yy"}) == "a: " + "x" * 116 + " yy\n"
 
 
 def test_a_spec_written_in_another_key_order_is_the_same_pipeline():

@@ -87,9 +87,10 @@ def _fill(structure: dict, arguments: dict) -> dict:
 
 def dump_ir(ir: dict, platform_spec: dict | None = None) -> str:
     """One YAML document, or two when there is a platform spec: the layout kfp's Compiler writes and
-    KFP's API server and kfp.Client read (pipeline spec first)."""
+    KFP's API server and kfp.Client read (pipeline spec first). PyYAML sorts keys and writes block style
+    by default; long values wrap at 120 columns."""
     documents = [ir, platform_spec] if platform_spec else [ir]
-    return yaml.safe_dump_all(documents, sort_keys=True, default_flow_style=False, width=120)
+    return yaml.safe_dump_all(documents, width=120)
 
 
 @functools.lru_cache(maxsize=16)
