@@ -164,3 +164,41 @@ def test_a_grid_is_every_combination_in_scikit_learns_order():
                                                     "n_estimators": {"values": [5, 10, 20]}})
     assert plan.candidates(spec, seed=0) == list(ParameterGrid({"max_depth": [2, 3, 4], "n_estimators": [5, 10, 20]}))
     assert yaml.safe_load(plan.chunks(spec, 0)[0])["chunk"] == 1
+
+
+def test_compile_passes_the_runs_settings_on():
+    compiled = compile_trainingrun(trainingrun(), trigger="drift", registry_uri="s3://models/other", promote=False,
+                                   run_key="iris-9")
+    args = compiled.arguments
+    assert (args["run_trigger"], args["registry_uri"], args["promote"], args["run_key"]) == (
+        "drift", "s3://models/other", False, "iris-9")
+
+
+def test_every_step_of_the_widest_pipeline_is_uncached_bounded_and_timed():
+    compiled = compile_trainingrun(trainingrun(
+        registry={"uri": "s3://models/iris"}, deploy={"modelDeployment": "iris"},
+        retrain={"drift": {"current": "s3://data/iris/latest.csv"}},
+        resources={"train": {"limits": {"nvidia.com/gpu": "1"}}},
+        tuning={"search": "grid", "parallelism": 2, "parameters": {"max_depth": {"values": [2, 3]}}}))
+    executors = compiled.ir["deploymentSpec"]["executors"]
+    assert set(executors) >= {"exec-drift", "exec-handoff", "exec-tune", "exec-select"}
+    for name, executor in executors.items():
+        resources = executor["container"]["resources"]
+        group = "train" if name in ("exec-train", "exec-tune") else "steps"
+        assert resources["resourceCpuLimit"].endswith(f"{group}_cpu_limit']}}}}"), name
+        if group == "train":
+            assert resources["accelerator"] == {
+                "resourceType": "{{$.inputs.parameters['pipelinechannel--train_accelerator_type']}}",
+                "resourceCount": "{{$.inputs.parameters['pipelinechannel--train_accelerator_count']}}"}
+    timeouts = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {name: config["activeDeadlineSeconds"] for name, config in timeouts.items()} == {
+        name: "7200" if name in ("exec-train", "exec-tune") else "1800" for name in executors}
+
+    def tasks(components):
+        for comp in components.values():
+            yield from comp.get("dag", {}).get("tasks", {}).items()
+
+    every = [*compiled.ir["root"]["dag"]["tasks"].items(), *tasks(compiled.ir["components"])]
+    steps = {name for name, task in every if "componentRef" in task and not name.startswith(("condition", "for-"))}
+    assert {"drift", "handoff", "tune", "select"} <= steps
+    assert not [name for name, task in every if task.get("cachingOptions", {}).get("enableCache")]
