@@ -35,6 +35,17 @@ def test_a_trainingrun_goes_to_succeeded_with_results_in_status(cluster, home, t
     annotations = done["metadata"].get("annotations", {})
     assert all(k.startswith("mlcd.io/") for k in annotations if "kopf" in k or "last-handled" in k)
     assert "mlcd.io/last-handled-configuration" in annotations
+    # Finished, nothing to retrain: no timer looks at it any more, so kopf lets go of its finalizer.
+    wait_for(cluster.fetch("iris"), lambda o: "mlcd.io/finalizer" not in (o["metadata"].get("finalizers") or []))
+
+
+def test_a_finished_trainingrun_that_retrains_keeps_its_timer(cluster, home, tmp_path, run_operator, wait_for):
+    run_operator(registry_for(home), settings())
+    cluster.create(trainingrun(registry={"uri": registry_uri(tmp_path)}, retrain={"schedule": "0 3 1 1 *"}))
+    done = wait_for(cluster.fetch("iris"), phase("Succeeded", "Failed", "Rejected", "Invalid"), deadline=90)
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    assert done["status"]["nextScheduledRun"].endswith("-01-01T03:00:00Z")
+    assert "mlcd.io/finalizer" in cluster.fetch("iris")()["metadata"]["finalizers"]
 
 
 def test_a_gate_failure_ends_rejected(cluster, home, tmp_path, run_operator, wait_for):

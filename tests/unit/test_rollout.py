@@ -123,21 +123,21 @@ def test_first_deploy_then_steady_state_writes_nothing():
     assert obj["status"]["phase"] == "Progressing" and obj["status"]["canaryModel"] == V1
     assert obj["status"]["traffic"] == {"active": 0, "canary": 100}
     assert first.events == [("Normal", "Deploying", f"first deployment of {V1}")]
-    assert cond(obj, "Ready")["status"] == "False" and first.requeue_after
+    assert cond(obj, "Ready")["status"] == "False"
 
     kserve.controller()
     done = step(obj, kserve, T0 + timedelta(seconds=5))
     status = obj["status"]
     assert (status["phase"], status["activeModel"], status.get("canaryModel")) == ("Ready", V1, None)
     assert status["url"] == "http://iris.models.example.com" and status["observedGeneration"] == 1
-    assert done.promoted == V1 and done.events[0][1] == "Deployed"
+    assert done.events == [("Normal", "Deployed", f"{V1} is Ready and takes all the traffic")]
     assert cond(obj, "Ready")["status"] == "True" and cond(obj, "RolledOut")["status"] == "True"
     assert {c["type"] for c in status["conditions"]} == {"Ready", "RolledOut", "CanaryReady", "CredentialsReady"}
 
     before, writes = copy.deepcopy(obj["status"]), kserve.writes
     again = step(obj, kserve, T0 + timedelta(hours=1))
     assert again.inferenceservice is None and kserve.writes == writes, "patched in a loop"
-    assert again.events == [] and again.requeue_after is None and obj["status"] == before
+    assert again.events == [] and obj["status"] == before
 
 
 def test_canary_then_promotion_after_stable_seconds():
@@ -158,11 +158,12 @@ def test_canary_then_promotion_after_stable_seconds():
     ready_at = T0 + timedelta(minutes=2)
     watching = step(obj, kserve, ready_at)
     assert cond(obj, "CanaryReady")["status"] == "True" and obj["status"]["phase"] == "Progressing"
-    assert watching.requeue_after == pytest.approx(60)
-    assert step(obj, kserve, ready_at + timedelta(seconds=59)).promoted is None
+    assert watching.events == []
+    step(obj, kserve, ready_at + timedelta(seconds=59))
+    assert (obj["status"]["phase"], obj["status"]["activeModel"]) == ("Progressing", V1)
 
     promoted = step(obj, kserve, ready_at + timedelta(seconds=60))
-    assert promoted.promoted == V2 and promoted.events[0][1] == "Promoted"
+    assert promoted.events[0][1] == "Promoted"
     assert "canaryTrafficPercent" not in predictor(kserve), "promotion must drop the canary share"
     status = obj["status"]
     assert (status["phase"], status["activeModel"], status.get("canaryModel")) == ("Ready", V2, None)
@@ -187,8 +188,10 @@ def test_canary_that_flaps_restarts_its_stability_clock():
     assert "canaryReadySince" not in obj["status"]
     kserve.controller()
     step(obj, kserve, T0 + timedelta(minutes=3))
-    assert step(obj, kserve, T0 + timedelta(minutes=3, seconds=30)).promoted is None
-    assert step(obj, kserve, T0 + timedelta(minutes=4)).promoted == V2
+    step(obj, kserve, T0 + timedelta(minutes=3, seconds=30))
+    assert obj["status"]["activeModel"] == V1
+    step(obj, kserve, T0 + timedelta(minutes=4))
+    assert obj["status"]["activeModel"] == V2
 
 
 def test_canary_waits_for_its_traffic_share():
@@ -209,7 +212,7 @@ def test_rollback_on_progress_deadline_and_no_retry_of_the_same_model():
     assert step(obj, kserve, T0 + timedelta(minutes=5)).events == []
     previous = copy.deepcopy(obj["status"])
     rolled = step(obj, kserve, T0 + timedelta(minutes=11))
-    assert rolled.events[0][:2] == ("Warning", "RolledBack") and rolled.promoted is None
+    assert rolled.events[0][:2] == ("Warning", "RolledBack")
     assert predictor(kserve)["model"]["storageUri"] == V1 and predictor(kserve)["canaryTrafficPercent"] == 0
     status = obj["status"]
     assert (status["phase"], status["activeModel"], status["canaryModel"]) == ("RolledBack", V1, V2)
@@ -284,7 +287,7 @@ def test_first_deploy_that_never_gets_ready_fails_then_recovers():
     assert step(obj, kserve, T0 + timedelta(minutes=11)).events == []
     kserve.controller()
     recovered = step(obj, kserve, T0 + timedelta(minutes=12))
-    assert obj["status"]["phase"] == "Ready" and recovered.promoted == V1
+    assert obj["status"]["phase"] == "Ready" and recovered.events[0][1] == "Deployed"
 
 
 def test_credentials_problems_block_a_deployment_until_fixed():
@@ -388,7 +391,7 @@ def test_an_inferenceservice_owned_by_someone_else_is_never_touched():
               "status": {"observedGeneration": 4, "conditions": [{"type": "Ready", "status": "True"}]}}
     decision = decide(obj, theirs, T0)
     status = decision.status.to_wire()
-    assert decision.inferenceservice is None and decision.promoted is None
+    assert decision.inferenceservice is None
     assert status["phase"] == "Failed" and "not owned" in status["message"]
     assert "activeModel" not in status
     ready = condition_of(status["conditions"], "Ready")

@@ -51,3 +51,19 @@ def test_an_incompatible_first_version_creates_no_inferenceservice():
     assert [e[1] for e in decision.events] == ["RuntimeIncompatible"]
     again = decide(md(URI, status), None, datetime(2030, 1, 1, tzinfo=UTC), runtime=check)
     assert again.events == [] and again.status.to_wire() == status
+
+
+def test_each_verdict_says_what_was_compared():
+    assert check_runtime("mlcd-sklearn", URI, {"sklearn": "1.7.2"}, OWN).message == (
+        f"{URI} was trained with scikit-learn 1.7.2; runtime mlcd-sklearn serves with 1.7.2")
+    assert check_runtime("mlcd-sklearn", URI, {"sklearn": "1.8.0"}, OWN).message == (
+        f"{URI} was trained with scikit-learn 1.8.0, runtime mlcd-sklearn serves with scikit-learn 1.7.2: "
+        "model.joblib was pickled by scikit-learn 1.8.0, which scikit-learn 1.7.2 (runtime mlcd-sklearn) cannot "
+        "load safely; install scikit-learn~=1.8.0 to serve it, or retrain it with 1.7.2")
+    assert check_runtime("mlcd-sklearn", URI, {}, OWN).message == (
+        f"{URI}: metadata.json records no scikit-learn version; runtime mlcd-sklearn serves with 1.7.2")
+    assert check_runtime("mlcd-sklearn", URI, None, OWN, problem="timed out").message == (
+        f"{URI}: the versions that trained it could not be read (timed out); the server checks them as it loads it")
+    assert check_runtime("kserve-sklearnserver", URI, None, OWN).message == (
+        "runtime kserve-sklearnserver is not mlcd's mlcd-sklearn: the operator does not know its library versions "
+        "and cannot check them")

@@ -2,7 +2,7 @@
 
 from mlcd.api.v1alpha1 import ModelDeploymentStatus, TrainingRunStatus
 from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition
-from mlcd.reconcile.status import Event, changed, status_patch
+from mlcd.reconcile.status import Event, changed, clean, merge_patch, status_patch
 
 STORED = {"phase": "Succeeded", "observedGeneration": 2, "message": "registered file:///r/v2",
           "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "",
@@ -56,3 +56,27 @@ def test_the_crds_key_conditions_by_type():
         assert conditions["x-kubernetes-list-type"] == "map"
         assert conditions["x-kubernetes-list-map-keys"] == ["type"]
         assert "type" in conditions["items"]["required"]
+
+
+def test_a_warning_event_is_typed_and_keeps_its_reason():
+    assert Event.warning("RunFailed", "boom") == ("Warning", "RunFailed", "boom")
+    assert len(Event.normal("RunSubmitted", "y" * 5000).message) == 1000
+
+
+def test_what_the_operator_remembers_writing_loses_its_nulls_at_every_depth():
+    assert clean({"a": None, "b": {"c": None, "d": 1}, "e": [{"f": None, "g": 2}, 3]}) == {"b": {"d": 1},
+                                                                                          "e": [{"g": 2}, 3]}
+
+
+def test_a_field_that_changes_kind_is_replaced_whole():
+    assert merge_patch({"a": {"b": 1}, "c": "x"}, {"a": "now a string", "c": {"d": 1}}) == {
+        "a": "now a string", "c": {"d": 1}}
+
+
+def test_the_previous_status_may_be_typed_or_as_read():
+    new = TrainingRunStatus.model_validate(STORED)
+    new.next_scheduled_run = None
+    typed_patch = status_patch(TrainingRunStatus.model_validate(STORED), new)
+    read_patch = status_patch({**STORED, "retrain": {**STORED["retrain"], "problem": None}}, new)
+    assert typed_patch == read_patch and typed_patch["nextScheduledRun"] is None
+    assert status_patch(None, new) == new.to_wire()

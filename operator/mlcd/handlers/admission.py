@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from mlcd.reconcile.admission import Caps, Verdict, Waiter, verdict
 
 RESERVED_SECONDS = 120.0  # an admitted run the watch has not shown in flight by then is not counted
+PRUNE_SECONDS = 1.0  # waiters gone quiet are dropped at most this often
 
 
 class AdmissionControl:
@@ -24,6 +25,7 @@ class AdmissionControl:
         self.clock = clock
         self._reserved: dict[tuple[str, str], float] = {}
         self._waiting: dict[tuple[str, str], tuple[str, float]] = {}
+        self._pruned = float("-inf")
 
     def request(self, namespace: str, name: str, since: str, in_flight: Mapping[str, object] | None) -> Verdict:
         """`in_flight`: namespace -> the names of its TrainingRuns with a run in flight (the kopf index)."""
@@ -31,10 +33,17 @@ class AdmissionControl:
             return Verdict(True, 0)
         now = self.clock()
         counts = self._counts(in_flight or {}, now)
-        key = (namespace, name)
-        self._waiting = {k: v for k, v in self._waiting.items() if now - v[1] < self.waiter_seconds}
-        waiting = [Waiter(s, ns, n) for (ns, n), (s, _) in self._waiting.items() if (ns, n) != key]
-        decided = verdict(Waiter(since, namespace, name), waiting, counts, self.caps)
+        key, me = (namespace, name), Waiter(since, namespace, name)
+        if now - self._pruned >= PRUNE_SECONDS:
+            self._waiting = {k: v for k, v in self._waiting.items() if now - v[1] < self.waiter_seconds}
+            self._pruned = now
+        if self.caps.total and sum(counts.values()) >= self.caps.total:
+            # No slot anywhere: no place in the queue changes the answer, so the queue is not ordered
+            # (a thousand waiters asking in turn would otherwise sort it a thousand times).
+            decided = verdict(me, (), counts, self.caps)
+        else:
+            waiting = [Waiter(s, ns, n) for (ns, n), (s, _) in self._waiting.items() if (ns, n) != key]
+            decided = verdict(me, waiting, counts, self.caps)
         if decided.admitted:
             self._waiting.pop(key, None)
             self._reserved[key] = now

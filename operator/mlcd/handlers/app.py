@@ -17,6 +17,7 @@ from mlcd.handlers.kube import LazyClient
 from mlcd.handlers.limits import NamespacePool
 from mlcd.handlers.storage import StorageIdentities
 from mlcd.handlers.trainingrun import TrainingRunReconciler
+from mlcd.reconcile.polling import needs_polling
 
 PREFIX = "mlcd.io"
 
@@ -108,7 +109,9 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     async def _changed(body, patch, logger, mlcd_runs_in_flight, **_):
         await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
 
-    @kopf.timer(**resource, interval=config.poll_seconds, initial_delay=config.poll_seconds, registry=registry)
+    # Only a TrainingRun that can change without an event has a timer (and so kopf's finalizer).
+    @kopf.timer(**resource, interval=config.poll_seconds, initial_delay=config.poll_seconds, registry=registry,
+                when=lambda spec, status, meta, **_: needs_polling(spec, status, meta.get("generation")))
     async def _poll(body, patch, logger, mlcd_runs_in_flight, **_):
         await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
 

@@ -52,7 +52,7 @@ def champion_step(status: ModelDeploymentStatus, *, deployment: str,
 def champion_recorded(status: ModelDeploymentStatus, step: ChampionUpdate | ChampionSkip, error: str | None, *,
                       generation: int | None, now: str) -> ModelDeploymentStatus:
     """``status`` with the outcome of ``step``: championModel and the ChampionRecorded condition."""
-    new = status.model_copy(deep=True)
+    new = status.model_copy()  # its fields are replaced, never changed in place
     if isinstance(step, ChampionSkip):
         value = (False, Reason.NOT_IN_REGISTRY, step.message)
     elif error:

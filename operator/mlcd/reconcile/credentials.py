@@ -72,7 +72,7 @@ def _secret_problems(secret: dict) -> list[str]:
         if key not in S3_ANNOTATIONS and (suggestion := _suggestion(key)):
             problems.append(f"{where}: annotation {key!r} is not one KServe reads, so it would be silently "
                             f"ignored; did you mean {suggestion!r}?")
-    anonymous = str(_annotations(secret).get(f"{KSERVE_DOMAIN}/s3-useanoncredential", "")).lower() == "true"
+    anonymous = str(_annotations(secret).get(f"{KSERVE_DOMAIN}/s3-useanoncredential")).lower() == "true"
     keys = _keys(secret)
     for wanted in (ACCESS_KEY_NAMES, SECRET_KEY_NAMES):
         if not anonymous and not keys & set(wanted):
@@ -85,15 +85,15 @@ def _suggestion(key: str) -> str | None:
     """The KServe S3 annotation ``key`` was probably meant to be, or None when it is unrelated."""
     domain, _, name = key.rpartition("/")
     spelled = name.lower().replace("_", "-")
-    if spelled in S3_ANNOTATION_NAMES and (domain in ("", KSERVE_DOMAIN, *_OTHER_DOMAINS)
-                                           or _close(domain, (KSERVE_DOMAIN, *_OTHER_DOMAINS), 0.7)):
+    # A name KServe reads without a domain, or under one close to KServe's (an exact one matches itself).
+    if spelled in S3_ANNOTATION_NAMES and (not domain or _close(domain, (KSERVE_DOMAIN, *_OTHER_DOMAINS), 0.7)):
         return f"{KSERVE_DOMAIN}/{spelled}"
-    if domain == KSERVE_DOMAIN or domain in _OTHER_DOMAINS or _close(domain, (KSERVE_DOMAIN,), 0.8):
+    if domain in _OTHER_DOMAINS or _close(domain, (KSERVE_DOMAIN,), 0.8):
         near = _close(spelled, S3_ANNOTATION_NAMES, 0.75)
         return f"{KSERVE_DOMAIN}/{near}" if near else None
     return None
 
 
 def _close(word: str, choices, cutoff: float) -> str | None:
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    found = difflib.get_close_matches(word, list(choices), cutoff=cutoff)  # the closest first
     return found[0] if found else None

@@ -27,7 +27,8 @@ from mlcd.api.v1alpha1.trainingrun import (
     RetrainTrigger,
     TrainingRunStatus,
 )
-from mlcd.api.v1alpha1.vocabulary import EventReason, EventType, Reason, TrainingRunCondition, TrainingRunPhase
+from mlcd.api.v1alpha1.vocabulary import EventReason, Reason, TrainingRunCondition, TrainingRunPhase
+from mlcd.reconcile.status import EVENT_MESSAGE_LIMIT, Event
 from mlcd.timestamps import parse_rfc3339 as parse_time
 from mlcd.timestamps import rfc3339
 
@@ -36,7 +37,6 @@ CONDITION = TrainingRunCondition.RETRAINING
 # One run answers every trigger due at the same moment; the first of these names it.
 PRIORITY = ("drift", "data", "schedule")
 CONDITION_REASONS = {"schedule": Reason.SCHEDULE_DUE, "data": Reason.DATA_CHANGED, "drift": Reason.DRIFT_DETECTED}
-NORMAL, WARNING = EventType.NORMAL, EventType.WARNING
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Outcome:
     """The whole new status and the Events to post."""
 
     status: TrainingRunStatus
-    events: list[tuple[str, str, str]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
 
 def fingerprint_id(kind: str, value: str, version_id: str | None = None) -> str:
@@ -195,7 +195,7 @@ def evaluate(spec: RetrainSpec, status: TrainingRunStatus, observed: Observed, g
     """
     now = observed.now
     state = _state(status)
-    events: list[tuple[str, str, str]] = []
+    events: list[Event] = []
     if observed.checked:
         _record_check(state, observed, events)
     scheduled, found = _schedule(spec, state, now, events, schedule_offset)
@@ -207,7 +207,7 @@ def evaluate(spec: RetrainSpec, status: TrainingRunStatus, observed: Observed, g
     if next_run is not None:
         next_run += timedelta(seconds=schedule_offset)
 
-    out = status.model_copy(deep=True)
+    out = status.model_copy()  # a copy whose fields are replaced, never changed in place
     _store(out, state)
     next_text = rfc3339(next_run) if next_run else None
     if next_text != status.next_scheduled_run:
@@ -215,7 +215,7 @@ def evaluate(spec: RetrainSpec, status: TrainingRunStatus, observed: Observed, g
     if fired:
         out.last_retrain = RetrainRecord.model_validate({
             "reason": fired.reason, "at": rfc3339(now), "key": fired.key, **fired.record, "message": fired.message})
-        events.append((NORMAL, EventReason.RETRAIN_TRIGGERED, f"{fired.message}; run key {fired.key}"[:1000]))
+        events.append(Event.normal(EventReason.RETRAIN_TRIGGERED, f"{fired.message}; run key {fired.key}"))
     out.set_condition(CONDITION, *_condition(spec, status, state, stop, next_run), generation, now=rfc3339(now))
     return Outcome(out, events)
 
@@ -226,12 +226,12 @@ def _record_check(state: RetrainStatus, observed: Observed, events: list) -> Non
         state.problem = None
         return
     if observed.problem != state.problem:
-        events.append((WARNING, EventReason.RETRAIN_CHECK_FAILED, observed.problem[:1000]))
-    state.problem = observed.problem[:1000]
+        events.append(Event.warning(EventReason.RETRAIN_CHECK_FAILED, observed.problem))
+    state.problem = observed.problem[:EVENT_MESSAGE_LIMIT]
 
 
 def _schedule(spec: RetrainSpec, state: RetrainStatus, now: datetime, events: list,
-              offset: float = 0.0) -> tuple[_Trigger | None, Slots | None]:
+              offset: float) -> tuple[_Trigger | None, Slots | None]:
     if not spec.schedule:
         state.schedule = state.scheduled_since = None
         return None, None
@@ -244,7 +244,7 @@ def _schedule(spec: RetrainSpec, state: RetrainStatus, now: datetime, events: li
                   spec.starting_deadline_seconds)
     if found.missed:
         state.scheduled_since = rfc3339(found.missed)
-        events.append((WARNING, EventReason.SCHEDULE_MISSED, f"schedule slot {rfc3339(found.missed)} skipped: not "
+        events.append(Event.warning(EventReason.SCHEDULE_MISSED, f"schedule slot {rfc3339(found.missed)} skipped: not "
                        f"started within startingDeadlineSeconds ({spec.starting_deadline_seconds})"))
     if found.due is None:
         return None, found
@@ -277,17 +277,18 @@ def _drift(state: RetrainStatus, seen: DriftSeen | None, now: datetime, events: 
     state.last_drift_check = DriftCheck.model_validate({
         "reason": "drift", "at": rfc3339(now), **record, "fingerprint": seen.fingerprint,
         "championVersion": seen.champion_version})
-    told = f"{record.get('message', '')} (champion v{seen.champion_version}, report {seen.report or 'not written'})"
+    said = record.get("message", "")
+    told = f"{said} (champion v{seen.champion_version}, report {seen.report or 'not written'})"
     if not record.get("drifted"):
-        events.append((NORMAL, EventReason.NO_DRIFT, told[:1000]))
+        events.append(Event.normal(EventReason.NO_DRIFT, told))
         return None
     # Keyed by the data alone: a champion retrained because of it, still far from it, is no new reason.
     key = content_key("drift", seen.fingerprint)
     if key == state.last_trigger_key or key in {h.key for h in state.history}:
-        events.append((NORMAL, EventReason.DRIFT_PERSISTS, f"{told}; already retrained for this data ({key})"[:1000]))
+        events.append(Event.normal(EventReason.DRIFT_PERSISTS, f"{told}; already retrained for this data ({key})"))
         return None
-    events.append((WARNING, EventReason.DRIFT_DETECTED, told[:1000]))
-    return _Trigger(key, "drift", f"spec.retrain.drift.current drifted: {record.get('message', '')}", record)
+    events.append(Event.warning(EventReason.DRIFT_DETECTED, told))
+    return _Trigger(key, "drift", f"spec.retrain.drift.current drifted: {said}", record)
 
 
 def _fire(candidates: list[_Trigger], state: RetrainStatus, status: TrainingRunStatus,
@@ -298,7 +299,7 @@ def _fire(candidates: list[_Trigger], state: RetrainStatus, status: TrainingRunS
         for name, value in trigger.consume.items():
             setattr(state, name, value)
     first = candidates[0]
-    message = "; ".join(t.message for t in candidates)[:1000]
+    message = "; ".join(t.message for t in candidates)[:EVENT_MESSAGE_LIMIT]
     state.pending_trigger = RetrainTrigger(key=first.key, reason=first.reason, at=rfc3339(observed.now),
                                            message=message)
     if observed.in_flight:
@@ -355,7 +356,7 @@ def started(spec: RetrainSpec, status: TrainingRunStatus, submitted: TrainingRun
     The pending trigger is cleared in the same write that records its run (a run of the spec supersedes
     it); the data the run starts on becomes the baseline of data changes; a retraining enters the history.
     """
-    out = submitted.model_copy(deep=True)
+    out = submitted.model_copy()  # a copy whose fields are replaced, never changed in place
     state = _state(status)
     waiting, state.pending_trigger = state.pending_trigger, None
     if data:
@@ -369,11 +370,12 @@ def started(spec: RetrainSpec, status: TrainingRunStatus, submitted: TrainingRun
         state.history = [entry, *earlier][: spec.history_limit]
         state.last_trigger_key = trigger
         if status.last_retrain and status.last_retrain.key == trigger:
-            out.last_retrain = status.last_retrain.model_copy(deep=True)
+            out.last_retrain = status.last_retrain.model_copy()
             out.last_retrain.run_name = run
         if submitted.phase in IN_FLIGHT:
             out.set_condition(CONDITION, True, CONDITION_REASONS[waiting.reason],
-                              f"run {run} for {trigger}: {waiting.message}"[:1000], generation, now=rfc3339(now))
+                              f"run {run} for {trigger}: {waiting.message}"[:EVENT_MESSAGE_LIMIT], generation,
+                              now=rfc3339(now))
     out.retrain = status.retrain
     _store(out, state)
     return out
@@ -388,7 +390,7 @@ def _replaced(entry: RetrainHistoryEntry) -> RetrainHistoryEntry:
 def dropped(status: TrainingRunStatus, submitted: TrainingRunStatus) -> TrainingRunStatus:
     """`submitted` for a spec without spec.retrain: retraining state and its condition go, rather than go on
     describing triggers that no longer exist."""
-    out = submitted.model_copy(deep=True)
+    out = submitted.model_copy()
     out.retrain = out.next_scheduled_run = None
     out.drop_condition(CONDITION)
     return out

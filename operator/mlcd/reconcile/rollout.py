@@ -28,7 +28,6 @@ from mlcd.timestamps import parse_rfc3339, rfc3339
 log = logging.getLogger(__name__)
 
 NORMAL, WARNING = EventType.NORMAL, EventType.WARNING
-POLL_SECONDS = 10.0  # how often a rollout in flight is looked at again when KServe sends no news
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,6 @@ class Decision:
     inferenceservice: dict | None  # to create or patch; None when what is there already is right
     status: ModelDeploymentStatus  # the whole new status, conditions included
     events: list[tuple[str, str, str]]  # (type, reason, message) for Kubernetes Events
-    requeue_after: float | None  # seconds until a timer (stability, deadline) needs a look
-    promoted: str | None = None  # the model URI this decision made active, if any
 
 
 @dataclass(frozen=True)
@@ -56,8 +53,6 @@ class _Outcome:
     canary_since: str | None = None
     canary_ready_since: str | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
-    requeue_after: float | None = None
-    promoted: str | None = None
     not_ready: tuple[str, str] | None = None  # (reason, message): Ready=False whatever KServe reports
 
 
@@ -82,19 +77,18 @@ class _Context:
 
     def build(self, storage_uri: str, canary_percent: int | None) -> dict:
         return build_inferenceservice(self.md, storage_uri=storage_uri, canary_percent=canary_percent,
-                                      owner_uid=self.uid, model_sha256=self.digest(storage_uri))
+                                      model_sha256=self.digest(storage_uri))
 
     def digest(self, uri: str | None) -> str | None:
         """The sha256 the objects carry for ``uri``: spec.model's for the model named now, status's for the
-        active model or canary it names (a rollback serves the active model with its own digest)."""
+        active model (a rollback serves the active model with its own digest). No other model is ever
+        served or named: a canary is always the model spec.model names."""
         if uri is None:
             return None
         if uri == self.uri:
             return self.spec.model.sha256
         if uri == self.status.active_model:
             return self.status.active_model_sha256
-        if uri == self.status.canary_model:
-            return self.status.canary_model_sha256
         return None
 
     def seconds_since(self, stamp: str | None) -> float:
@@ -125,7 +119,7 @@ def decide(md: dict, observed: dict | None, now: datetime, *, credential_problem
     status = _status(ctx, outcome, credential_problems, runtime, applying=desired is not None)
     for kind, reason, message in outcome.events:
         log.info("rollout event modeldeployment=%s type=%s reason=%s message=%r", ctx.name, kind, reason, message)
-    return Decision(desired, status, outcome.events, outcome.requeue_after, outcome.promoted)
+    return Decision(desired, status, outcome.events)
 
 
 def _conflict(ctx: _Context) -> Decision:
@@ -140,7 +134,7 @@ def _conflict(ctx: _Context) -> Decision:
     _set(ctx, status, Cond.ROLLED_OUT, conflict)
     already = _reason_of(ctx.status) == Reason.INFERENCE_SERVICE_CONFLICT
     events = [] if already else [(WARNING, EventReason.INFERENCE_SERVICE_CONFLICT, message)]
-    return Decision(None, status, events, None)
+    return Decision(None, status, events)
 
 
 def not_applied(md: dict, reason: str, message: str, now: datetime) -> Decision:
@@ -156,7 +150,7 @@ def not_applied(md: dict, reason: str, message: str, now: datetime) -> Decision:
     for type_ in (Cond.READY, Cond.ROLLED_OUT):
         status.set_condition(type_, False, reason, message, generation, now=rfc3339(now))
     status.observed_generation, status.phase, status.message = generation, Phase.FAILED, message
-    return Decision(None, status, [] if seen else [(WARNING, reason, message)], None)
+    return Decision(None, status, [] if seen else [(WARNING, reason, message)])
 
 
 def _step(ctx: _Context, problems: list[str], runtime: RuntimeCheck | None) -> _Outcome:
@@ -198,8 +192,7 @@ def _blocked(ctx: _Context, problems: list[str]) -> _Outcome:
     events = [] if was_blocked else [(WARNING, EventReason.CREDENTIALS_NOT_READY, "; ".join(problems))]
     message = f"{ctx.uri} waits for usable credentials: " + "; ".join(problems)
     return _Outcome(active, None, Phase.PENDING if active is None else status.phase or Phase.READY, message,
-                    active, None, rolled_out=(False, Reason.CREDENTIALS_NOT_READY, message), events=events,
-                    requeue_after=None)
+                    active, None, rolled_out=(False, Reason.CREDENTIALS_NOT_READY, message), events=events)
 
 
 def _first_deploy(ctx: _Context, *, started: bool) -> _Outcome:
@@ -209,24 +202,21 @@ def _first_deploy(ctx: _Context, *, started: bool) -> _Outcome:
                     rolled_out=(False, Reason.DEPLOYING, f"first deployment of {uri}"), canary_since=since,
                     traffic=(0, 100))
     if not started:
-        return replace(base, events=[(NORMAL, EventReason.DEPLOYING, f"first deployment of {uri}")],
-                       requeue_after=POLL_SECONDS)
+        return replace(base, events=[(NORMAL, EventReason.DEPLOYING, f"first deployment of {uri}")])
     health = _health(ctx, ctx.build(uri, None))
     if health.ready:
-        return _Outcome(uri, None, Phase.READY, f"serving {uri}", uri, None,
-                        rolled_out=(True, Reason.ROLLED_OUT, f"{uri} takes all the traffic"),
-                        events=[(NORMAL, EventReason.DEPLOYED, f"{uri} is Ready and takes all the traffic")],
-                        promoted=uri)
+        deployed = (NORMAL, EventReason.DEPLOYED, f"{uri} is Ready and takes all the traffic")
+        return replace(_settled(ctx), events=[deployed])
     if status.phase == Phase.FAILED:
         return replace(base, phase=Phase.FAILED, message=status.message or "",
                        rolled_out=(False, _reason_of(status), status.message or ""))
     failure = _failure(ctx, health)
     if failure is None:
-        return replace(base, requeue_after=_poll(ctx))
+        return base
     reason, message = failure
     message = f"{uri} could not be deployed and there is no earlier model to fall back to: {message}"
     return replace(base, phase=Phase.FAILED, message=message, rolled_out=(False, reason, message),
-                   events=[(WARNING, reason, message)], requeue_after=None)
+                   events=[(WARNING, reason, message)])
 
 
 def _start_canary(ctx: _Context) -> _Outcome:
@@ -239,8 +229,7 @@ def _start_canary(ctx: _Context) -> _Outcome:
     return _Outcome(uri, _canary_param(percent), Phase.PROGRESSING, message, active, uri,
                     rolled_out=(False, Reason.CANARY_IN_PROGRESS, message),
                     canary_ready=(False, Reason.CANARY_NOT_READY, f"waiting for {uri} to become Ready"),
-                    canary_since=ctx.stamp(), traffic=(100 - percent, percent), events=events,
-                    requeue_after=POLL_SECONDS)
+                    canary_since=ctx.stamp(), traffic=(100 - percent, percent), events=events)
 
 
 def _watch_canary(ctx: _Context) -> _Outcome:
@@ -252,26 +241,22 @@ def _watch_canary(ctx: _Context) -> _Outcome:
                     canary_since=status.canary_since, traffic=(100 - ctx.percent, ctx.percent))
     if health.ready and health.latest_revision_ready_or_single and health.serves_share(ctx.percent):
         ready_since = status.canary_ready_since or ctx.stamp()
-        remaining = rollout.stable_seconds - ctx.seconds_since(ready_since)
-        if remaining <= 0:
+        if ctx.seconds_since(ready_since) >= rollout.stable_seconds:
             return _promote(ctx)
         return replace(base, canary_ready=(True, Reason.CANARY_READY,
                                            f"Ready since {ready_since}; promoted after {rollout.stable_seconds}s"),
-                       canary_ready_since=ready_since, requeue_after=remaining)
+                       canary_ready_since=ready_since)
     failure = _failure(ctx, health)
     if failure is not None:
         return _fail_canary(ctx, *failure)
-    why = f"{health.reason}: {health.message}".rstrip(": ")
-    return replace(base, canary_ready=(False, Reason.CANARY_NOT_READY, why),
-                   requeue_after=_poll(ctx))
+    return replace(base, canary_ready=(False, Reason.CANARY_NOT_READY, health.why))
 
 
 def _promote(ctx: _Context) -> _Outcome:
     uri, previous = ctx.uri, ctx.status.active_model
     message = f"canary {uri} promoted: it takes all the traffic (was {previous})"
     return _Outcome(uri, None, Phase.READY, f"serving {uri}", uri, None,
-                    rolled_out=(True, Reason.PROMOTED, message), events=[(NORMAL, EventReason.PROMOTED, message)],
-                    promoted=uri)
+                    rolled_out=(True, Reason.PROMOTED, message), events=[(NORMAL, EventReason.PROMOTED, message)])
 
 
 def _fail_canary(ctx: _Context, reason: str, why: str) -> _Outcome:
@@ -346,12 +331,11 @@ class _Health:
         return self.readiness.serves_share(percent)
 
     @property
-    def reason(self) -> str:
-        return self.readiness.reason if self.in_sync else Reason.UPDATE_PENDING
-
-    @property
-    def message(self) -> str:
-        return self.readiness.message if self.in_sync else "the InferenceService is being updated"
+    def why(self) -> str:
+        """Why it is not Ready yet, in KServe's words once KServe runs the spec we want."""
+        if not self.in_sync:
+            return f"{Reason.UPDATE_PENDING}: the InferenceService is being updated"
+        return _why(self.readiness.reason, self.readiness.message)
 
 
 def _failure(ctx: _Context, health: _Health) -> tuple[str, str] | None:
@@ -360,13 +344,13 @@ def _failure(ctx: _Context, health: _Health) -> tuple[str, str] | None:
         return Reason.MODEL_LOAD_FAILED, f"KServe could not load the model: {r.failure}"
     deadline = ctx.spec.rollout.progress_deadline_seconds
     if ctx.seconds_since(ctx.status.canary_since) >= deadline:
-        return Reason.PROGRESS_DEADLINE_EXCEEDED, f"not Ready within {deadline}s ({health.reason}: {health.message})"
+        return Reason.PROGRESS_DEADLINE_EXCEEDED, f"not Ready within {deadline}s ({health.why})"
     return None
 
 
-def _poll(ctx: _Context) -> float:
-    left = ctx.spec.rollout.progress_deadline_seconds - ctx.seconds_since(ctx.status.canary_since)
-    return max(1.0, min(POLL_SECONDS, left))
+def _why(reason: str, message: str) -> str:
+    """KServe's reason, and its message when it gave one."""
+    return f"{reason}: {message}" if message else reason
 
 
 def _canary_param(percent: int) -> int | None:
@@ -409,7 +393,7 @@ def _status(ctx: _Context, outcome: _Outcome, problems, runtime: RuntimeCheck | 
     ready = r.ready and in_sync
     ready_message = "KServe reports the InferenceService Ready" if ready else (
         f"the InferenceService is being {'updated' if ctx.observed else 'created'}" if applying
-        else f"{r.reason}: {r.message}".rstrip(": "))
+        else _why(r.reason, r.message))
     ready_reason = Reason.INFERENCE_SERVICE_READY if ready else (Reason.UPDATE_PENDING if applying else r.reason)
     _set(ctx, status, Cond.READY, (False, *outcome.not_ready) if outcome.not_ready else
          (ready, ready_reason, ready_message))
