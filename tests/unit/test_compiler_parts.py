@@ -34,7 +34,8 @@ def test_cpu_is_whole_cores_or_millicores_rounded_up(given, cpu):
 
 
 @pytest.mark.parametrize(("given", "memory"), [("512Mi", "512Mi"), ("1G", "1G"), ("1024", "1024"),
-                                               ("1.5Gi", str(3 * 2**29)), ("1e3", "1000"), ("1500m", "2")])
+                                               ("1.5Gi", str(3 * 2**29)), ("1e3", "1000"), ("1500m", "2"),
+                                               ("1200m", "2")])
 def test_memory_is_digits_and_a_unit_or_else_bytes(given, memory):
     assert kfp_memory(given) == memory
 
@@ -202,3 +203,27 @@ def test_every_step_of_the_widest_pipeline_is_uncached_bounded_and_timed():
     steps = {name for name, task in every if "componentRef" in task and not name.startswith(("condition", "for-"))}
     assert {"drift", "handoff", "tune", "select"} <= steps
     assert not [name for name, task in every if task.get("cachingOptions", {}).get("enableCache")]
+
+
+def test_a_runs_settings_default_to_a_manual_run_without_a_key_and_the_metric_to_the_kinds():
+    args = pipeline_arguments(trainingrun())
+    assert (args["run_trigger"], args["run_key"], args["registry_uri"], args["promote"]) == ("manual", "", "", True)
+    assert plan.metric(None, [], "regressor") == "r2" and plan.metric(None, [], "classifier") == "accuracy"
+
+
+def test_the_secret_given_wins_over_the_setting(monkeypatch):
+    monkeypatch.setenv("MLCD_S3_SECRET_NAME", "from-env")
+
+    def mounted(compiled):
+        executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        return {ref["secretName"] for config in executors.values() for ref in config.get("secretAsEnv", [])}
+
+    assert mounted(compile_trainingrun(trainingrun())) == {"from-env"}
+    assert mounted(compile_trainingrun(trainingrun(), s3_secret="given")) == {"given"}
+    assert mounted(compile_trainingrun(trainingrun(), s3_secret="")) == set()
+
+
+def test_the_ir_and_the_arguments_are_separate_objects():
+    compiled = compile_trainingrun(trainingrun())
+    compiled.arguments["gates"][0]["min"] = 0.1
+    assert compiled.ir["root"]["inputDefinitions"]["parameters"]["gates"]["defaultValue"][0]["min"] == 0.9

@@ -77,10 +77,11 @@ def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: s
 
 
 def _fill(structure: dict, arguments: dict) -> dict:
-    """A new IR whose root parameters default to the values; the rest is shared with the cache, unchanged."""
+    """A new IR whose root parameters default to the values (every one has a value); the rest is shared
+    with the cache, unchanged."""
     defined = structure["root"]["inputDefinitions"]["parameters"]
     params = {name: {**spec, "defaultValue": copy.deepcopy(arguments[name]), "isOptional": True}
-              if name in arguments else spec for name, spec in defined.items()}
+              for name, spec in defined.items()}
     root = {**structure["root"], "inputDefinitions": {**structure["root"]["inputDefinitions"], "parameters": params}}
     return {**structure, "root": root}
 
