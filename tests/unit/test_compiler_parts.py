@@ -34,7 +34,8 @@ def test_cpu_is_whole_cores_or_millicores_rounded_up(given, cpu):
 
 
 @pytest.mark.parametrize(("given", "memory"), [("512Mi", "512Mi"), ("1G", "1G"), ("1024", "1024"),
-                                               ("1.5Gi", str(3 * 2**29)), ("1e3", "1000"), ("1500m", "2")])
+                                               ("1.5Gi", str(3 * 2**29)), ("1e3", "1000"), ("1500m", "2"),
+                                               ("1200m", "2")])
 def test_memory_is_digits_and_a_unit_or_else_bytes(given, memory):
     assert kfp_memory(given) == memory
 
@@ -68,6 +69,9 @@ def test_the_yaml_layout_is_kfps():
     assert dump_ir(ir) == "a: " + "x" * 100 + " " + "y" * 10 + "\nb:\n  a:\n  - 1\n  - 2\n  z: 1\n"
     assert dump_ir(ir, {}) == dump_ir(ir)
     assert dump_ir({"a": 1}, {"platforms": {}}) == "a: 1\n---\nplatforms: {}\n"
+    # A value reaching past column 120 continues on the next line.
+    assert dump_ir({"a": "x" * 118 + " yy"}) == "a: " + "x" * 118 + "\n  yy\n"
+    assert dump_ir({"a": "x" * 116 + " yy"}) == "a: " + "x" * 116 + " yy\n"
 
 
 def test_a_spec_written_in_another_key_order_is_the_same_pipeline():
@@ -161,3 +165,65 @@ def test_a_grid_is_every_combination_in_scikit_learns_order():
                                                     "n_estimators": {"values": [5, 10, 20]}})
     assert plan.candidates(spec, seed=0) == list(ParameterGrid({"max_depth": [2, 3, 4], "n_estimators": [5, 10, 20]}))
     assert yaml.safe_load(plan.chunks(spec, 0)[0])["chunk"] == 1
+
+
+def test_compile_passes_the_runs_settings_on():
+    compiled = compile_trainingrun(trainingrun(), trigger="drift", registry_uri="s3://models/other", promote=False,
+                                   run_key="iris-9")
+    args = compiled.arguments
+    assert (args["run_trigger"], args["registry_uri"], args["promote"], args["run_key"]) == (
+        "drift", "s3://models/other", False, "iris-9")
+
+
+def test_every_step_of_the_widest_pipeline_is_uncached_bounded_and_timed():
+    compiled = compile_trainingrun(trainingrun(
+        registry={"uri": "s3://models/iris"}, deploy={"modelDeployment": "iris"},
+        retrain={"drift": {"current": "s3://data/iris/latest.csv"}},
+        resources={"train": {"limits": {"nvidia.com/gpu": "1"}}},
+        tuning={"search": "grid", "parallelism": 2, "parameters": {"max_depth": {"values": [2, 3]}}}))
+    executors = compiled.ir["deploymentSpec"]["executors"]
+    assert set(executors) >= {"exec-drift", "exec-handoff", "exec-tune", "exec-select"}
+    for name, executor in executors.items():
+        resources = executor["container"]["resources"]
+        group = "train" if name in ("exec-train", "exec-tune") else "steps"
+        assert resources["resourceCpuLimit"].endswith(f"{group}_cpu_limit']}}}}"), name
+        if group == "train":
+            assert resources["accelerator"] == {
+                "resourceType": "{{$.inputs.parameters['pipelinechannel--train_accelerator_type']}}",
+                "resourceCount": "{{$.inputs.parameters['pipelinechannel--train_accelerator_count']}}"}
+    timeouts = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {name: config["activeDeadlineSeconds"] for name, config in timeouts.items()} == {
+        name: "7200" if name in ("exec-train", "exec-tune") else "1800" for name in executors}
+
+    def tasks(components):
+        for comp in components.values():
+            yield from comp.get("dag", {}).get("tasks", {}).items()
+
+    every = [*compiled.ir["root"]["dag"]["tasks"].items(), *tasks(compiled.ir["components"])]
+    steps = {name for name, task in every if "componentRef" in task and not name.startswith(("condition", "for-"))}
+    assert {"drift", "handoff", "tune", "select"} <= steps
+    assert not [name for name, task in every if task.get("cachingOptions", {}).get("enableCache")]
+
+
+def test_a_runs_settings_default_to_a_manual_run_without_a_key_and_the_metric_to_the_kinds():
+    args = pipeline_arguments(trainingrun())
+    assert (args["run_trigger"], args["run_key"], args["registry_uri"], args["promote"]) == ("manual", "", "", True)
+    assert plan.metric(None, [], "regressor") == "r2" and plan.metric(None, [], "classifier") == "accuracy"
+
+
+def test_the_secret_given_wins_over_the_setting(monkeypatch):
+    monkeypatch.setenv("MLCD_S3_SECRET_NAME", "from-env")
+
+    def mounted(compiled):
+        executors = compiled.platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        return {ref["secretName"] for config in executors.values() for ref in config.get("secretAsEnv", [])}
+
+    assert mounted(compile_trainingrun(trainingrun())) == {"from-env"}
+    assert mounted(compile_trainingrun(trainingrun(), s3_secret="given")) == {"given"}
+    assert mounted(compile_trainingrun(trainingrun(), s3_secret="")) == set()
+
+
+def test_the_ir_and_the_arguments_are_separate_objects():
+    compiled = compile_trainingrun(trainingrun())
+    compiled.arguments["gates"][0]["min"] = 0.1
+    assert compiled.ir["root"]["inputDefinitions"]["parameters"]["gates"]["defaultValue"][0]["min"] == 0.9

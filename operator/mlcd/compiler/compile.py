@@ -77,19 +77,21 @@ def pipeline_arguments(tr: TrainingRun, trigger: str = "manual", registry_uri: s
 
 
 def _fill(structure: dict, arguments: dict) -> dict:
-    """A new IR whose root parameters default to the values; the rest is shared with the cache, unchanged."""
+    """A new IR whose root parameters default to the values (every one has a value); the rest is shared
+    with the cache, unchanged."""
     defined = structure["root"]["inputDefinitions"]["parameters"]
     params = {name: {**spec, "defaultValue": copy.deepcopy(arguments[name]), "isOptional": True}
-              if name in arguments else spec for name, spec in defined.items()}
+              for name, spec in defined.items()}
     root = {**structure["root"], "inputDefinitions": {**structure["root"]["inputDefinitions"], "parameters": params}}
     return {**structure, "root": root}
 
 
 def dump_ir(ir: dict, platform_spec: dict | None = None) -> str:
     """One YAML document, or two when there is a platform spec: the layout kfp's Compiler writes and
-    KFP's API server and kfp.Client read (pipeline spec first)."""
+    KFP's API server and kfp.Client read (pipeline spec first). PyYAML sorts keys and writes block style
+    by default; long values wrap at 120 columns."""
     documents = [ir, platform_spec] if platform_spec else [ir]
-    return yaml.safe_dump_all(documents, sort_keys=True, default_flow_style=False, width=120)
+    return yaml.safe_dump_all(documents, width=120)
 
 
 @functools.lru_cache(maxsize=16)

@@ -57,15 +57,15 @@ def build(shape: Shape):
     c = kfp_components.build(shape.image)
 
     def training(p: SimpleNamespace) -> Outputs:
-        ingest = c.ingest(source=p.data_source, data_format=p.data_format).set_display_name("ingest")
+        ingest = c.ingest(source=p.data_source, data_format=p.data_format)
         drift = None
         if shape.drift:
             drift = c.drift(dataset=ingest.outputs["dataset"], registry_uri=p.registry_uri, method=p.drift_method,
-                            threshold=p.drift_threshold).set_display_name("drift")
+                            threshold=p.drift_threshold)
         checked = c.check_data(
             dataset=ingest.outputs["dataset"], target=p.target, features=p.features, checks=p.checks,
             test_fraction=p.test_fraction, seed=p.seed, kind=p.kind,
-        ).set_display_name("check-data")
+        )
         if drift is not None:
             checked.after(drift)  # it compares with the champion before this run may replace it
         params_json, selected, tuned = p.params_json, None, []
@@ -75,20 +75,19 @@ def build(shape: Shape):
                     train_set=checked.outputs["train_set"], target=p.target, estimator=p.estimator,
                     params_json=p.params_json, preprocessing=p.preprocessing, seed=p.seed, kind=p.kind,
                     metric=p.tuning_metric, folds=p.tuning_folds, jobs=p.tuning_jobs, chunk=chunk,
-                ).set_display_name("tune")
+                )
                 tuned.append(tune)
             selected = c.select(chunks=dsl.Collected(tune.outputs["Output"]), metric=p.tuning_metric,
-                                params_json=p.params_json).set_display_name("select")
+                                params_json=p.params_json)
             params_json = selected.outputs["params_json"]
         trained = c.train(
             train_set=checked.outputs["train_set"], target=p.target, estimator=p.estimator, params_json=params_json,
             preprocessing=p.preprocessing, seed=p.seed,
-        ).set_display_name("train")
+        )
         evaluated = c.evaluate(
             model=trained.outputs["model"], test_set=checked.outputs["test_set"], target=p.target, kind=p.kind,
-        ).set_display_name("evaluate")
+        )
         gated = c.gate(metrics_json=evaluated.outputs["Output"], gates=p.gates, registry_uri=p.registry_uri)
-        gated.set_display_name("gate")
         with dsl.If(gated.outputs["passed"] == True, name="gates-passed"):  # noqa: E712 (a KFP condition)
             registered = c.register(
                 model=trained.outputs["model"], registry_uri=p.registry_uri, metrics_json=evaluated.outputs["Output"],
@@ -99,14 +98,14 @@ def build(shape: Shape):
                 run_generation=p.run_generation, run_trigger=p.run_trigger, run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
                 promote=p.promote, run_key=p.run_key,
                 **({"tuning_json": selected.outputs["tuning_json"]} if selected else {}),
-            ).set_display_name("register")
+            )
             handoff = None
             if shape.handoff:
                 # Needs no storage settings: it writes to the Kubernetes API only (see handoff.py).
                 handoff = c.handoff(model_deployment=p.model_deployment, namespace=p.run_namespace,
                                     model_uri=registered.outputs["model_uri"],
                                     model_sha256=registered.outputs["model_sha256"], run_name=p.run_name,
-                                    promote=p.promote).set_display_name("handoff").set_caching_options(False)
+                                    promote=p.promote).set_caching_options(False)
         with dsl.Else(name="gates-failed"):
             rejected = c.reject(gate_results=gated.outputs["results"], metrics_json=evaluated.outputs["Output"],
                                 registry_uri=p.registry_uri, run_key=p.run_key,
@@ -160,7 +159,7 @@ DRIFT_CHECK_NAME = "mlcd-drift-check"
 DRIFT_CHECK_STEP_SECONDS = 3600  # each step of a drift check ends within this, however large the data
 
 
-def build_drift_check(image: str, s3_secret: str = ""):
+def build_drift_check(image: str, s3_secret: str):
     """The drift check the operator runs in the tenant's namespace (it never reads a tenant's data itself):
     ingest spec.retrain.drift.current, score it against the champion's reference statistics, record the
     result at REGISTRY/drift/KEY for the operator to read."""
@@ -169,10 +168,9 @@ def build_drift_check(image: str, s3_secret: str = ""):
     @dsl.pipeline(name=DRIFT_CHECK_NAME, description="mlcd: drift of new data from the champion's training data")
     def drift_check(current: str, data_format: str, registry_uri: str, champion_version: int, method: str,
                     threshold: float, key: str) -> str:
-        ingest = c.ingest(source=current, data_format=data_format).set_display_name("ingest")
+        ingest = c.ingest(source=current, data_format=data_format)
         checked = c.check_drift(dataset=ingest.outputs["dataset"], registry_uri=registry_uri,
                                 champion_version=champion_version, method=method, threshold=threshold, key=key)
-        checked.set_display_name("check-drift")
         for task in (ingest, checked):
             task.set_caching_options(False)
             kubernetes.set_timeout(task, DRIFT_CHECK_STEP_SECONDS)
