@@ -27,15 +27,21 @@ class StatusWriter:
         self._written: OrderedDict[str, tuple[float, dict]] = OrderedDict()  # oldest write first
 
     def seen(self, body, model: type[S]) -> S:
-        """The status to decide on: the body's, or what this writer just wrote if the body predates it.
+        """The status to decide on: the body's, or what this writer last wrote if the body predates it.
 
-        A write older than the echo window is forgotten, so a patch the API server lost is redone
-        rather than trusted.
+        A write is kept until the watch brings it back (the body's status then holds all of it), so a
+        watch that lags behind an operator under load never makes it decide on an older status; a write
+        that has not come back within the echo window is forgotten, so a patch the API server lost is
+        redone rather than trusted.
         """
         status = dict(body.get("status") or {})
-        written = self._written.get(body.metadata.uid)
-        if written and time.monotonic() - written[0] < self.echo_seconds:
-            status.update(written[1])
+        uid = body.metadata.uid
+        written = self._written.get(uid)
+        if written is not None:
+            if _holds(status, written[1]) or time.monotonic() - written[0] >= self.echo_seconds:
+                del self._written[uid]
+            else:
+                status.update(written[1])
         return model.model_validate(clean(status))
 
     def through_kopf(self, body, patch, new: StatusModel) -> None:
@@ -58,3 +64,8 @@ class StatusWriter:
 
     def forget(self, uid: str) -> None:
         self._written.pop(uid, None)
+
+
+def _holds(status: dict, written: dict) -> bool:
+    """Whether ``status`` (from the watch) already shows the write (None: a field the write removed)."""
+    return all(status.get(key) == value for key, value in written.items())

@@ -64,6 +64,7 @@ from mlcd.timestamps import rfc3339
 KIND = "TrainingRun"
 MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes three
 DELETE_STOP_SECONDS = 10  # a backend that is down must not keep a deleted object from going away
+ECHO_SECONDS = 120.0  # how long our own status write may take to come back through the watch, at most
 
 
 def _ref(run: RunHandle) -> RunRef:
@@ -84,7 +85,8 @@ class TrainingRunReconciler:
         self.backend = backend
         self.pool = pool  # every call that touches a tenant's storage runs here, within the namespace's share
         self.identities = identities
-        self.writer = StatusWriter(echo_seconds=2 * config.poll_seconds + 5)
+        # A write not back through the watch in this long was lost: it is redone, not trusted.
+        self.writer = StatusWriter(echo_seconds=ECHO_SECONDS + 2 * config.poll_seconds)
         self._locks: dict[str, asyncio.Lock] = {}
         self._executors = {
             Validate: self._validate, StorageIdentity: self._storage_identity, Fingerprint: self._fingerprint,
