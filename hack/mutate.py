@@ -27,7 +27,7 @@ MODULES = {
     "reconcile": (["mlcd/reconcile/*.py"],
                   ["test_trainingrun_plan", "test_retrain", "test_rollout", "test_runtime_check", "test_status",
                    "test_condition_messages", "test_vocabulary", "test_admission", "test_tenancy",
-                   "test_rollout_status", "test_credentials", "test_champion", "test_retrain_status"]),
+                   "test_rollout_status", "test_credentials", "test_champion", "test_retrain_status", "test_polling"]),
     "kserve": (["mlcd/kserve/*.py"],
                ["test_kserve_inferenceservice", "test_kserve_status", "test_rollout", "test_quantity"]),
     "compiler": (["mlcd/compiler/*.py"], ["test_compiler", "test_compiler_parts", "test_tuning",
