@@ -1,30 +1,20 @@
 """The compiler's parts, each from a cold start: quantities as KFP takes them, the values of a run, the
 YAML layout, the shape flags a spec sets, and the drift-check pipeline the operator runs for a tenant."""
 
-import copy
 
 import pytest
 import yaml
 from scipy import stats
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.compiler import compile_drift_check, compile_trainingrun, pipeline_arguments
 from mlcd.compiler import tuning as plan
 from mlcd.compiler.compile import dump_ir
 from mlcd.compiler.parameters import kfp_cpu, kfp_memory
 from mlcd.compiler.pipeline import DRIFT_CHECK_STEP_SECONDS
-from tests.unit.test_validation import BASE
+from tests.unit.test_compiler import trainingrun
 
 pytestmark = pytest.mark.usefixtures("cold_compiler")
-
-
-def trainingrun(**spec_changes):
-    doc = copy.deepcopy(BASE)
-    doc["spec"].update(spec_changes)
-    result = validate_document(doc)
-    assert result.ok, result.problems
-    return result.resource
 
 
 @pytest.mark.parametrize(("given", "cpu"), [("1", "1"), ("2000m", "2"), ("500m", "500m"), ("1.5", "1500m"),
