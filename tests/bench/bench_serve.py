@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script:
 
 from mlcd.storage import open_registry  # noqa: E402
 from mlcd_components import train  # noqa: E402
+from tests.ports import free_port  # noqa: E402
 from tests.serving_runtime import runtime_command  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,11 +102,6 @@ class Client:
             raise RuntimeError(f"{path}: HTTP {response.status}: {body[:300]!r}")
         return json.loads(body)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(process: subprocess.Popen, port: int, path: str, deadline_s: float = 120) -> None:

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 import pytest
 import urllib3
 from minio import Minio
+
+from tests.ports import free_ports
 
 ACCESS_KEY = "mlcd-test-access"
 REGION = "us-east-1"
@@ -140,7 +141,7 @@ def _launch(workdir: Path, secret_key: str, teams: dict[str, Identity]) -> S3Ser
                "actions": [f"{action}:{bucket}" for bucket in team.buckets
                            for action in ("Read", "Write", "List", "Tagging")]} for team in teams.values()]
     config.write_text(json.dumps({"identities": [identity, *others]}))
-    ports = dict(zip(_PORT_NAMES, _free_ports(len(_PORT_NAMES)), strict=True))
+    ports = dict(zip(_PORT_NAMES, free_ports(len(_PORT_NAMES)), strict=True))
     command = [weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
     for role in ("master", "volume", "filer", "s3"):
         command += [f"-{role}.port={ports[role]}", f"-{role}.port.grpc={ports[role + '.grpc']}"]
@@ -162,17 +163,6 @@ def _launch(workdir: Path, secret_key: str, teams: dict[str, Identity]) -> S3Ser
     endpoint = f"http://127.0.0.1:{ports['s3']}"
     return S3Server(endpoint, ACCESS_KEY, secret_key, process.pid, workdir, ports, identities=teams,
                     _process=process)
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _wait_ready(server: S3Server) -> None:

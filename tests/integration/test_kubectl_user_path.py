@@ -12,7 +12,6 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -26,15 +25,11 @@ from tests.argocd_health import health
 from tests.k8s import KSERVE_CRD
 from tests.k8s.clients import ensure, find
 from tests.k8s.files import KSERVE_RUNTIME_CRD, ROOT
+from tests.ports import free_port
 
 SYSTEM = "mlcd-system"
 CLIENT_TIMEOUT = 120
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from sklearn.datasets import load_iris
 
 from mlcd.kserve import build_inferenceservice
 from mlcd.storage import open_registry
+from tests.ports import free_port
 from tests.serving_runtime import MLCD, runtime_command
 
 pytestmark = pytest.mark.s3
@@ -38,11 +39,6 @@ pytestmark = pytest.mark.s3
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 DOWNLOAD = "import sys; from kserve_storage import Storage; Storage.download(sys.argv[1], sys.argv[2])"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +114,7 @@ def served(registered):
     result, s3_server, _, tmp = registered
     model = result["model"]
     folder = storage_initializer(s3_server, model["uri"], tmp / "mnt-models")
-    port = _free_port()
+    port = free_port()
     server = Server(runtime_command(folder, "iris", port), predictor_env(model["uri"], model["sha256"]))
     try:
         server.wait_ready(f"http://127.0.0.1:{port}/v2/models/iris/ready")
@@ -274,7 +270,7 @@ def test_a_model_changed_in_the_bucket_is_refused_before_unpickling(registered):
     folder = storage_initializer(s3_server, f"s3://{bucket}/{tampered}", tmp / "tampered")
     env = {**os.environ, **predictor_env(result["model"]["uri"], result["model"]["sha256"]),
            "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(runtime_command(folder, "iris", _free_port()), capture_output=True, text=True, env=env,
+    done = subprocess.run(runtime_command(folder, "iris", free_port()), capture_output=True, text=True, env=env,
                           timeout=120)
     assert done.returncode == 1
     assert f"not the {result['model']['sha256']} it is served as" in done.stderr and "refusing" in done.stderr

@@ -21,6 +21,7 @@ from sklearn.datasets import load_iris
 
 from mlcd.storage import open_registry
 from mlcd_components import train
+from tests.ports import free_port
 
 MLCD = str(Path(sys.executable).with_name("mlcd"))
 FEATURES = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
@@ -50,11 +51,6 @@ def trained(tmp_path_factory):
     version = _register(registry, model, tmp)
     return {"tmp": tmp, "registry": registry, "model": model, "version": version}
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _http(method: str, url: str, body: bytes | None = None, content_type="application/json"):
@@ -87,7 +83,7 @@ def server(trained):
     spec = {"model": {"uri": trained["version"].uri}}
     manifest.write_text(json.dumps({"apiVersion": "mlcd.io/v1alpha1", "kind": "ModelDeployment",
                                     "metadata": {"name": "flowers"}, "spec": spec}))
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([MLCD, "serve", str(manifest), "--port", str(port)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     base = f"http://127.0.0.1:{port}"
@@ -210,7 +206,7 @@ class _Tripwire:
 
 
 def _serve_fails(*args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([MLCD, "serve", *args, "--port", str(_free_port())], capture_output=True, text=True,
+    done = subprocess.run([MLCD, "serve", *args, "--port", str(free_port())], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode != 0, done.stderr
     return done
@@ -255,7 +251,7 @@ def test_the_runtime_form_serves_a_downloaded_version_folder_on_loopback(trained
     """`--model_dir --model_name --http_port`, as the mlcd-sklearn runtime passes them, with the digest the
     InferenceService carries; without --host it stays on 127.0.0.1."""
     folder = Path(trained["version"].uri.removeprefix("file://"))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLCD_MODEL_SHA256": trained["version"].metadata["model"]["sha256"],
            "PYTHONWARNINGS": "ignore"}
     process = subprocess.Popen([MLCD, "serve", f"--model_dir={folder}", "--model_name=petals", f"--http_port={port}"],

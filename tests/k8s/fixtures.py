@@ -76,7 +76,10 @@ def operator_process(kubeconfig: pathlib.Path, tmp_path: pathlib.Path) -> Iterat
 
     yield run
     for process in reversed(started):
-        process.stop()
+        code = process.stop()
+        # Shown by pytest only when the test failed: what the operator said, and how it ended.
+        print(f"--- {' '.join(process.argv[1:4])}: exit {code}; last lines of {process.log_path.name}:")
+        print("\n".join(process.logs().splitlines()[-40:]))
 
 
 @pytest.fixture(name="wait_for")

@@ -2,11 +2,11 @@
 
 import json
 import signal
-import socket
 import sys
 import urllib.request
 
 from tests.operator.helpers import condition, phase, registry_for, runs_in, settings, trainingrun
+from tests.ports import free_port
 
 
 def test_api_faults_give_the_same_final_state_and_one_run_per_generation(k8s_emulator, cluster, home,
@@ -43,11 +43,6 @@ def test_delete_with_stop_runs_stops_the_run_and_never_hangs(cluster, home, run_
     recorded = wait_for(lambda: json.loads(result.read_text()), lambda r: r["state"] in ("CANCELED", "FAILED"))
     assert recorded["state"] == "CANCELED"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:
