@@ -126,7 +126,7 @@ def test_an_unavailable_kfp_api_is_retried_then_succeeds(cluster, kfp, tmp_path,
     assert condition(waiting, "Submitted")["status"] == "False"
     assert "503" in condition(waiting, "Submitted")["message"]
     done = wait_for(cluster.fetch("iris"), phase("Succeeded", "Failed"), deadline=90)
-    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["phase"] == "Succeeded", done["status"]
     assert condition(done, "Submitted")["reason"] == "RunSubmitted"
     assert len(kfp.created()) == 1
     reasons = cluster.reasons("iris")
@@ -174,7 +174,7 @@ def test_a_restart_between_submission_and_status_write_adopts_the_run(mode, requ
     assert "pipeline" not in (where.get("iris").get("status") or {})
     run_operator(kfp_registry(tmp_path, kfp), settings())
     done = wait_for(where.fetch("iris"), phase("Succeeded", "Failed"), deadline=90)
-    assert done["status"]["phase"] == "Succeeded"
+    assert done["status"]["phase"] == "Succeeded", done["status"]
     assert len(kfp.created()) == 1
     assert condition(done, "Submitted")["reason"] == "RunAdopted"
     assert len(kfp.experiments) == 1  # the restarted operator found the experiment too

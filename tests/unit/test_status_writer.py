@@ -65,3 +65,27 @@ def test_writes_older_than_the_window_are_let_go(monkeypatch):
     writer.through_kopf(body("c"), kopf.Patch(), TrainingRunStatus(phase="Running"))
     assert list(writer._written) == ["b", "c"]
     assert writer.seen(body("a"), TrainingRunStatus).phase is None
+
+
+def test_a_write_no_timer_can_overtake_is_not_kept(monkeypatch):
+    clock(monkeypatch)
+    writer = StatusWriter(echo_seconds=130)
+    writer.through_kopf(body("a", QUEUED), kopf.Patch(), TrainingRunStatus(phase="Running"))
+    patch = kopf.Patch()
+    writer.through_kopf(body("a", QUEUED), patch, TrainingRunStatus(phase="Succeeded"), hold=False)
+    assert patch["status"]["phase"] == "Succeeded"  # written all the same
+    assert writer.held() == 0  # and the earlier write it replaces is gone too
+
+
+def test_any_look_lets_go_of_writes_past_the_window_even_of_objects_never_seen_again(monkeypatch):
+    now = clock(monkeypatch)
+    writer = StatusWriter(echo_seconds=25)
+    for uid in ("a", "b", "c"):  # three objects written, then deleted: no event of theirs comes again
+        writer.through_kopf(body(uid), kopf.Patch(), TrainingRunStatus(phase="Running"))
+    assert writer.held() == 3
+    now[0] += 26
+    writer.seen(body("d"), TrainingRunStatus)  # another object's reconcile
+    assert writer._written == {}
+    writer.through_kopf(body("d"), kopf.Patch(), TrainingRunStatus(phase="Running"))
+    now[0] += 26
+    assert writer.held() == 0

@@ -466,6 +466,13 @@ def test_the_poll_names_the_run_by_its_id_and_url_or_by_its_name_when_it_has_no_
     assert asked[0].run == RunHandle(RUN, RUN, "")
 
 
+def test_a_run_still_pending_without_news_writes_nothing():
+    status = in_flight("Pending")
+    step, _ = drive(observe(status), Poll=RunSeen("PENDING", False))
+    assert not step.write and step.events == ()
+    assert wire(step).get("message") == status.get("message")
+
+
 def test_a_pending_run_says_what_it_waits_for_and_has_not_started():
     step, _ = drive(observe(in_flight("Pending")), Poll=RunSeen("PENDING", False, "pulling image"))
     status = wire(step)

@@ -39,6 +39,11 @@ class Run:
         """The spec as written (camelCase), for parameters that pass a whole section on to a step."""
         return self.tr.spec.to_wire()
 
+    @functools.cached_property
+    def resources(self) -> dict[str, dict[str, dict[str, str]]]:
+        """Each group's cpu and memory requests and limits, its defaults filling what is left out."""
+        return {group: getattr(self.spec.resources, group).effective(defaults) for group, defaults in GROUPS.items()}
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -83,6 +88,7 @@ _SPEC_PARAMETERS: tuple[Parameter, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=256)
 def kfp_cpu(text: str) -> str:
     """A cpu quantity as KFP's set_cpu_* take it: whole cores or millicores (rounded up)."""
     value = parse_quantity(text)
@@ -91,6 +97,7 @@ def kfp_cpu(text: str) -> str:
     return f"{int((value * 1000).to_integral_value(rounding='ROUND_CEILING'))}m"
 
 
+@functools.lru_cache(maxsize=256)
 def kfp_memory(text: str) -> str:
     """A memory quantity as KFP's set_memory_* take it: digits and an optional unit, else bytes."""
     if re.fullmatch(r"[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?", text):
@@ -103,7 +110,7 @@ GROUPS = {"train": TRAIN_DEFAULTS, "steps": STEP_DEFAULTS}
 
 def _quantity(group: str, kind: str, name: str, r: Run) -> str:
     """spec.resources.GROUP.KIND.NAME with the group's defaults, as KFP's setters take it."""
-    value = getattr(r.spec.resources, group).effective(GROUPS[group])[kind][name]
+    value = r.resources[group][kind][name]
     return kfp_cpu(value) if name == "cpu" else kfp_memory(value)
 
 
@@ -114,7 +121,7 @@ def _accelerator(group: str, r: Run) -> tuple[str, int]:
 
 def _jobs(r: Run) -> int:
     """Processes a tune step fits with: the whole cores it is guaranteed (its cpu request), at least 1."""
-    return max(1, int(parse_quantity(r.spec.resources.train.effective(TRAIN_DEFAULTS)["requests"]["cpu"])))
+    return max(1, int(parse_quantity(r.resources["train"]["requests"]["cpu"])))
 
 
 # Each value is computed when a run's arguments are, from the group, kind and name bound here.

@@ -120,12 +120,9 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     async def _deleted(body, logger, **_):
         await reconciler.stop_on_delete(body, logger)
 
-    # Every TrainingRun, finalizer or not: what the reconciler kept for it goes with it.
-    @kopf.on.event(**resource, registry=registry)
-    async def _gone(type, body, **_):  # noqa: A002 (kopf's argument name)
-        if type == "DELETED":
-            reconciler.forget(body.metadata.uid)
-            events.forget(body.metadata.uid)
+    # No handler of every watch event: kopf would call it four times per TrainingRun. The reconciler keeps
+    # nothing for an object between reconciles but a write a timer may still need (for the echo window at
+    # most), and the Event correlator keeps a bounded number of objects.
 
     # ModelDeployments: one InferenceService each, rolled out as a canary, promoted or rolled back.
     modeldeployment.register(registry, config, client, pool, identities, events)

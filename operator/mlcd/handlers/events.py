@@ -241,13 +241,21 @@ class EventRecorder:
         if isinstance(action, Count):
             patch = {"count": event.count, "message": event.message, "lastTimestamp": _timestamp(event.last)}
             try:
-                api.patch_namespaced_event(event.name, namespace, patch, _request_timeout=_POST_TIMEOUT_SECONDS)
+                _drain(api.patch_namespaced_event(event.name, namespace, patch, _request_timeout=_POST_TIMEOUT_SECONDS,
+                                                  _preload_content=False))
                 return
             except ApiException as exc:
                 if exc.status != 404:  # gone (Events expire after an hour): post it anew
                     raise
-        api.create_namespaced_event(namespace, event_body(event, self._instance),
-                                    _request_timeout=_POST_TIMEOUT_SECONDS)
+        # The answer is not read into a V1Event: nothing uses it, and the client's models cost more than the post.
+        _drain(api.create_namespaced_event(namespace, event_body(event, self._instance),
+                                           _request_timeout=_POST_TIMEOUT_SECONDS, _preload_content=False))
+
+
+def _drain(response) -> None:
+    """Read a raw answer to its end, so that its connection goes back to the pool."""
+    response.read()
+    response.release_conn()
 
 
 def _create(action: Create | Count) -> Create:

@@ -36,6 +36,7 @@ class StatusWriter:
         """
         status = dict(body.get("status") or {})
         uid = body.metadata.uid
+        self._prune(time.monotonic())
         written = self._written.get(uid)
         if written is not None:
             if _holds(status, written[1]) or time.monotonic() - written[0] >= self.echo_seconds:
@@ -44,15 +45,26 @@ class StatusWriter:
                 status.update(written[1])
         return model.model_validate(clean(status))
 
-    def through_kopf(self, body, patch, new: StatusModel) -> None:
-        """Write `new` as the whole status through kopf's patch of this handler call."""
+    def through_kopf(self, body, patch, new: StatusModel, hold: bool = True) -> None:
+        """Write `new` as the whole status through kopf's patch of this handler call.
+
+        hold: keep the write until the watch echoes it. Only a timer can act on a body older than the
+        write (kopf runs the event handlers once its own patch is back), so an object no timer looks at
+        keeps nothing here.
+        """
+        uid = body.metadata.uid
         changes = status_patch(self.seen(body, type(new)), new)
         for key, value in changes.items():
             patch.status[key] = value
         now = time.monotonic()
-        self._written[body.metadata.uid] = (now, {**{k: None for k in changes}, **new.to_wire()})
-        self._written.move_to_end(body.metadata.uid)
-        # What is older than the echo window is never used again: keep only the writes still in it.
+        self._written.pop(uid, None)
+        if hold:
+            self._written[uid] = (now, {**{k: None for k in changes}, **new.to_wire()})
+        self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """What is older than the echo window is never used again: keep only the writes still in it (the
+        oldest first, so this stops at the first one kept). Objects deleted meanwhile leave nothing behind."""
         while self._written and now - next(iter(self._written.values()))[0] >= self.echo_seconds:
             self._written.popitem(last=False)
 
@@ -61,6 +73,11 @@ class StatusWriter:
         """Write `new` as the whole status with the status subresource's merge patch."""
         crs.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name,
                                                   {"status": status_patch(previous, new)})
+
+    def held(self) -> int:
+        """How many writes are kept now (those past the echo window dropped first)."""
+        self._prune(time.monotonic())
+        return len(self._written)
 
     def forget(self, uid: str) -> None:
         self._written.pop(uid, None)

@@ -28,6 +28,7 @@ from mlcd.handlers.status import StatusWriter
 from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.reconcile import retrain
 from mlcd.reconcile.admission import Caps, Verdict, spread_offset
+from mlcd.reconcile.polling import needs_polling
 from mlcd.reconcile.trainingrun import (
     Admit,
     CheckDrift,
@@ -67,6 +68,15 @@ DELETE_STOP_SECONDS = 10  # a backend that is down must not keep a deleted objec
 ECHO_SECONDS = 120.0  # how long our own status write may take to come back through the watch, at most
 
 
+class _Held:
+    """An object's lock, and how many reconciles of it hold or wait for it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock, self.users = asyncio.Lock(), 0
+
+
 def _ref(run: RunHandle) -> RunRef:
     return RunRef(run.name, run.run_id, run.url)
 
@@ -87,7 +97,7 @@ class TrainingRunReconciler:
         self.identities = identities
         # A write not back through the watch in this long was lost: it is redone, not trusted.
         self.writer = StatusWriter(echo_seconds=ECHO_SECONDS + 2 * config.poll_seconds)
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _Held] = {}  # only while a reconcile of the object runs or waits
         self._executors = {
             Validate: self._validate, StorageIdentity: self._storage_identity, Fingerprint: self._fingerprint,
             FindChampion: self._find_champion,
@@ -101,9 +111,16 @@ class TrainingRunReconciler:
     async def reconcile(self, body, patch, logger, in_flight=None) -> None:
         if in_flight is not None:
             self.in_flight = in_flight
-        lock = self._locks.setdefault(body.metadata.uid, asyncio.Lock())
-        async with lock:
-            await self._reconcile(body, patch, logger)
+        uid = body.metadata.uid
+        held = self._locks.get(uid) or self._locks.setdefault(uid, _Held())
+        held.users += 1
+        try:
+            async with held.lock:
+                await self._reconcile(body, patch, logger)
+        finally:
+            held.users -= 1
+            if not held.users and self._locks.get(uid) is held:
+                del self._locks[uid]  # nothing is kept for an object between its reconciles
 
     def observe(self, body) -> Observed:
         return Observed(name=body.metadata.name, namespace=body.metadata.namespace, uid=body.metadata.uid,
@@ -131,7 +148,13 @@ class TrainingRunReconciler:
 
     def _apply(self, step: Plan, body, patch, logger) -> None:
         if step.write:
-            self.writer.through_kopf(body, patch, step.status)
+            # Held until the watch echoes it only when a timer may look at the object before the echo:
+            # one that polls it now, or one the new status starts.
+            generation = body.metadata.get("generation")
+            written = {"phase": step.status.phase, "observedGeneration": step.status.observed_generation}
+            hold = needs_polling(body.spec, body.get("status"), generation) or needs_polling(body.spec, written,
+                                                                                            generation)
+            self.writer.through_kopf(body, patch, step.status, hold=hold)
         for event in step.events:
             logger.info("event reason=%s name=%s message=%s", event.reason, body.metadata.name, event.message)
             self.events.record(body, event.type, event.reason, event.message)
@@ -294,9 +317,8 @@ class TrainingRunReconciler:
         return None
 
     def forget(self, uid: str) -> None:
-        """Drop what is kept per object once it is gone: its last written status and its lock."""
+        """Drop the status last written for an object that is going away."""
         self.writer.forget(uid)
-        self._locks.pop(uid, None)
 
     @property
     def objects_held(self) -> int:

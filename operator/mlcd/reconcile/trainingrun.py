@@ -553,6 +553,8 @@ def _poll(observed: Observed, action: str) -> Plan:
         elapsed = _since(status.submitted_at, observed.now)
         if elapsed is not None and elapsed > limit:
             return _past_deadline(observed, action, poll.run, limit, elapsed)
+        if seen.state == "PENDING" and not seen.message and status.phase == TrainingRunPhase.PENDING:
+            return Plan(action, status)  # still waiting to start, as its status already says: nothing to write
         status = status.model_copy()
         events = _progressed(status, seen.state, seen.message, rfc3339(observed.now))
         if status.message == observed.status.message:

@@ -11,6 +11,7 @@ or an exponent (e3, E-2). Values are rounded up to a nano, and binary ones are c
 from __future__ import annotations
 
 import decimal
+import functools
 import re
 from decimal import Decimal
 
@@ -81,6 +82,11 @@ def parse_quantity(text: str) -> Decimal:
     """The value of a quantity, exactly as the API server computes it; QuantityError if it is none."""
     if not isinstance(text, str) or not text:
         raise QuantityError(f"quantities must match the regular expression '{FORMAT_PATTERN}'")
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=1024)  # a cluster's specs use a handful of quantities, over and over
+def _parse(text: str) -> Decimal:
     positive, num, fraction, suffix = _split(text)
     base, exponent = _exponent(suffix)
     # Exact arithmetic: enough digits for the number times 2^60, and room for any int32 exponent.
