@@ -1,7 +1,10 @@
 """The real operator over HTTP against the API emulator, with the `local` backend: real runs on iris."""
 
+import time
+
 import pytest
 
+from mlcd.handlers import metrics
 from mlcd.storage import open_registry
 from tests.operator.helpers import condition, phase, registry_for, runs_in, settings, trainingrun
 
@@ -35,17 +38,29 @@ def test_a_trainingrun_goes_to_succeeded_with_results_in_status(cluster, home, t
     annotations = done["metadata"].get("annotations", {})
     assert all(k.startswith("mlcd.io/") for k in annotations if "kopf" in k or "last-handled" in k)
     assert "mlcd.io/last-handled-configuration" in annotations
-    # Finished, nothing to retrain: no timer looks at it any more, so kopf lets go of its finalizer.
-    wait_for(cluster.fetch("iris"), lambda o: "mlcd.io/finalizer" not in (o["metadata"].get("finalizers") or []))
+    # The poller follows a run without a timer per object: kopf never put a finalizer on it (deletePolicy keep).
+    assert "finalizers" not in done["metadata"]
+    # Finished, nothing to retrain: nothing looks at it any more (five poll intervals of 0.3 s, no reconcile).
+    seen = reconciles()
+    time.sleep(1.5)
+    assert reconciles() == seen
 
 
-def test_a_finished_trainingrun_that_retrains_keeps_its_timer(cluster, home, tmp_path, run_operator, wait_for):
+def reconciles() -> float:
+    """TrainingRun reconciles so far, of this process's operators (the metric mlcd_reconciles_total)."""
+    return sum(sample.value for metric in metrics.RECONCILES.collect() for sample in metric.samples
+               if sample.name == "mlcd_reconciles_total" and sample.labels["kind"] == "TrainingRun")
+
+
+def test_a_finished_trainingrun_that_retrains_is_still_looked_at(cluster, home, tmp_path, run_operator, wait_for):
     run_operator(registry_for(home), settings())
     cluster.create(trainingrun(registry={"uri": registry_uri(tmp_path)}, retrain={"schedule": "0 3 1 1 *"}))
     done = wait_for(cluster.fetch("iris"), phase("Succeeded", "Failed", "Rejected", "Invalid"), deadline=90)
     assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
     assert done["status"]["nextScheduledRun"].endswith("-01-01T03:00:00Z")
-    assert "mlcd.io/finalizer" in cluster.fetch("iris")()["metadata"]["finalizers"]
+    assert "finalizers" not in cluster.fetch("iris")()["metadata"]
+    seen = reconciles()
+    wait_for(reconciles, lambda n: n >= seen + 3, deadline=30)  # the poller, every 0.3 s: its schedule is due some day
 
 
 def test_a_gate_failure_ends_rejected(cluster, home, tmp_path, run_operator, wait_for):

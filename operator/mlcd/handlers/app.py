@@ -15,6 +15,7 @@ from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.kube import LazyClient
 from mlcd.handlers.limits import NamespacePool
+from mlcd.handlers.poller import Poller
 from mlcd.handlers.storage import StorageIdentities
 from mlcd.handlers.trainingrun import TrainingRunReconciler
 from mlcd.reconcile.polling import needs_polling
@@ -82,12 +83,15 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     identities = StorageIdentities(config.storage_secret, pool, client)
     events = EventRecorder(client)
     reconciler = TrainingRunReconciler(config, backend or make_backend(config), pool, identities, events)
+    poller = Poller(reconciler.reconcile, reconciler.writer.forget, client, config.poll_seconds)
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
     @kopf.on.startup(registry=registry)
-    async def _startup(settings: kopf.OperatorSettings, logger, **_):
+    async def _startup(settings: kopf.OperatorSettings, logger, mlcd_polled, mlcd_runs_in_flight, **_):
         configure(settings)
         await asyncio.to_thread(warm_up)
+        reconciler.in_flight = mlcd_runs_in_flight
+        poller.start(mlcd_polled)
         logger.info("mlcd operator starting backend=%s namespaces=%s", config.backend,
                     ",".join(config.namespaces) or "*")
 
@@ -109,11 +113,12 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     async def _changed(body, patch, logger, mlcd_runs_in_flight, **_):
         await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
 
-    # Only a TrainingRun that can change without an event has a timer (and so kopf's finalizer).
-    @kopf.timer(**resource, interval=config.poll_seconds, initial_delay=config.poll_seconds, registry=registry,
+    # The TrainingRuns that can change without an event, by uid, with their latest body: what the poller
+    # looks at every poll interval (one task for all, no timer and no finalizer per object).
+    @kopf.index(**resource, id="mlcd_polled", registry=registry,
                 when=lambda spec, status, meta, **_: needs_polling(spec, status, meta.get("generation")))
-    async def _poll(body, patch, logger, mlcd_runs_in_flight, **_):
-        await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
+    def mlcd_polled(body, uid, **_):
+        return {uid: body}
 
     # Only a TrainingRun that asks for it gets the finalizer: deleting the others costs nothing.
     @kopf.on.delete(**resource, registry=registry, when=lambda spec, **_: spec.get("deletePolicy") == "stopRuns")
@@ -129,6 +134,7 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(**_):
+        await poller.stop()
         await events.close()
         pool.shutdown()
 

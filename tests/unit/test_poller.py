@@ -1,0 +1,131 @@
+"""The one poller of TrainingRuns: each object looked at once per interval, a few at a time, a failed
+write redone, and nothing kept for objects that left its index."""
+
+import asyncio
+
+import kopf
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from mlcd.handlers.poller import Poller
+
+
+def body(uid: str) -> dict:
+    return {"metadata": {"uid": uid, "name": uid, "namespace": "team-a"}, "status": {"phase": "Running"}}
+
+
+def index(*uids: str) -> dict:
+    """kopf's index as the poller reads it: uid -> a store of that object's latest body."""
+    return {uid: [body(uid)] for uid in uids}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(reconcile=None, interval: float = 10.0, concurrency: int = 8):
+    clock, forgotten, written = Clock(), [], []
+
+    async def noop(body, patch, logger):
+        return None
+
+    poller = Poller(reconcile or noop, forgotten.append, client=None, interval=interval, concurrency=concurrency,
+                    clock=clock)
+    poller._write = lambda namespace, name, status: written.append((namespace, name, status))
+    return poller, clock, forgotten, written
+
+
+def test_an_object_is_first_looked_at_an_interval_after_its_event_handled_it_then_once_per_interval():
+    poller, clock, _, _ = make()
+    assert poller.due(index("a")) == []
+    clock.now += 9.9
+    assert poller.due(index("a")) == []
+    clock.now += 0.1
+    assert [b["metadata"]["uid"] for b in poller.due(index("a"))] == ["a"]
+    assert poller.due(index("a")) == []  # looked at just now
+    clock.now += 10
+    assert len(poller.due(index("a", "b"))) == 1  # b is new: its turn comes an interval later
+
+
+def test_objects_that_left_the_index_leave_nothing_behind():
+    poller, clock, _, _ = make()
+    poller.due(index(*(f"tr{i}" for i in range(1000))))
+    assert len(poller._looked) == 1000
+    poller.due(index("tr7"))
+    assert list(poller._looked) == ["tr7"]
+
+
+def test_a_sweep_runs_at_most_its_concurrency_at_once_and_writes_what_the_reconcile_decided():
+    busy, peak = [0], [0]
+
+    async def reconcile(body, patch, logger):
+        busy[0] += 1
+        peak[0] = max(peak[0], busy[0])
+        await asyncio.sleep(0.01)
+        busy[0] -= 1
+        if body["metadata"]["uid"] != "quiet":
+            patch.status["phase"] = "Succeeded"
+
+    async def scenario():
+        poller, clock, _, written = make(reconcile, concurrency=3)
+        objects = index(*(f"tr{i}" for i in range(10)), "quiet")
+        poller.due(objects)
+        clock.now += 10
+        return await poller.sweep(objects), written
+
+    looked, written = asyncio.run(scenario())
+    assert looked == 11 and peak[0] == 3
+    assert sorted(w[1] for w in written) == sorted(f"tr{i}" for i in range(10))  # nothing to write for "quiet"
+    assert all(w[0] == "team-a" and w[2] == {"phase": "Succeeded"} for w in written)
+
+
+@pytest.mark.parametrize("failure", [ApiException(status=500), TimeoutError(), ConnectionResetError()])
+def test_a_status_write_that_fails_is_forgotten_so_the_next_look_decides_it_again(failure):
+    async def reconcile(body, patch, logger):
+        patch.status["phase"] = "Succeeded"
+
+    async def scenario():
+        poller, clock, forgotten, _ = make(reconcile)
+
+        def refuse(namespace, name, status):
+            raise failure
+
+        poller._write = refuse
+        poller.due(index("a"))
+        clock.now += 10
+        await poller.sweep(index("a"))
+        return forgotten
+
+    assert asyncio.run(scenario()) == ["a"]
+
+
+def test_a_reconcile_that_asks_to_retry_still_writes_its_status_and_one_that_raises_writes_nothing():
+    async def reconcile(body, patch, logger):
+        patch.status["message"] = "waiting for the backend"
+        if body["metadata"]["uid"] == "retry":
+            raise kopf.TemporaryError("backend down", delay=30)
+        raise RuntimeError("a bug")
+
+    async def scenario():
+        poller, clock, _, written = make(reconcile)
+        poller.due(index("retry", "broken"))
+        clock.now += 10
+        await poller.sweep(index("retry", "broken"))
+        return written
+
+    assert asyncio.run(scenario()) == [("team-a", "retry", {"message": "waiting for the backend"})]
+
+
+def test_the_poller_stops_when_asked():
+    async def scenario():
+        poller, clock, _, _ = make(interval=0.01)
+        poller.start(index("a"))
+        await asyncio.sleep(0.05)
+        await poller.stop()
+        return poller._task
+
+    assert asyncio.run(scenario()) is None
