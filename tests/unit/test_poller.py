@@ -129,3 +129,31 @@ def test_the_poller_stops_when_asked():
         return poller._task
 
     assert asyncio.run(scenario()) is None
+
+
+def queued(uid: str, since: str, namespace: str = "team-a") -> dict:
+    return {"metadata": {"uid": uid, "name": uid, "namespace": namespace},
+            "status": {"phase": "Pending", "since": since}}
+
+
+def test_queued_runs_are_looked_at_only_for_free_slots_oldest_first_and_at_once():
+    free = {"total": 0, "team-a": 5, "team-b": 5}
+    clock = Clock()
+
+    async def noop(body, patch, logger):
+        return None
+
+    poller = Poller(noop, lambda uid: None, client=None, interval=10.0, clock=clock,
+                    waits=lambda body: (body.get("status") or {}).get("since"),
+                    free_slots=lambda: (free["total"], lambda ns: free[ns]))
+    polled = {b["metadata"]["uid"]: [b] for b in (
+        queued("young", "2030-01-01T03:00:09Z"), queued("old", "2030-01-01T03:00:01Z"),
+        queued("b-old", "2030-01-01T03:00:02Z", "team-b"), queued("mid", "2030-01-01T03:00:05Z"))}
+    assert poller.due(polled) == []  # the cluster is full: no waiter is reconciled for nothing
+    free["total"] = 2
+    assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["old", "b-old"]  # no interval to wait
+    free["team-a"] = 0
+    free["total"] = 3
+    assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["b-old"]  # team-a at its own cap
+    free["team-a"], free["team-b"] = 2, 0
+    assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["old", "mid"]

@@ -9,6 +9,7 @@ restart. The rules are mlcd.reconcile.admission's; this class only keeps the boo
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -50,6 +51,16 @@ class AdmissionControl:
         else:
             self._waiting[key] = (since, now)
         return decided
+
+    def free_slots(self, in_flight: Mapping[str, object] | None) -> tuple[float, Callable[[str], float]]:
+        """Runs that could be admitted now: cluster-wide, and a function of the namespace (inf: no cap)."""
+        counts = self._counts(in_flight or {}, self.clock()) if self.caps.capped else {}
+        total = self.caps.total - sum(counts.values()) if self.caps.total else math.inf
+
+        def in_namespace(namespace: str) -> float:
+            return self.caps.per_namespace - counts.get(namespace, 0) if self.caps.per_namespace else math.inf
+
+        return total, in_namespace
 
     def forget(self, namespace: str, name: str) -> None:
         """The object is gone: it neither waits nor holds a slot."""

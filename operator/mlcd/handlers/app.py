@@ -18,7 +18,7 @@ from mlcd.handlers.limits import NamespacePool
 from mlcd.handlers.poller import Poller
 from mlcd.handlers.storage import StorageIdentities
 from mlcd.handlers.trainingrun import TrainingRunReconciler
-from mlcd.reconcile.polling import needs_polling
+from mlcd.reconcile.polling import needs_polling, queued_since
 
 PREFIX = "mlcd.io"
 
@@ -83,7 +83,9 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     identities = StorageIdentities(config.storage_secret, pool, client)
     events = EventRecorder(client)
     reconciler = TrainingRunReconciler(config, backend or make_backend(config), pool, identities, events)
-    poller = Poller(reconciler.reconcile, reconciler.writer.forget, client, config.poll_seconds)
+    poller = Poller(reconciler.reconcile, reconciler.writer.forget, client, config.poll_seconds,
+                    waits=lambda body: queued_since(body.get("status")),
+                    free_slots=lambda: reconciler.admission.free_slots(reconciler.in_flight))
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
     @kopf.on.startup(registry=registry)

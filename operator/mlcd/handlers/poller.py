@@ -12,7 +12,9 @@ patch with the operator's client; a write that fails is forgotten, so the next l
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 
@@ -23,17 +25,25 @@ from kubernetes.client.exceptions import ApiException
 from mlcd.api.v1alpha1 import GROUP, VERSION
 
 log = logging.getLogger("mlcd.poller")
-CONCURRENCY = 8  # reconciles under way at once: the event handlers keep most of the operator's time
+CONCURRENCY = 32  # reconciles under way at once (most of their time is spent waiting on a call)
 WRITE_TIMEOUT_SECONDS = 30
+
+
+def _unbounded(namespace: str) -> float:
+    return math.inf
 
 
 class Poller:
     def __init__(self, reconcile: Callable, forget: Callable[[str], None], client: Callable, interval: float,
-                 concurrency: int = CONCURRENCY, clock: Callable[[], float] = time.monotonic):
+                 concurrency: int = CONCURRENCY, clock: Callable[[], float] = time.monotonic,
+                 waits: Callable[[Mapping], str | None] = lambda body: None,
+                 free_slots: Callable[[], tuple[float, Callable[[str], float]]] = lambda: (math.inf, _unbounded)):
         """reconcile(body, patch, logger): the TrainingRun reconcile; forget(uid): drop a write that failed;
-        client(): the operator's ApiClient."""
+        client(): the operator's ApiClient; waits(body): since when it is queued for a slot, None when it
+        is not; free_slots(): how many runs could be admitted now, cluster-wide and in a namespace."""
         self.interval = interval
         self._reconcile, self._forget, self._client = reconcile, forget, client
+        self._waits, self._free_slots = waits, free_slots
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._looked: dict[str, float] = {}  # uid -> last look, for the objects in the index only
@@ -59,20 +69,41 @@ class Poller:
             await asyncio.sleep(tick)
 
     def due(self, polled: Mapping) -> list:
-        """The bodies not looked at for an interval. One seen for the first time was just handled by its
-        event: its first look is an interval later, as a timer's initial delay."""
+        """The bodies to look at now, runs in flight first, then the queued ones oldest first.
+
+        A body not looked at for an interval is due; one seen for the first time was just handled by
+        its event, so its first look is an interval later (a timer's initial delay). A queued one is
+        looked at only when a slot is free for it, and then at once, not an interval later: a slot that
+        frees goes to the head of the queue within a tick, and a full cluster costs no reconciles of its
+        waiters."""
         now = self._clock()
-        looked, due = {}, []
+        looked, due, queued = {}, [], []
         for uid, store in list(polled.items()):
             last = self._looked.get(uid)
-            if last is None:
-                looked[uid] = now
-            elif now - last >= self.interval:
-                due.extend(store)
-                looked[uid] = now
-            else:
-                looked[uid] = last
+            for body in store:
+                since = self._waits(body)
+                if since is not None:
+                    looked[uid] = now if last is None else last
+                    queued.append((since, body))
+                elif last is None:
+                    looked[uid] = now
+                elif now - last >= self.interval:
+                    due.append(body)
+                    looked[uid] = now
+                else:
+                    looked[uid] = last
         self._looked = looked  # objects gone from the index (settled, deleted) are let go
+        queued.sort(key=lambda waiting: (waiting[0], waiting[1]["metadata"].get("name") or ""))
+        total, in_namespace = self._free_slots() if queued else (0, _unbounded)
+        taken: collections.Counter[str] = collections.Counter()
+        for _, body in queued:
+            if total <= 0:
+                break
+            namespace = body["metadata"].get("namespace") or ""
+            if taken[namespace] < in_namespace(namespace):  # the oldest of each namespace first
+                due.append(body)
+                taken[namespace] += 1
+                total -= 1
         return due
 
     async def sweep(self, polled: Mapping) -> int:
@@ -98,7 +129,7 @@ class Poller:
         except kopf.TemporaryError as exc:  # the next look retries it, an interval later
             log.info("poll will retry name=%s namespace=%s reason=%s", name, namespace, exc)
         except Exception as exc:
-            log.warning("poll failed name=%s namespace=%s error=%s", name, namespace, type(exc).__name__)
+            log.warning("poll failed name=%s namespace=%s error=%s: %.300s", name, namespace, type(exc).__name__, exc)
             return
         status = patch.get("status")
         if not status:
@@ -106,7 +137,7 @@ class Poller:
         try:
             await asyncio.wait_for(asyncio.to_thread(self._write, namespace, name, dict(status)),
                                    WRITE_TIMEOUT_SECONDS)
-        except (ApiException, TimeoutError, OSError) as exc:
+        except (ApiException, TimeoutError, OSError, RuntimeError) as exc:  # RuntimeError: threads shut down
             self._forget(uid)  # not written: the next look decides it again
             reason = exc.status if isinstance(exc, ApiException) else type(exc).__name__
             log.warning("status not written name=%s namespace=%s error=%s", name, namespace, reason)

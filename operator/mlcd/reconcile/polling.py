@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlcd.api.v1alpha1.vocabulary import TrainingRunPhase
+from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunCondition, TrainingRunPhase
 
 _SETTLED = (*TrainingRunPhase.TERMINAL, TrainingRunPhase.INVALID)
 
@@ -23,3 +23,12 @@ def needs_polling(spec: Mapping | None, status: Mapping | None, generation: int 
     if (spec or {}).get("retrain"):
         return True  # a schedule, the data or drift may start the next run
     return status.get("observedGeneration") != (generation or 1)
+
+
+def queued_since(status: Mapping | None) -> str | None:
+    """When a TrainingRun queued for a slot began to wait (its Submitted condition's lastTransitionTime,
+    the queue's order), or None when it does not wait for one."""
+    for condition in (status or {}).get("conditions") or ():
+        if condition.get("type") == TrainingRunCondition.SUBMITTED and condition.get("reason") == Reason.QUEUED:
+            return condition.get("lastTransitionTime") or ""
+    return None
