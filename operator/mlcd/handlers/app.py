@@ -128,8 +128,8 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
         await reconciler.stop_on_delete(body, logger)
 
     # No handler of every watch event: kopf would call it four times per TrainingRun. The reconciler keeps
-    # nothing for an object between reconciles but a write a timer may still need (for the echo window at
-    # most), and the Event correlator keeps a bounded number of objects.
+    # nothing for an object between reconciles but a write the poller may still need (for the echo window
+    # at most), and the Event correlator keeps a bounded number of objects.
 
     # ModelDeployments: one InferenceService each, rolled out as a canary, promoted or rolled back.
     modeldeployment.register(registry, config, client, pool, identities, events)

@@ -4,8 +4,8 @@ A reconciler decides a whole new status (mlcd.reconcile's plans); the writer sen
 null for every field it no longer has (mlcd.reconcile.status.status_patch), so a write the API server
 lost heals on the next. The TrainingRun handler writes through kopf's patch (kopf sends it after the
 handler returns, with its own bookkeeping); the ModelDeployment handler writes through the API client
-inside its lock. What kopf has not sent back yet is remembered for a short echo window: a timer that
-holds a body read before the last write decides on the status as written, not on the older one.
+inside its lock. What kopf has not sent back yet is remembered for a short echo window: the poller,
+holding a body read before the last write, decides on the status as written, not on the older one.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ class StatusWriter:
     def through_kopf(self, body, patch, new: StatusModel, hold: bool = True) -> None:
         """Write `new` as the whole status through kopf's patch of this handler call.
 
-        hold: keep the write until the watch echoes it. Only a timer can act on a body older than the
-        write (kopf runs the event handlers once its own patch is back), so an object no timer looks at
+        hold: keep the write until the watch echoes it. Only the poller can act on a body older than the
+        write (kopf runs the event handlers once its own patch is back), so an object it does not look at
         keeps nothing here.
         """
         uid = body.metadata.uid

@@ -82,9 +82,9 @@ def _ref(run: RunHandle) -> RunRef:
 
 
 class TrainingRunReconciler:
-    """One reconcile for every trigger (create, update, resume, timer): level-triggered.
+    """One reconcile for every trigger (create, update, resume, the poller): level-triggered.
 
-    A lock per object keeps the timer and an event from deciding to submit at the same time;
+    A lock per object keeps the poller and an event from deciding to submit at the same time;
     the deterministic run name, looked up before submitting, covers restarts and retries.
     """
 
@@ -148,8 +148,8 @@ class TrainingRunReconciler:
 
     def _apply(self, step: Plan, body, patch, logger) -> None:
         if step.write:
-            # Held until the watch echoes it only when a timer may look at the object before the echo:
-            # one that polls it now, or one the new status starts.
+            # Held until the watch echoes it only when the poller may look at the object before the echo:
+            # it polls the object now, or will with the new status.
             generation = body.metadata.get("generation")
             written = {"phase": step.status.phase, "observedGeneration": step.status.observed_generation}
             hold = needs_polling(body.spec, body.get("status"), generation) or needs_polling(body.spec, written,

@@ -1,8 +1,8 @@
-"""Which TrainingRuns the operator's timer looks at: only those it could find something to do for.
+"""Which TrainingRuns the operator's poller looks at: only those it could find something to do for.
 
 A finished TrainingRun without retraining waits for nothing but a change of its spec, which reaches
-the operator as an event. Without a timer it holds no task in the operator and no finalizer, so ten
-thousand finished TrainingRuns cost what their watch costs, not a poll each every few seconds.
+the operator as an event. Out of the poller's index it costs the operator nothing, so ten thousand
+finished TrainingRuns cost what their watch costs, not a poll each every few seconds.
 """
 
 from __future__ import annotations
