@@ -157,3 +157,33 @@ def test_queued_runs_are_looked_at_only_for_free_slots_oldest_first_and_at_once(
     assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["b-old"]  # team-a at its own cap
     free["team-a"], free["team-b"] = 2, 0
     assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["old", "mid"]
+
+
+def test_a_reconcile_that_asks_to_be_retried_later_is_not_looked_at_sooner():
+    poller, clock, _, _ = make(interval=10.0)
+
+    async def retry(body, patch, logger):
+        raise kopf.TemporaryError("KFP refused: no RoleBinding", delay=60)
+
+    poller._reconcile = retry
+    polled = index("a")
+    poller.due(polled)
+    clock.now += 10
+    assert asyncio.run(poller.sweep(polled)) == 1  # looked at once: it asks for 60 s
+    for _ in range(5):
+        clock.now += 10
+        assert poller.due(polled) == []  # not at the next intervals
+    clock.now += 10.1
+    assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["a"]
+    assert poller._deferred == {}  # a deferral past its time, or of an object gone, is let go
+
+
+def test_a_deferral_never_makes_a_look_sooner_than_the_interval():
+    poller, clock, _, _ = make(interval=10.0)
+    polled = index("a")
+    poller.due(polled)
+    poller.defer("a", 1.0)
+    clock.now += 2
+    assert poller.due(polled) == []
+    clock.now += 8
+    assert len(poller.due(polled)) == 1

@@ -26,3 +26,18 @@ def test_a_settled_trainingrun_that_retrains_is_polled(phase):
 def test_a_status_of_an_older_generation_is_polled():
     assert needs_polling(SPEC, {"phase": "Succeeded", "observedGeneration": 1}, 2)
     assert not needs_polling(SPEC, {"phase": "Succeeded", "observedGeneration": 1}, None)
+
+
+@pytest.mark.parametrize(("status", "meta", "event", "starts"), [
+    (None, {"generation": 1}, "ADDED", True),  # new
+    ({"phase": "Pending"}, {"generation": 1}, None, True),  # listed at start-up, never acted on
+    ({"phase": "Running", "observedGeneration": 1}, {"generation": 2}, "MODIFIED", True),  # its spec changed
+    ({"phase": "Pending", "observedGeneration": 1}, {"generation": 1}, "MODIFIED", False),  # our own write's echo
+    ({"phase": "Succeeded", "observedGeneration": 3}, {"generation": 3}, None, False),  # settled, at start-up
+    (None, {"generation": 1, "deletionTimestamp": "2026-12-01T00:00:00Z"}, "MODIFIED", False),
+    (None, {"generation": 1}, "DELETED", False),
+])
+def test_a_watch_event_starts_a_reconcile_only_for_a_generation_not_acted_on(status, meta, event, starts):
+    from mlcd.reconcile.polling import unhandled_generation
+
+    assert unhandled_generation(status, meta, event) is starts

@@ -169,6 +169,7 @@ def test_an_unavailable_backend_is_retried_with_backoff_and_told_once():
     assert condition(status, "Submitted")["reason"] == Reason.BACKEND_UNAVAILABLE
     assert status["submitAttempts"] == 1 and status["message"] == "waiting for the backend: KFP API unreachable"
     assert step.effects == (RetryLater(2.0, "KFP API unreachable"),)
+    assert status["observedGeneration"] == 1  # acted on: the poller retries it, not the watch's echo
     assert reasons(step) == [EventReason.BACKEND_UNAVAILABLE]
     again, _ = drive(observe(status), Submit=down)
     assert again.effects == (RetryLater(4.0, "KFP API unreachable"),) and again.events == ()
@@ -183,7 +184,7 @@ def test_access_denied_says_what_is_missing_keeps_the_generation_pending_and_ret
     submitted = condition(status, "Submitted")
     assert (submitted["status"], submitted["reason"], submitted["message"]) == (
         "False", Reason.PIPELINES_ACCESS_DENIED, denied.message)
-    assert status["phase"] == "Pending" and "pipeline" not in status
+    assert status["phase"] == "Pending" and "pipeline" not in status and status["observedGeneration"] == 1
     assert step.effects == (RetryLater(2.0, denied.message),)
     assert reasons(step) == [EventReason.PIPELINES_ACCESS_DENIED]
     again, _ = drive(observe(status), Submit=denied)  # the same refusal is told once
@@ -197,7 +198,7 @@ def test_a_refused_submission_fails_this_generation_and_is_not_repeated():
     step, _ = drive(observe(), Submit=Refused("pipeline spec rejected"))
     status = wire(step)
     assert status["phase"] == "Failed" and status["message"] == "pipeline spec rejected"
-    assert status["pipeline"] == {"runName": RUN, "generation": 1}
+    assert status["pipeline"] == {"runName": RUN, "generation": 1} and status["observedGeneration"] == 1
     assert reasons(step) == [EventReason.RUN_FAILED]
     assert plan(observe(status)).action == "idle"
 

@@ -18,7 +18,7 @@ from mlcd.handlers.limits import NamespacePool
 from mlcd.handlers.poller import Poller
 from mlcd.handlers.storage import StorageIdentities
 from mlcd.handlers.trainingrun import TrainingRunReconciler
-from mlcd.reconcile.polling import needs_polling, queued_since
+from mlcd.reconcile.polling import needs_polling, queued_since, unhandled_generation
 
 PREFIX = "mlcd.io"
 
@@ -89,7 +89,7 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
     @kopf.on.startup(registry=registry)
-    async def _startup(settings: kopf.OperatorSettings, logger, mlcd_polled, mlcd_runs_in_flight, **_):
+    async def _startup(settings: kopf.OperatorSettings, logger, mlcd_polled, mlcd_runs_in_flight=None, **_):
         configure(settings)
         await asyncio.to_thread(warm_up)
         reconciler.in_flight = mlcd_runs_in_flight
@@ -102,24 +102,36 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
         # In a pod: its service account; elsewhere: the current kubeconfig context ($KUBECONFIG honoured).
         return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
 
-    # kopf fills an index before any handler runs: the caps on runs in flight hold from the first admission.
-    # kopf keeps an index entry while its handler returns None: a `when` filter is what purges it.
-    @kopf.index(**resource, id="mlcd_runs_in_flight", registry=registry,
-                when=lambda status, **_: runs_in_flight(status))
-    def mlcd_runs_in_flight(namespace, name, **_):
-        return {namespace: name}
+    # The index functions are coroutines: kopf runs a plain function in its thread pool, a thread hop per
+    # watch event for a dict of one key. An index costs a call on every watch event: the runs in flight are
+    # indexed only when there is a cap to count them against.
+    if reconciler.admission.caps.capped:
+        # kopf fills an index before any handler runs: the caps on runs in flight hold from the first admission.
+        # kopf keeps an index entry while its handler returns None: a `when` filter is what purges it.
+        @kopf.index(**resource, id="mlcd_runs_in_flight", registry=registry,
+                    when=lambda status, **_: runs_in_flight(status))
+        async def mlcd_runs_in_flight(namespace, name, **_):
+            return {namespace: name}
 
-    @kopf.on.resume(**resource, registry=registry)
-    @kopf.on.create(**resource, registry=registry)
-    @kopf.on.update(**resource, field="spec", registry=registry)
-    async def _changed(body, patch, logger, mlcd_runs_in_flight, **_):
-        await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
+    # A watch event starts a reconcile only for a generation not acted on yet (new, or its spec changed):
+    # level-triggered on status.observedGeneration, not on kopf's change detection, so kopf neither
+    # annotates the object with its last-handled spec nor writes its progress (one write per transition,
+    # ours). What can change without an event (a run in flight, a queue, a retry, retraining) the poller
+    # follows; a reconcile that asks to be retried is looked at again by it, so nothing is raised to kopf.
+    @kopf.on.event(**resource, registry=registry,
+                   when=lambda type, meta, status, **_: unhandled_generation(status, meta, type))
+    async def _changed(body, patch, logger, mlcd_runs_in_flight=None, **_):
+        try:
+            await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
+        except kopf.TemporaryError as exc:
+            poller.defer(body.metadata.uid, exc.delay or 0.0)
+            logger.info("looked at again by the poller in %ss at the soonest reason=%s", exc.delay, exc)
 
     # The TrainingRuns that can change without an event, by uid, with their latest body: what the poller
     # looks at every poll interval (one task for all, no timer and no finalizer per object).
     @kopf.index(**resource, id="mlcd_polled", registry=registry,
                 when=lambda spec, status, meta, **_: needs_polling(spec, status, meta.get("generation")))
-    def mlcd_polled(body, uid, **_):
+    async def mlcd_polled(body, uid, **_):
         return {uid: body}
 
     # Only a TrainingRun that asks for it gets the finalizer: deleting the others costs nothing.

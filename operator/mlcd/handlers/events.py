@@ -25,10 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kubernetes.client import CoreV1Api
-from kubernetes.client.exceptions import ApiException
-
 from mlcd.handlers import metrics
+from mlcd.handlers.kube import AsyncApi
 
 COMPONENT = "mlcd-operator"
 MESSAGE_LIMIT = 1024  # as kopf and the API server's own recorder cut a message
@@ -176,10 +174,11 @@ def event_body(event: Create, instance: str) -> dict:
 
 
 class EventRecorder:
-    """Posts what the correlator decides, in the background and in order, with the operator's client."""
+    """Posts what the correlator decides, in the background and in order, with the operator's client
+    (its host and credentials, sent from the event loop: no thread per Event)."""
 
     def __init__(self, client: Callable, correlator: Correlator | None = None):
-        self._client = client
+        self._api = AsyncApi(client, timeout=_POST_TIMEOUT_SECONDS)
         self.correlator = correlator or Correlator()
         self._instance = socket.gethostname()
         self._queue: asyncio.Queue | None = None
@@ -210,6 +209,7 @@ class EventRecorder:
             log.warning("events not posted at shutdown count=%d", self._queue.qsize())
         self._task.cancel()
         self._task = None
+        await self._api.close()
 
     def _running_queue(self) -> asyncio.Queue:
         loop = asyncio.get_running_loop()
@@ -222,11 +222,11 @@ class EventRecorder:
         while True:
             action = await self._queue.get()
             try:
-                await asyncio.to_thread(self._post, action)
-            except ApiException as exc:
-                metrics.EVENTS_DROPPED.labels(f"HTTP{exc.status}").inc()
-                log.warning("event not posted reason=%s object=%s status=%s", _create(action).reason,
-                            _create(action).involved.name, exc.status)
+                status = await self._post(action)
+                if status >= 300:
+                    metrics.EVENTS_DROPPED.labels(f"HTTP{status}").inc()
+                    log.warning("event not posted reason=%s object=%s status=%s", _create(action).reason,
+                                _create(action).involved.name, status)
             except Exception as exc:  # the API server unreachable: an Event is not worth a crash
                 metrics.EVENTS_DROPPED.labels("unreachable").inc()
                 log.warning("event not posted reason=%s object=%s error=%s", _create(action).reason,
@@ -234,28 +234,17 @@ class EventRecorder:
             finally:
                 self._queue.task_done()
 
-    def _post(self, action: Create | Count) -> None:
-        api = CoreV1Api(self._client())
+    async def _post(self, action: Create | Count) -> int:
+        """The HTTP status of the post (or of the patch of an Event that happened again)."""
         event = _create(action)
-        namespace = event.involved.namespace
+        events = f"/api/v1/namespaces/{event.involved.namespace}/events"
         if isinstance(action, Count):
             patch = {"count": event.count, "message": event.message, "lastTimestamp": _timestamp(event.last)}
-            try:
-                _drain(api.patch_namespaced_event(event.name, namespace, patch, _request_timeout=_POST_TIMEOUT_SECONDS,
-                                                  _preload_content=False))
-                return
-            except ApiException as exc:
-                if exc.status != 404:  # gone (Events expire after an hour): post it anew
-                    raise
-        # The answer is not read into a V1Event: nothing uses it, and the client's models cost more than the post.
-        _drain(api.create_namespaced_event(namespace, event_body(event, self._instance),
-                                           _request_timeout=_POST_TIMEOUT_SECONDS, _preload_content=False))
-
-
-def _drain(response) -> None:
-    """Read a raw answer to its end, so that its connection goes back to the pool."""
-    response.read()
-    response.release_conn()
+            status = await self._api.request("PATCH", f"{events}/{event.name}", patch,
+                                             content_type="application/merge-patch+json")
+            if status != 404:  # gone (Events expire after an hour): post it anew
+                return status
+        return await self._api.request("POST", events, event_body(event, self._instance))
 
 
 def _create(action: Create | Count) -> Create:

@@ -47,6 +47,7 @@ class Poller:
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._looked: dict[str, float] = {}  # uid -> last look, for the objects in the index only
+        self._deferred: dict[str, float] = {}  # uid -> not before then (a reconcile asked to be retried later)
         self._task: asyncio.Task | None = None
 
     def start(self, polled: Mapping) -> None:
@@ -68,6 +69,11 @@ class Poller:
                 log.exception("poll sweep failed")
             await asyncio.sleep(tick)
 
+    def defer(self, uid: str, seconds: float) -> None:
+        """Look at the object no sooner than ``seconds`` from now (a reconcile's retry with backoff); the
+        poll interval still applies when it is longer."""
+        self._deferred[uid] = self._clock() + seconds
+
     def due(self, polled: Mapping) -> list:
         """The bodies to look at now, runs in flight first, then the queued ones oldest first.
 
@@ -78,11 +84,14 @@ class Poller:
         waiters."""
         now = self._clock()
         looked, due, queued = {}, [], []
+        deferred = {uid: at for uid, at in self._deferred.items() if at > now and uid in polled}
         for uid, store in list(polled.items()):
             last = self._looked.get(uid)
             for body in store:
                 since = self._waits(body)
-                if since is not None:
+                if uid in deferred:
+                    looked[uid] = now if last is None else last
+                elif since is not None:
                     looked[uid] = now if last is None else last
                     queued.append((since, body))
                 elif last is None:
@@ -93,6 +102,7 @@ class Poller:
                 else:
                     looked[uid] = last
         self._looked = looked  # objects gone from the index (settled, deleted) are let go
+        self._deferred = deferred
         queued.sort(key=lambda waiting: (waiting[0], waiting[1]["metadata"].get("name") or ""))
         total, in_namespace = self._free_slots() if queued else (0, _unbounded)
         taken: collections.Counter[str] = collections.Counter()
@@ -126,7 +136,8 @@ class Poller:
         patch = kopf.Patch()
         try:
             await self._reconcile(body, patch, log)
-        except kopf.TemporaryError as exc:  # the next look retries it, an interval later
+        except kopf.TemporaryError as exc:  # the next look retries it, an interval later at the soonest
+            self.defer(uid, exc.delay or 0.0)
             log.info("poll will retry name=%s namespace=%s reason=%s", name, namespace, exc)
         except Exception as exc:
             log.warning("poll failed name=%s namespace=%s error=%s: %.300s", name, namespace, type(exc).__name__, exc)

@@ -25,6 +25,17 @@ def needs_polling(spec: Mapping | None, status: Mapping | None, generation: int 
     return status.get("observedGeneration") != (generation or 1)
 
 
+def unhandled_generation(status: Mapping | None, meta: Mapping, event_type: str | None = None) -> bool:
+    """True when a watch event should start a reconcile: the object's generation has not been acted on
+    (``status.observedGeneration`` behind ``metadata.generation``: new, or its spec changed), and it is
+    neither deleted nor being deleted. Everything else the poller follows: our own status writes coming
+    back through the watch start nothing, so a TrainingRun costs one reconcile per generation, not one
+    per event, and kopf keeps no bookkeeping on the object to tell its changes apart."""
+    if event_type == "DELETED" or meta.get("deletionTimestamp"):
+        return False
+    return (status or {}).get("observedGeneration") != (meta.get("generation") or 1)
+
+
 def queued_since(status: Mapping | None) -> str | None:
     """When a TrainingRun queued for a slot began to wait (its Submitted condition's lastTransitionTime,
     the queue's order), or None when it does not wait for one."""

@@ -435,6 +435,7 @@ def _submit(observed: Observed, action: str, trigger: str, retraining: RetrainSp
     if isinstance(answer, Refused):
         status.pipeline = PipelineRef(run_name=name, generation=generation)
         events = _finished(status, "FAILED", answer.message, {}, now)  # no result: Failed, saying why
+        status.observed_generation = generation
     else:
         events = _submitted(status, generation, trigger, answer, now)
         tenancy.storage_ready(status, generation, secret, now)
@@ -511,6 +512,7 @@ def _backend_unavailable(status: TrainingRunStatus, generation: int, message: st
     status.set_condition(Cond.SUBMITTED, False, Reason.BACKEND_UNAVAILABLE, message, generation, now=now)
     status.phase = status.phase or TrainingRunPhase.PENDING
     status.message = f"waiting for the backend: {message}"
+    status.observed_generation = generation  # acted on: the poller, not the watch, looks again
     return events
 
 
@@ -523,6 +525,7 @@ def _queued(status: TrainingRunStatus, generation: int, message: str, now: str) 
     status.set_condition(Cond.SUBMITTED, False, Reason.QUEUED, message, generation, now=now)
     status.phase = status.phase or TrainingRunPhase.PENDING
     status.message = message
+    status.observed_generation = generation  # acted on: the poller, not the watch, looks again
     return events
 
 
@@ -534,6 +537,7 @@ def _access_denied(status: TrainingRunStatus, generation: int, message: str, now
     status.set_condition(Cond.SUBMITTED, False, Reason.PIPELINES_ACCESS_DENIED, message, generation, now=now)
     status.phase = status.phase or TrainingRunPhase.PENDING
     status.message = f"pipelines access denied: {message}"
+    status.observed_generation = generation  # acted on: the poller, not the watch, looks again
     return events
 
 
