@@ -65,13 +65,17 @@ class Result:
 
 
 def run_operator(kind: str, server: str) -> None:
-    """Run one operator against ``server`` until stdin closes; then print this process's peak RSS."""
+    """Run one operator against ``server`` until stdin closes; then print this process's peak RSS.
+
+    Both run on the event loop ``kopf run`` and ``mlcd operator`` choose: uvloop when it is installed."""
+    from mlcd.handlers.kube import event_loop_factory  # light: the baseline's process imports no more of mlcd
     from tests.k8s import InProcessOperator
 
+    loop = event_loop_factory()
     if kind == "baseline":
         from tests.bench.bench_emulator import operator_registry, operator_settings
 
-        InProcessOperator(server, operator_registry(), operator_settings()).start()
+        InProcessOperator(server, operator_registry(), operator_settings(), loop_factory=loop).start()
     else:
         from mlcd.handlers.app import build_registry
         from mlcd.handlers.config import OperatorConfig
@@ -81,7 +85,7 @@ def run_operator(kind: str, server: str) -> None:
         poll = float(os.environ.get("MLCD_BENCH_POLL", "10"))
         config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri(),
                                 local_namespace="default")  # the development namespace: file:// registries
-        InProcessOperator(server, build_registry(config, InstantBackend()), quick_settings()).start()
+        InProcessOperator(server, build_registry(config, InstantBackend()), quick_settings(), loop_factory=loop).start()
     print("ready", flush=True)
     sys.stdin.readline()
     print(json.dumps({"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}),

@@ -6,7 +6,7 @@ import pathlib
 import signal
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import kopf
 from kopf._cogs.structs import credentials
@@ -29,9 +29,13 @@ class InProcessOperator:
         registry: kopf.OperatorRegistry,
         settings: kopf.OperatorSettings | None = None,
         namespaces: Sequence[str] = (),
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
     ) -> None:
+        """loop_factory: the event loop to run in (e.g. ``uvloop.new_event_loop``, as ``kopf run`` and
+        ``mlcd operator`` use when uvloop is installed); asyncio's own by default."""
         self.server = server
         self.registry = registry
+        self.loop_factory = loop_factory
         self.settings = settings if settings is not None else quick_settings()
         self.namespaces = list(namespaces)
         self.failure: BaseException | None = None
@@ -61,7 +65,8 @@ class InProcessOperator:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self._operate())
+            with asyncio.Runner(loop_factory=self.loop_factory) as runner:
+                runner.run(self._operate())
         except BaseException as e:  # reported by stop(); the thread has nobody else to tell
             self.failure = e
             self._ready.set()

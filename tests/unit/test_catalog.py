@@ -114,7 +114,7 @@ def test_the_operator_process_imports_no_data_or_model_library(tmp_path):
         import sys
         import mlcd.handlers.app as app
         app.warm_up()
-        print(sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "pandas", "pyarrow", "joblib",
+        print(sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "pandas", "pyarrow", "joblib", "minio",
                                                                "numpy"}))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -7,7 +7,8 @@ import kopf
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from mlcd.handlers.poller import Poller
+from mlcd.handlers.poller import Polled, Poller
+from mlcd.timestamps import parse_rfc3339
 
 
 def body(uid: str) -> dict:
@@ -15,8 +16,8 @@ def body(uid: str) -> dict:
 
 
 def index(*uids: str) -> dict:
-    """kopf's index as the poller reads it: uid -> a store of that object's latest body."""
-    return {uid: [body(uid)] for uid in uids}
+    """kopf's index as the poller reads it: uid -> a store of that object's latest body, as kept."""
+    return {uid: [Polled.of(body(uid))] for uid in uids}
 
 
 class Clock:
@@ -45,7 +46,7 @@ def test_an_object_is_first_looked_at_an_interval_after_its_event_handled_it_the
     clock.now += 9.9
     assert poller.due(index("a")) == []
     clock.now += 0.1
-    assert [b["metadata"]["uid"] for b in poller.due(index("a"))] == ["a"]
+    assert [b.uid for b in poller.due(index("a"))] == ["a"]
     assert poller.due(index("a")) == []  # looked at just now
     clock.now += 10
     assert len(poller.due(index("a", "b"))) == 1  # b is new: its turn comes an interval later
@@ -131,9 +132,10 @@ def test_the_poller_stops_when_asked():
     assert asyncio.run(scenario()) is None
 
 
-def queued(uid: str, since: str, namespace: str = "team-a") -> dict:
-    return {"metadata": {"uid": uid, "name": uid, "namespace": namespace},
-            "status": {"phase": "Pending", "since": since}}
+def queued(uid: str, since: str, namespace: str = "team-a") -> Polled:
+    waiting = {"type": "Submitted", "status": "False", "reason": "Queued", "lastTransitionTime": since}
+    return Polled.of({"metadata": {"uid": uid, "name": uid, "namespace": namespace},
+                      "status": {"phase": "Pending", "conditions": [waiting]}})
 
 
 def test_queued_runs_are_looked_at_only_for_free_slots_oldest_first_and_at_once():
@@ -144,19 +146,18 @@ def test_queued_runs_are_looked_at_only_for_free_slots_oldest_first_and_at_once(
         return None
 
     poller = Poller(noop, lambda uid: None, client=None, interval=10.0, clock=clock,
-                    waits=lambda body: (body.get("status") or {}).get("since"),
                     free_slots=lambda: (free["total"], lambda ns: free[ns]))
-    polled = {b["metadata"]["uid"]: [b] for b in (
+    polled = {b.uid: [b] for b in (
         queued("young", "2030-01-01T03:00:09Z"), queued("old", "2030-01-01T03:00:01Z"),
         queued("b-old", "2030-01-01T03:00:02Z", "team-b"), queued("mid", "2030-01-01T03:00:05Z"))}
     assert poller.due(polled) == []  # the cluster is full: no waiter is reconciled for nothing
     free["total"] = 2
-    assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["old", "b-old"]  # no interval to wait
+    assert [b.uid for b in poller.due(polled)] == ["old", "b-old"]  # no interval to wait
     free["team-a"] = 0
     free["total"] = 3
-    assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["b-old"]  # team-a at its own cap
+    assert [b.uid for b in poller.due(polled)] == ["b-old"]  # team-a at its own cap
     free["team-a"], free["team-b"] = 2, 0
-    assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["old", "mid"]
+    assert [b.uid for b in poller.due(polled)] == ["old", "mid"]
 
 
 def test_a_reconcile_that_asks_to_be_retried_later_is_not_looked_at_sooner():
@@ -174,7 +175,7 @@ def test_a_reconcile_that_asks_to_be_retried_later_is_not_looked_at_sooner():
         clock.now += 10
         assert poller.due(polled) == []  # not at the next intervals
     clock.now += 10.1
-    assert [b["metadata"]["uid"] for b in poller.due(polled)] == ["a"]
+    assert [b.uid for b in poller.due(polled)] == ["a"]
     assert poller._deferred == {}  # a deferral past its time, or of an object gone, is let go
 
 
@@ -187,3 +188,104 @@ def test_a_deferral_never_makes_a_look_sooner_than_the_interval():
     assert poller.due(polled) == []
     clock.now += 8
     assert len(poller.due(polled)) == 1
+
+
+def test_the_poller_keeps_a_body_as_json_and_hands_the_reconcile_the_same_body():
+    import sys
+
+    full = {"apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun",
+            "metadata": {"uid": "u1", "name": "iris", "namespace": "team-a", "generation": 2},
+            "spec": {"data": {"source": "builtin://iris"}, "model": {"estimator": "DecisionTreeClassifier"}},
+            "status": {"phase": "Running", "observedGeneration": 2,
+                       "conditions": [{"type": "Ready", "status": "Unknown", "reason": "RunInProgress"}]}}
+    kept = Polled.of(kopf.Body(full))
+    assert (kept.uid, kept.namespace, kept.name, kept.queued_since) == ("u1", "team-a", "iris", None)
+    assert dict(kept.body()) == full and kept.body().metadata.uid == "u1"
+    assert sys.getsizeof(kept.raw) < 400 and not hasattr(kept, "__dict__")
+
+
+def in_flight(uid: str, version: str, submitted: str = "2030-01-01T03:00:00Z", **spec) -> Polled:
+    return Polled.of({"metadata": {"uid": uid, "name": uid, "namespace": "team-a", "resourceVersion": version},
+                      "spec": {"timeouts": {"runSeconds": 3600}, **spec},
+                      "status": {"phase": "Running", "submittedAt": submitted,
+                                 "pipeline": {"runName": f"run-{uid}", "runId": f"id-{uid}"}}})
+
+
+def test_runs_in_flight_are_asked_about_together_and_reconciled_only_on_news():
+    said, asked, reconciled = {"a": ("RUNNING", ""), "b": ("RUNNING", "")}, [], []
+    wall = [parse_rfc3339("2030-01-01T03:10:00Z").timestamp()]
+
+    async def reconcile(body, patch, logger):
+        reconciled.append(body.metadata.uid)
+
+    def states(runs):
+        asked.append([name for name, _, _ in runs])
+        return [said[name.removeprefix("run-")] for name, _, _ in runs]
+
+    clock = Clock()
+    poller = Poller(reconcile, lambda uid: None, client=None, interval=10.0, clock=clock, states=states,
+                    wall=lambda: wall[0])
+    polled = {"a": [in_flight("a", "7")], "b": [in_flight("b", "9")],
+              "r": [in_flight("r", "3", retrain={"schedule": "0 3 * * *"})]}
+
+    def look() -> list[str]:
+        clock.now += 10
+        reconciled.clear()
+        asyncio.run(poller.sweep(polled))
+        return sorted(reconciled)
+
+    poller.due(polled)
+    assert look() == ["a", "b", "r"] and asked == [["run-a", "run-b"]]  # one call for both; first look: reconcile
+    assert look() == ["r"]  # no news, same objects: only the one with retraining to decide is reconciled
+    said["a"] = ("SUCCEEDED", "")
+    assert look() == ["a", "r"]  # the backend has news of a
+    polled["b"] = [in_flight("b", "10")]
+    assert look() == ["b", "r"]  # b changed (its spec, its status: another resourceVersion)
+    wall[0] += 3600
+    assert look() == ["a", "b", "r"]  # past the deadline: the reconcile fails them, not the poller
+    assert len(asked) == 4  # and without asking the backend first
+
+
+def test_a_run_the_backend_cannot_tell_about_is_reconciled_at_every_look():
+    reconciled = []
+
+    async def reconcile(body, patch, logger):
+        reconciled.append(body.metadata.uid)
+
+    clock = Clock()
+    poller = Poller(reconcile, lambda uid: None, client=None, interval=10.0, clock=clock,
+                    states=lambda runs: [None for _ in runs], wall=lambda: 0.0)
+    polled = {"a": [in_flight("a", "1")]}
+    poller.due(polled)
+    for _ in range(3):
+        clock.now += 10
+        asyncio.run(poller.sweep(polled))
+    assert reconciled == ["a", "a", "a"]
+
+
+def test_a_run_whose_news_was_not_written_is_reconciled_again_at_the_next_look():
+    reconciled, failing = [], [True]
+
+    async def reconcile(body, patch, logger):
+        reconciled.append(body.metadata.uid)
+        patch.status["phase"] = "Succeeded"
+
+    def write(namespace, name, status):
+        if failing[0]:
+            raise ApiException(status=500)
+
+    clock = Clock()
+    poller = Poller(reconcile, lambda uid: None, client=None, interval=10.0, clock=clock,
+                    states=lambda runs: [("SUCCEEDED", "") for _ in runs], wall=lambda: 0.0)
+    poller._write = write
+    polled = {"a": [in_flight("a", "1")]}
+    poller.due(polled)
+    for _ in range(2):
+        clock.now += 10
+        asyncio.run(poller.sweep(polled))
+    assert reconciled == ["a", "a"]  # the write failed: the same answer is no reason to skip it
+    failing[0] = False
+    for _ in range(2):
+        clock.now += 10
+        asyncio.run(poller.sweep(polled))
+    assert reconciled == ["a", "a", "a"]  # written: the same object and answer are not decided again

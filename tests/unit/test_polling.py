@@ -41,3 +41,23 @@ def test_a_watch_event_starts_a_reconcile_only_for_a_generation_not_acted_on(sta
     from mlcd.reconcile.polling import unhandled_generation
 
     assert unhandled_generation(status, meta, event) is starts
+
+
+RUNNING = {"phase": "Running", "submittedAt": "2030-01-01T03:00:00Z",
+           "pipeline": {"runName": "default-iris-g1-spec-0123456789", "runId": "8f2c"}}
+
+
+def test_a_run_in_flight_with_nothing_else_to_decide_is_only_followed_until_its_deadline():
+    from datetime import datetime
+
+    from mlcd.reconcile.polling import followed_run, run_deadline
+
+    assert followed_run(SPEC, RUNNING) == ("default-iris-g1-spec-0123456789", "8f2c", "")
+    assert followed_run(RETRAIN, RUNNING) is None  # a schedule, the data or drift may decide something
+    assert followed_run(SPEC, RUNNING, deleting=True) is None
+    assert followed_run(SPEC, {**RUNNING, "phase": "Succeeded"}) is None
+    queued = {"phase": "Pending", "conditions": [{"type": "Submitted", "status": "False", "reason": "Queued"}]}
+    assert followed_run(SPEC, queued) is None
+    start = datetime.fromisoformat("2030-01-01T03:00:00+00:00").timestamp()
+    assert run_deadline({**SPEC, "timeouts": {"runSeconds": 600}}, RUNNING) == start + 600
+    assert run_deadline(SPEC, {"phase": "Pending"}) is None

@@ -89,3 +89,14 @@ def test_any_look_lets_go_of_writes_past_the_window_even_of_objects_never_seen_a
     writer.through_kopf(body("d"), kopf.Patch(), TrainingRunStatus(phase="Running"))
     now[0] += 26
     assert writer.held() == 0
+
+
+def test_a_write_is_let_go_as_soon_as_the_watch_brings_it_back(monkeypatch):
+    clock(monkeypatch)
+    writer = StatusWriter(echo_seconds=130)
+    writer.through_kopf(body("a", QUEUED), kopf.Patch(), TrainingRunStatus(phase="Running", message="submitted"))
+    writer.echoed("a", kopf.Body({"status": QUEUED}).status)  # an older event: the write is still ahead of it
+    assert writer.held() == 1
+    writer.echoed("a", kopf.Body({"status": {"phase": "Running", "message": "submitted"}}).status)
+    assert writer.held() == 0
+    writer.echoed("never-written", {"phase": "Running"})  # nothing kept, nothing to do

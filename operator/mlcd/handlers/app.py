@@ -13,12 +13,12 @@ from mlcd.backends.base import Backend
 from mlcd.handlers import modeldeployment
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.events import EventRecorder
-from mlcd.handlers.kube import LazyClient
+from mlcd.handlers.kube import LazyClient, event_loop_factory
 from mlcd.handlers.limits import NamespacePool
-from mlcd.handlers.poller import Poller
+from mlcd.handlers.poller import Polled, Poller
 from mlcd.handlers.storage import StorageIdentities
 from mlcd.handlers.trainingrun import TrainingRunReconciler
-from mlcd.reconcile.polling import needs_polling, queued_since, unhandled_generation
+from mlcd.reconcile.polling import needs_polling, unhandled_generation
 
 PREFIX = "mlcd.io"
 
@@ -84,7 +84,7 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     events = EventRecorder(client)
     reconciler = TrainingRunReconciler(config, backend or make_backend(config), pool, identities, events)
     poller = Poller(reconciler.reconcile, reconciler.writer.forget, client, config.poll_seconds,
-                    waits=lambda body: queued_since(body.get("status")),
+                    states=reconciler.run_states,
                     free_slots=lambda: reconciler.admission.free_slots(reconciler.in_flight))
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
@@ -127,12 +127,14 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
             poller.defer(body.metadata.uid, exc.delay or 0.0)
             logger.info("looked at again by the poller in %ss at the soonest reason=%s", exc.delay, exc)
 
-    # The TrainingRuns that can change without an event, by uid, with their latest body: what the poller
-    # looks at every poll interval (one task for all, no timer and no finalizer per object).
+    # The TrainingRuns that can change without an event, by uid, with their latest body (kept as JSON): what
+    # the poller looks at every poll interval (one task for all, no timer and no finalizer per object).
+    # A status write of ours that the watch has brought back is let go here, not an interval later.
     @kopf.index(**resource, id="mlcd_polled", registry=registry,
                 when=lambda spec, status, meta, **_: needs_polling(spec, status, meta.get("generation")))
-    async def mlcd_polled(body, uid, **_):
-        return {uid: body}
+    async def mlcd_polled(body, uid, status, **_):
+        reconciler.writer.echoed(uid, status)
+        return {uid: Polled.of(body)}
 
     # Only a TrainingRun that asks for it gets the finalizer: deleting the others costs nothing.
     @kopf.on.delete(**resource, registry=registry, when=lambda spec, **_: spec.get("deletePolicy") == "stopRuns")
@@ -165,5 +167,6 @@ def run(config: OperatorConfig, log_format: str = "full", verbose: bool = False)
         start_http_server(config.metrics_port, addr="0.0.0.0")  # noqa: S104 (scraped from inside the cluster)
     liveness = f"http://0.0.0.0:{config.liveness_port}/healthz" if config.liveness_port else None
     logging.getLogger("mlcd").setLevel(logging.DEBUG if verbose else logging.INFO)
+    factory = event_loop_factory()
     kopf.run(registry=build_registry(config), standalone=True, clusterwide=not config.namespaces,
-             namespaces=list(config.namespaces), liveness_endpoint=liveness)
+             namespaces=list(config.namespaces), liveness_endpoint=liveness, loop=factory() if factory else None)

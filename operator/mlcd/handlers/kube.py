@@ -21,6 +21,16 @@ def make_api_client() -> ApiClient:
     return kubernetes.config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None)
 
 
+def event_loop_factory():
+    """uvloop's event loop when it is installed (as ``kopf run`` picks it), else None: asyncio's own.
+    Under load the operator is bound by its one event loop; uvloop's costs ~2x less per I/O event."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 class LazyClient:
     """One ApiClient, given or made on first use, shared by the handlers."""
 

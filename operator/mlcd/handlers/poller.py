@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import kopf
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from mlcd.api.v1alpha1 import GROUP, VERSION
+from mlcd.reconcile.polling import followed_run, queued_since, run_deadline
 
 log = logging.getLogger("mlcd.poller")
 CONCURRENCY = 32  # reconciles under way at once (most of their time is spent waiting on a call)
+BATCH = 50  # runs in flight asked about in one call of ``states`` (one thread)
 WRITE_TIMEOUT_SECONDS = 30
 
 
@@ -33,17 +37,51 @@ def _unbounded(namespace: str) -> float:
     return math.inf
 
 
+@dataclass(frozen=True, slots=True)
+class Polled:
+    """A TrainingRun as the poller keeps it between looks: what choosing it takes, and its body as JSON.
+
+    A parsed body costs about four times its JSON in memory, and the poller reads a body only when it
+    looks at the object (once per interval): ten thousand TrainingRuns in flight keep 10,000 strings,
+    not 10,000 trees of dicts.
+    """
+
+    uid: str
+    namespace: str
+    name: str
+    queued_since: str | None  # when it began to wait for a slot; None: it does not wait for one
+    raw: bytes
+    version: str = ""  # metadata.resourceVersion: any change to the object changes it
+    run: tuple[str, str, str] | None = None  # the run in flight, when following it is all a look can do
+    deadline: float | None = None  # when that run passes its time limit (seconds since the epoch)
+
+    @classmethod
+    def of(cls, body: Mapping) -> Polled:
+        meta, spec, status = body["metadata"], body.get("spec"), body.get("status")
+        return cls(meta["uid"], meta.get("namespace") or "", meta.get("name") or "", queued_since(status),
+                   json.dumps(body, separators=(",", ":"), default=dict).encode(), meta.get("resourceVersion") or "",
+                   followed_run(spec, status, bool(meta.get("deletionTimestamp"))), run_deadline(spec, status))
+
+    def body(self) -> kopf.Body:
+        return kopf.Body(json.loads(self.raw))
+
+
 class Poller:
     def __init__(self, reconcile: Callable, forget: Callable[[str], None], client: Callable, interval: float,
                  concurrency: int = CONCURRENCY, clock: Callable[[], float] = time.monotonic,
-                 waits: Callable[[Mapping], str | None] = lambda body: None,
-                 free_slots: Callable[[], tuple[float, Callable[[str], float]]] = lambda: (math.inf, _unbounded)):
+                 free_slots: Callable[[], tuple[float, Callable[[str], float]]] = lambda: (math.inf, _unbounded),
+                 states: Callable[[list[tuple[str, str, str]]], list] | None = None,
+                 wall: Callable[[], float] = time.time):
         """reconcile(body, patch, logger): the TrainingRun reconcile; forget(uid): drop a write that failed;
-        client(): the operator's ApiClient; waits(body): since when it is queued for a slot, None when it
-        is not; free_slots(): how many runs could be admitted now, cluster-wide and in a namespace."""
+        client(): the operator's ApiClient; free_slots(): how many runs could be admitted now, cluster-wide
+        and in a namespace; states(runs): what the backend says of each run (name, id, url), in one
+        blocking call, None for one it could not tell (None: every look is a reconcile)."""
         self.interval = interval
         self._reconcile, self._forget, self._client = reconcile, forget, client
-        self._waits, self._free_slots = waits, free_slots
+        self._free_slots, self._states, self._wall = free_slots, states, wall
+        # uid -> (resourceVersion, what the backend said of the run) when it was last reconciled: a look
+        # that finds both unchanged, before the run's deadline, would decide nothing new and is skipped.
+        self._decided: dict[str, tuple[str, object]] = {}
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._looked: dict[str, float] = {}  # uid -> last look, for the objects in the index only
@@ -51,7 +89,7 @@ class Poller:
         self._task: asyncio.Task | None = None
 
     def start(self, polled: Mapping) -> None:
-        """Sweep ``polled`` (kopf's index: uid -> the object's latest body) until stopped."""
+        """Sweep ``polled`` (kopf's index: uid -> the object's latest ``Polled``) until stopped."""
         self._task = asyncio.get_running_loop().create_task(self._run(polled))
 
     async def stop(self) -> None:
@@ -74,8 +112,8 @@ class Poller:
         poll interval still applies when it is longer."""
         self._deferred[uid] = self._clock() + seconds
 
-    def due(self, polled: Mapping) -> list:
-        """The bodies to look at now, runs in flight first, then the queued ones oldest first.
+    def due(self, polled: Mapping) -> list[Polled]:
+        """The objects to look at now, runs in flight first, then the queued ones oldest first.
 
         A body not looked at for an interval is due; one seen for the first time was just handled by
         its event, so its first look is an interval later (a timer's initial delay). A queued one is
@@ -87,42 +125,51 @@ class Poller:
         deferred = {uid: at for uid, at in self._deferred.items() if at > now and uid in polled}
         for uid, store in list(polled.items()):
             last = self._looked.get(uid)
-            for body in store:
-                since = self._waits(body)
+            for kept in store:
                 if uid in deferred:
                     looked[uid] = now if last is None else last
-                elif since is not None:
+                elif kept.queued_since is not None:
                     looked[uid] = now if last is None else last
-                    queued.append((since, body))
+                    queued.append(kept)
                 elif last is None:
                     looked[uid] = now
                 elif now - last >= self.interval:
-                    due.append(body)
+                    due.append(kept)
                     looked[uid] = now
                 else:
                     looked[uid] = last
         self._looked = looked  # objects gone from the index (settled, deleted) are let go
         self._deferred = deferred
-        queued.sort(key=lambda waiting: (waiting[0], waiting[1]["metadata"].get("name") or ""))
+        self._decided = {uid: seen for uid, seen in self._decided.items() if uid in looked}
+        queued.sort(key=lambda waiting: (waiting.queued_since, waiting.name))
         total, in_namespace = self._free_slots() if queued else (0, _unbounded)
         taken: collections.Counter[str] = collections.Counter()
-        for _, body in queued:
+        for kept in queued:
             if total <= 0:
                 break
-            namespace = body["metadata"].get("namespace") or ""
-            if taken[namespace] < in_namespace(namespace):  # the oldest of each namespace first
-                due.append(body)
-                taken[namespace] += 1
+            if taken[kept.namespace] < in_namespace(kept.namespace):  # the oldest of each namespace first
+                due.append(kept)
+                taken[kept.namespace] += 1
                 total -= 1
         return due
 
     async def sweep(self, polled: Mapping) -> int:
-        """Reconcile every due TrainingRun, at most ``concurrency`` at once; how many were looked at."""
+        """Look at every due TrainingRun, at most ``concurrency`` calls at once; how many were looked at.
+
+        The runs in flight whose look can only follow them are asked about together (``BATCH`` to a
+        thread): only those the backend has news of, or whose object changed, or past their deadline, are
+        reconciled. The others are reconciled one by one."""
         running: set[asyncio.Task] = set()
         due = self.due(polled)
-        for body in due:
+        now = self._wall()
+        followed = [kept for kept in due if self._states is not None and kept.run is not None
+                    and (kept.deadline is None or now < kept.deadline)]
+        chosen = {id(kept) for kept in followed}
+        work = [self._batch(followed[i:i + BATCH]) for i in range(0, len(followed), BATCH)]
+        work += [self._one(kept) for kept in due if id(kept) not in chosen]
+        for job in work:
             await self._slots.acquire()
-            task = asyncio.get_running_loop().create_task(self._one(body))
+            task = asyncio.get_running_loop().create_task(job)
             running.add(task)
             task.add_done_callback(running.discard)
             task.add_done_callback(lambda _: self._slots.release())
@@ -130,21 +177,39 @@ class Poller:
             await asyncio.gather(*running, return_exceptions=True)
         return len(due)
 
-    async def _one(self, body) -> None:
-        meta = body.get("metadata") or {}
-        name, namespace, uid = meta.get("name"), meta.get("namespace"), meta.get("uid")
-        patch = kopf.Patch()
+    async def _batch(self, batch: list[Polled]) -> None:
         try:
-            await self._reconcile(body, patch, log)
+            said = await asyncio.wait_for(asyncio.to_thread(self._states, [kept.run for kept in batch]),
+                                          WRITE_TIMEOUT_SECONDS)
+        except Exception as exc:  # every one of them is reconciled, and says what is wrong
+            log.warning("runs in flight not asked about count=%d error=%s", len(batch), type(exc).__name__)
+            said = [None] * len(batch)
+        for kept, news in zip(batch, said, strict=True):
+            if news is not None and self._decided.get(kept.uid) == (kept.version, news):
+                continue  # the same object, the same answer: the reconcile would decide the same
+            if await self._one(kept):
+                self._decided[kept.uid] = (kept.version, news)
+            else:
+                self._decided.pop(kept.uid, None)
+
+    async def _one(self, kept: Polled) -> bool:
+        """Reconcile one object and write what it decided; whether all of that went through (a reconcile
+        that asked to be retried, failed, or whose write failed is decided again at the next look)."""
+        name, namespace, uid = kept.name, kept.namespace, kept.uid
+        patch = kopf.Patch()
+        done = True
+        try:
+            await self._reconcile(kept.body(), patch, log)
         except kopf.TemporaryError as exc:  # the next look retries it, an interval later at the soonest
             self.defer(uid, exc.delay or 0.0)
             log.info("poll will retry name=%s namespace=%s reason=%s", name, namespace, exc)
+            done = False
         except Exception as exc:
             log.warning("poll failed name=%s namespace=%s error=%s: %.300s", name, namespace, type(exc).__name__, exc)
-            return
+            return False
         status = patch.get("status")
         if not status:
-            return
+            return done
         try:
             await asyncio.wait_for(asyncio.to_thread(self._write, namespace, name, dict(status)),
                                    WRITE_TIMEOUT_SECONDS)
@@ -152,6 +217,8 @@ class Poller:
             self._forget(uid)  # not written: the next look decides it again
             reason = exc.status if isinstance(exc, ApiException) else type(exc).__name__
             log.warning("status not written name=%s namespace=%s error=%s", name, namespace, reason)
+            return False
+        return done
 
     def _write(self, namespace: str, name: str, status: dict) -> None:
         response = CustomObjectsApi(self._client()).patch_namespaced_custom_object_status(

@@ -74,6 +74,12 @@ class StatusWriter:
         crs.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name,
                                                   {"status": status_patch(previous, new)})
 
+    def echoed(self, uid: str, status) -> None:
+        """The watch brought the object back with ``status``: a write it already shows is let go."""
+        written = self._written.get(uid)
+        if written is not None and _holds(status or {}, written[1]):
+            del self._written[uid]
+
     def held(self) -> int:
         """How many writes are kept now (those past the echo window dropped first)."""
         self._prune(time.monotonic())

@@ -316,6 +316,19 @@ class TrainingRunReconciler:
         logger.info("run stopped run=%s", ask.run.name)
         return None
 
+    def run_states(self, runs: list[tuple[str, str, str]]) -> list[tuple[str, str] | None]:
+        """What the backend says of each run (name, id, url): (state, message), None when it cannot tell.
+        Blocking (one thread for a batch): the poller asks it before deciding which runs to reconcile."""
+        said = []
+        for name, run_id, url in runs:
+            try:
+                state = self.backend.get(RunRef(name, run_id, url))
+            except BackendError:
+                said.append(None)
+                continue
+            said.append((state.state, state.message))
+        return said
+
     def forget(self, uid: str) -> None:
         """Drop the status last written for an object that is going away."""
         self.writer.forget(uid)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunCondition, TrainingRunPhase
+from mlcd.reconcile.trainingrun import run_seconds
+from mlcd.timestamps import parse_rfc3339
 
 _SETTLED = (*TrainingRunPhase.TERMINAL, TrainingRunPhase.INVALID)
 
@@ -23,6 +25,30 @@ def needs_polling(spec: Mapping | None, status: Mapping | None, generation: int 
     if (spec or {}).get("retrain"):
         return True  # a schedule, the data or drift may start the next run
     return status.get("observedGeneration") != (generation or 1)
+
+
+def followed_run(spec: Mapping | None, status: Mapping | None, deleting: bool = False) -> tuple[str, str, str] | None:
+    """(name, id, url) of the run in flight when following it is all a look at the TrainingRun can do:
+    no retraining to decide, not queued, not being deleted. Such a look decides only on what the backend
+    says of the run and on the clock (its deadline): while neither changes, the look would change nothing."""
+    status = status or {}
+    pipeline = status.get("pipeline") or {}
+    if (deleting or (spec or {}).get("retrain") or status.get("phase") not in TrainingRunPhase.IN_FLIGHT
+            or not pipeline.get("runName") or queued_since(status) is not None):
+        return None
+    return pipeline["runName"], pipeline.get("runId") or pipeline["runName"], pipeline.get("runUrl") or ""
+
+
+def run_deadline(spec: Mapping | None, status: Mapping | None) -> float | None:
+    """When the run in flight passes spec.timeouts.runSeconds (seconds since the epoch), or None when it
+    has no start time: the last moment a look at it may change nothing."""
+    submitted = (status or {}).get("submittedAt")
+    if not submitted:
+        return None
+    try:
+        return parse_rfc3339(submitted).timestamp() + run_seconds(spec or {})
+    except ValueError:
+        return None
 
 
 def unhandled_generation(status: Mapping | None, meta: Mapping, event_type: str | None = None) -> bool:

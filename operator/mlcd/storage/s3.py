@@ -15,12 +15,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from typing import TYPE_CHECKING
+
 import certifi
 import urllib3
-from minio import Minio
-from minio.error import MinioException, S3Error
 
 from mlcd.storage.errors import StorageError
+
+if TYPE_CHECKING:  # minio is imported where it is used: the operator imports it only once it touches S3
+    from minio import Minio
+    from minio.error import S3Error
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +132,8 @@ class S3Client:
         """Turns what minio and urllib3 raise into a StorageError that says, in mlcd's words, what went
         wrong with ``uri``. ``from None``: the originals quote request details that have no place in a
         run's status."""
+        from minio.error import MinioException, S3Error
+
         try:
             yield
         except S3Error as exc:
@@ -158,6 +164,8 @@ def client_from_env(uri: str, environ: Mapping[str, str] | None = None) -> S3Cli
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
     )
+    from minio import Minio
+
     minio = Minio(
         settings.endpoint,
         access_key=settings.access_key,
@@ -168,6 +176,13 @@ def client_from_env(uri: str, environ: Mapping[str, str] | None = None) -> S3Cli
         http_client=http,
     )
     return S3Client(minio, settings.endpoint)
+
+
+def s3_error() -> type[Exception]:
+    """minio's S3Error (for an ``except``), imported when first needed."""
+    from minio.error import S3Error
+
+    return S3Error
 
 
 def _describe(exc: S3Error) -> str:

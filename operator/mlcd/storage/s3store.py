@@ -13,11 +13,9 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from minio.error import S3Error
-
 from mlcd.storage.errors import StorageError
 from mlcd.storage.fingerprints import Fingerprint
-from mlcd.storage.s3 import S3Client, client_from_env
+from mlcd.storage.s3 import S3Client, client_from_env, s3_error
 from mlcd.storage.uri import Location, join
 
 log = logging.getLogger(__name__)
@@ -46,7 +44,7 @@ def stat_fingerprint(location: Location, environ: Mapping[str, str] | None = Non
     with s3.errors(location.uri):
         try:
             stat = s3.minio.stat_object(location.bucket, location.path)
-        except S3Error as exc:
+        except s3_error() as exc:
             # A HEAD answer has no body, so a missing bucket looks like a missing object: ask which.
             if exc.code == "NoSuchKey" and not s3.minio.bucket_exists(location.bucket):
                 raise StorageError(location.uri, f"bucket {location.bucket!r} does not exist") from None
@@ -82,7 +80,7 @@ class S3Store:
             try:
                 # A Range GET when limited: the server sends no more than asked for.
                 response = self._s3.minio.get_object(self._bucket, self._prefix + key, length=limit or 0)
-            except S3Error as exc:
+            except s3_error() as exc:
                 if exc.code == "NoSuchKey":
                     return None
                 raise
