@@ -114,8 +114,8 @@ def test_the_operator_process_imports_no_data_or_model_library(tmp_path):
         import sys
         import mlcd.handlers.app as app
         app.warm_up()
-        print(sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "pandas", "pyarrow", "joblib", "minio",
-                                                               "numpy"}))
+        print(sorted({m.split(".")[0] for m in sys.modules} & {"sklearn", "scipy", "pandas", "pyarrow", "joblib",
+                                                               "numpy", "minio"}))
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "MLCD_HOME": str(tmp_path)}).stdout.splitlines()
