@@ -191,7 +191,7 @@ def test_a_deferral_never_makes_a_look_sooner_than_the_interval():
 
 
 def test_the_poller_keeps_a_body_as_json_and_hands_the_reconcile_the_same_body():
-    import sys
+    import json
 
     full = {"apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun",
             "metadata": {"uid": "u1", "name": "iris", "namespace": "team-a", "generation": 2},
@@ -201,7 +201,7 @@ def test_the_poller_keeps_a_body_as_json_and_hands_the_reconcile_the_same_body()
     kept = Polled.of(kopf.Body(full))
     assert (kept.uid, kept.namespace, kept.name, kept.queued_since) == ("u1", "team-a", "iris", None)
     assert dict(kept.body()) == full and kept.body().metadata.uid == "u1"
-    assert sys.getsizeof(kept.raw) < 400 and not hasattr(kept, "__dict__")
+    assert len(kept.raw) < len(json.dumps(full)) * 0.8 and not hasattr(kept, "__dict__")  # deflated, no dict
 
 
 def in_flight(uid: str, version: str, submitted: str = "2030-01-01T03:00:00Z", **spec) -> Polled:

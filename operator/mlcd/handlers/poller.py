@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from mlcd.reconcile.polling import followed_run, queued_since, run_deadline
 log = logging.getLogger("mlcd.poller")
 CONCURRENCY = 32  # reconciles under way at once (most of their time is spent waiting on a call)
 BATCH = 50  # runs in flight asked about in one call of ``states`` (one thread)
+_WINDOW_BITS = 12  # a kept body is deflated with a 4 KiB window: bodies are a few KiB
 WRITE_TIMEOUT_SECONDS = 30
 
 
@@ -39,18 +41,20 @@ def _unbounded(namespace: str) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Polled:
-    """A TrainingRun as the poller keeps it between looks: what choosing it takes, and its body as JSON.
+    """A TrainingRun as the poller keeps it between looks: what choosing it takes, and its body as
+    deflated JSON.
 
-    A parsed body costs about four times its JSON in memory, and the poller reads a body only when it
-    looks at the object (once per interval): ten thousand TrainingRuns in flight keep 10,000 strings,
-    not 10,000 trees of dicts.
+    A parsed body costs about four times its JSON in memory, and the JSON deflates to a third (a body is
+    conditions and names repeated); the poller reads a body only when it reconciles the object. Deflating
+    with a 4 KiB window takes ~15 µs, inflating ~4 µs: ten thousand TrainingRuns in flight keep ~10 MB,
+    not ~100 MB of dicts.
     """
 
     uid: str
     namespace: str
     name: str
     queued_since: str | None  # when it began to wait for a slot; None: it does not wait for one
-    raw: bytes
+    raw: bytes  # the body's JSON, deflated (raw deflate, 4 KiB window)
     version: str = ""  # metadata.resourceVersion: any change to the object changes it
     run: tuple[str, str, str] | None = None  # the run in flight, when following it is all a look can do
     deadline: float | None = None  # when that run passes its time limit (seconds since the epoch)
@@ -58,12 +62,14 @@ class Polled:
     @classmethod
     def of(cls, body: Mapping) -> Polled:
         meta, spec, status = body["metadata"], body.get("spec"), body.get("status")
-        return cls(meta["uid"], meta.get("namespace") or "", meta.get("name") or "", queued_since(status),
-                   json.dumps(body, separators=(",", ":"), default=dict).encode(), meta.get("resourceVersion") or "",
-                   followed_run(spec, status, bool(meta.get("deletionTimestamp"))), run_deadline(spec, status))
+        deflate = zlib.compressobj(1, zlib.DEFLATED, -_WINDOW_BITS, 2)
+        raw = deflate.compress(json.dumps(body, separators=(",", ":"), default=dict).encode()) + deflate.flush()
+        return cls(meta["uid"], meta.get("namespace") or "", meta.get("name") or "", queued_since(status), raw,
+                   meta.get("resourceVersion") or "", followed_run(spec, status, bool(meta.get("deletionTimestamp"))),
+                   run_deadline(spec, status))
 
     def body(self) -> kopf.Body:
-        return kopf.Body(json.loads(self.raw))
+        return kopf.Body(json.loads(zlib.decompress(self.raw, -_WINDOW_BITS)))
 
 
 class Poller:
