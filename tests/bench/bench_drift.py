@@ -9,6 +9,7 @@ and the 100,000 current values). It prints medians and a ratio and asserts nothi
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository's root
 
 from mlcd.drift import drift_report, reference  # noqa: E402
-from tests.bench.timing import median_seconds  # noqa: E402
+from tests.bench.timing import bench_line, median_seconds  # noqa: E402
 
 ROWS = 100_000
 FEATURES = 20
@@ -63,6 +64,9 @@ def main() -> None:
     print(f"  mlcd (PSI + KS) / scipy (KS only): {ratio:.2f}")
     check = stats.ks_2samp(samples[worst.name], current[worst.name]).statistic
     print(f"  worst feature {worst.name}: ks {worst.ks:.4f} (scipy {check:.4f})")
+    for name, seconds in figures.items():
+        bench_line("drift-" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"), seconds * 1000, "ms")
+    bench_line("drift-ks-vs-scipy-ratio", ratio, "x")
 
 
 if __name__ == "__main__":

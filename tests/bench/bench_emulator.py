@@ -35,6 +35,7 @@ import attrs  # noqa: E402
 import kmock  # noqa: E402
 import kopf  # noqa: E402
 
+from tests.bench.timing import bench_line  # noqa: E402
 from tests.k8s import WIDGET_CRD, Emulator, InProcessOperator, ServedEmulator, quick_settings  # noqa: E402
 from tests.k8s.kinds import BUILTINS, kinds_of, read_crds  # noqa: E402
 from tests.k8s.routing import ConstantTimeRouting  # noqa: E402
@@ -186,6 +187,10 @@ def print_ratios(results: dict[str, Result]) -> None:
         if ours.finished:
             print(f"  {kind} / emulator: time {qualifier}{other.seconds / ours.seconds:.1f}x", end="")
             print(f", peak RSS {other.peak_rss_mb / ours.peak_rss_mb:.2f}x" if other.finished else "")
+            if other.finished:
+                bench_line(f"emulator-{ours.count}-{kind}-vs-emulator-time-ratio", other.seconds / ours.seconds, "x")
+    if ours.finished:
+        bench_line(f"emulator-{ours.count}-seconds", ours.seconds, "s")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from kfp.client import ServiceAccountTokenVolumeCredentials  # noqa: E402
 
 from mlcd.backends.base import Placement  # noqa: E402
 from mlcd.backends.kfp import KfpBackend  # noqa: E402
-from tests.bench.timing import median_seconds  # noqa: E402
+from tests.bench.timing import bench_line, median_seconds  # noqa: E402
 from tests.kfp_standin import KfpStandIn  # noqa: E402
 
 OPERATOR = "system:serviceaccount:mlcd-system:mlcd"
@@ -109,6 +109,9 @@ def main() -> None:
     sdk = figures["submit, kfp.Client (experiment by name + run_pipeline from a file)"]
     ours = figures["submit, mlcd KfpBackend (find + create, experiment cached)"]
     print(f"submit ratio kfp.Client / mlcd backend: {sdk / ours:.2f}x")
+    bench_line("kfp-submit-ms", ours * 1000, "ms")
+    bench_line("kfp-submit-sdk-ms", sdk * 1000, "ms")
+    bench_line("kfp-submit-sdk-vs-mlcd-ratio", sdk / ours, "x")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 
 from mlcd.storage import open_registry, read_dataset  # noqa: E402
-from tests.bench.timing import median_seconds  # noqa: E402
+from tests.bench.timing import bench_line, median_seconds  # noqa: E402
 from tests.integration import s3server  # noqa: E402
 
 ROWS = 100_000
@@ -64,6 +64,9 @@ def print_table(title: str, s3: dict[str, float], local: dict[str, float]) -> No
     for name in s3:
         ratio = s3[name] / local[name]
         print(f"  {name:<12} {s3[name] * 1000:>10.1f} {local[name] * 1000:>10.1f} {ratio:>8.1f}")
+        key = f"storage-{title.split(',')[0].replace(' ', '-')}-{name.replace(' ', '-')}"
+        bench_line(f"{key}-s3-ms", s3[name] * 1000, "ms")
+        bench_line(f"{key}-s3-vs-file-ratio", ratio, "x")
 
 
 def main() -> None:

@@ -22,6 +22,10 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository's root
+
+from tests.bench.timing import bench_line  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 MLCD = Path(sys.executable).with_name("mlcd")
 SPEC = {
@@ -70,6 +74,8 @@ def main() -> int:
           f"cv accuracy {tuning['score']:.4f}")
     print(f"  ratio mlcd / GridSearchCV             {mlcd_seconds / bare_seconds:7.2f} x  (aim <= 1.5); "
           f"same best candidate: {'yes' if same else 'NO'}")
+    bench_line("tuning-seconds", mlcd_seconds, "s")
+    bench_line("tuning-vs-gridsearchcv-ratio", mlcd_seconds / bare_seconds, "x", "<=", 1.5)
     steps = {s["name"]: s["seconds"] for s in result["steps"]}
     print("  mlcd steps: " + ", ".join(f"{name} {seconds:.2f}s" for name, seconds in steps.items()))
     return 0
