@@ -289,3 +289,26 @@ def test_a_run_whose_news_was_not_written_is_reconciled_again_at_the_next_look()
         clock.now += 10
         asyncio.run(poller.sweep(polled))
     assert reconciled == ["a", "a", "a"]  # written: the same object and answer are not decided again
+
+
+def test_a_batch_asks_about_one_namespace_only():
+    asked = []
+
+    async def noop(body, patch, logger):
+        return None
+
+    def states(runs):
+        asked.append(sorted(name for name, _, _ in runs))
+        return [("RUNNING", "") for _ in runs]
+
+    def run_in(uid: str, namespace: str) -> Polled:
+        kept = in_flight(uid, "1")
+        return Polled(kept.uid, namespace, kept.name, None, kept.raw, kept.version, kept.run, kept.deadline)
+
+    clock = Clock()
+    poller = Poller(noop, lambda uid: None, client=None, interval=10.0, clock=clock, states=states, wall=lambda: 0.0)
+    polled = {uid: [run_in(uid, ns)] for uid, ns in (("a1", "team-a"), ("b1", "team-b"), ("a2", "team-a"))}
+    poller.due(polled)
+    clock.now += 10
+    asyncio.run(poller.sweep(polled))
+    assert sorted(asked) == [["run-a1", "run-a2"], ["run-b1"]]

@@ -30,7 +30,7 @@ from mlcd.reconcile.polling import followed_run, queued_since, run_deadline
 
 log = logging.getLogger("mlcd.poller")
 CONCURRENCY = 32  # reconciles under way at once (most of their time is spent waiting on a call)
-BATCH = 50  # runs in flight asked about in one call of ``states`` (one thread)
+BATCH = 50  # runs in flight of one namespace asked about in one call of ``states`` (one thread)
 _WINDOW_BITS = 12  # a kept body is deflated with a 4 KiB window: bodies are a few KiB
 WRITE_TIMEOUT_SECONDS = 30
 
@@ -171,7 +171,11 @@ class Poller:
         followed = [kept for kept in due if self._states is not None and kept.run is not None
                     and (kept.deadline is None or now < kept.deadline)]
         chosen = {id(kept) for kept in followed}
-        work = [self._batch(followed[i:i + BATCH]) for i in range(0, len(followed), BATCH)]
+        # A batch holds one namespace's runs: a backend slow to answer for one namespace delays only its own.
+        by_namespace: dict[str, list[Polled]] = collections.defaultdict(list)
+        for kept in followed:
+            by_namespace[kept.namespace].append(kept)
+        work = [self._batch(runs[i:i + BATCH]) for runs in by_namespace.values() for i in range(0, len(runs), BATCH)]
         work += [self._one(kept) for kept in due if id(kept) not in chosen]
         for job in work:
             await self._slots.acquire()
