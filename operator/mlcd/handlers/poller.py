@@ -7,6 +7,11 @@ looking at (the same ``needs_polling`` filter the timer had) every tick, reconci
 for a poll interval, a few at a time: under load a sweep takes longer and the next starts later,
 instead of ticks piling up. A status it decides is written to the status subresource as a JSON merge
 patch with the operator's client; a write that fails is forgotten, so the next look redoes it.
+
+A run in flight with nothing else to decide is not reconciled at every look: the backend is asked about
+such runs in batches (one namespace's runs to a thread), and only a run with news, an object that
+changed, or a run past its deadline is reconciled: ten thousand runs in flight that are still running
+cost ten thousand answers per interval, not ten thousand reconciles.
 """
 
 from __future__ import annotations
