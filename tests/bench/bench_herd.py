@@ -164,7 +164,17 @@ def main() -> None:
                             max_runs_in_flight=args.cap, max_runs_in_flight_per_namespace=args.per_namespace,
                             clock=clock)
     kube = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=server))
-    InProcessOperator(server, build_registry(config, backend, kube), quick_settings()).start()
+    operator = InProcessOperator(server, build_registry(config, backend, kube), quick_settings()).start()
+    try:
+        measure(args, backend, clock, server, day)
+    finally:
+        # The operator stops before the API server does: stopped at interpreter exit instead, its poller
+        # would keep calling a server that is gone while the thread pools are being joined.
+        operator.stop()
+        emulator.kill()
+
+
+def measure(args, backend: TimedBackend, clock: Clock, server: str, day: datetime) -> None:
     post(server, args.count)
     first = wait_for(backend, "spec", args.count, args.timeout, server)
     peak_first = backend.peak_in_flight()
