@@ -23,7 +23,7 @@ def make_api_client() -> ApiClient:
 
 def event_loop_factory():
     """uvloop's event loop when it is installed (as ``kopf run`` picks it), else None: asyncio's own.
-    Under load the operator is bound by its one event loop; uvloop's costs ~2x less per I/O event."""
+    Under load the operator is bound by its one event loop, and uvloop's costs less per I/O event."""
     try:
         import uvloop
     except ImportError:
@@ -46,11 +46,12 @@ class LazyClient:
 class AsyncApi:
     """The API server the handlers' ApiClient names, spoken to with aiohttp in the event loop.
 
-    For the calls the operator makes per object (an Event, a status patch): the kubernetes client is
-    synchronous, so each of its calls costs a thread and its serialisation, ~2x the CPU of a request
-    sent from the loop. Same host, CA, client certificate and credentials as the ApiClient (its
-    ``auth_settings()``: a bearer token re-read by the client's refresh hook, in a thread, at most every
-    ``AUTH_SECONDS``). One session per event loop, closed by ``close()``.
+    For the calls the operator makes for every object (its Events): the kubernetes client is
+    synchronous, so each of its calls costs a thread hop and the client's serialisation (0.53 ms of CPU
+    per Event against 0.29 ms from the loop, measured against the emulator). Same host, CA, client
+    certificate and credentials as the ApiClient (its ``auth_settings()``: a bearer token re-read by the
+    client's refresh hook, in a thread, at most every ``AUTH_SECONDS``). One session per event loop,
+    closed by ``close()``.
     """
 
     AUTH_SECONDS = 30.0  # the in-cluster client re-reads its projected token every minute
