@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 
@@ -68,8 +69,6 @@ class AsyncApi:
 
     async def request(self, method: str, path: str, body: dict, content_type: str = "application/json") -> int:
         """Send ``body`` as JSON; the HTTP status (the answer is read and dropped)."""
-        import json
-
         session = await self._open()
         headers = {**await self._auth(), "Content-Type": content_type, "Accept": "application/json"}
         async with session.request(method, self._host + path, data=json.dumps(body), headers=headers,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import math
@@ -180,11 +181,13 @@ class Poller:
         by_namespace: dict[str, list[Polled]] = collections.defaultdict(list)
         for kept in followed:
             by_namespace[kept.namespace].append(kept)
-        work = [self._batch(runs[i:i + BATCH]) for runs in by_namespace.values() for i in range(0, len(runs), BATCH)]
-        work += [self._one(kept) for kept in due if id(kept) not in chosen]
+        # Each job's coroutine is made when a slot frees: a sweep that is cancelled leaves none unawaited.
+        work = [functools.partial(self._batch, runs[i:i + BATCH])
+                for runs in by_namespace.values() for i in range(0, len(runs), BATCH)]
+        work += [functools.partial(self._one, kept) for kept in due if id(kept) not in chosen]
         for job in work:
             await self._slots.acquire()
-            task = asyncio.get_running_loop().create_task(job)
+            task = asyncio.get_running_loop().create_task(job())
             running.add(task)
             task.add_done_callback(running.discard)
             task.add_done_callback(lambda _: self._slots.release())

@@ -3,7 +3,7 @@
 A reconciler decides a whole new status (mlcd.reconcile's plans); the writer sends all of it, with a
 null for every field it no longer has (mlcd.reconcile.status.status_patch), so a write the API server
 lost heals on the next. The TrainingRun handler writes through kopf's patch (kopf sends it after the
-handler returns, with its own bookkeeping); the ModelDeployment handler writes through the API client
+handler returns); the ModelDeployment handler writes through the API client
 inside its lock. What kopf has not sent back yet is remembered for a short echo window: the poller,
 holding a body read before the last write, decides on the status as written, not on the older one.
 """

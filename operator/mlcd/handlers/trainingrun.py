@@ -82,7 +82,8 @@ def _ref(run: RunHandle) -> RunRef:
 
 
 class TrainingRunReconciler:
-    """One reconcile for every trigger (create, update, resume, the poller): level-triggered.
+    """One reconcile for every trigger (the watch event of a generation not acted on yet, the poller):
+    level-triggered.
 
     A lock per object keeps the poller and an event from deciding to submit at the same time;
     the deterministic run name, looked up before submitting, covers restarts and retries.
