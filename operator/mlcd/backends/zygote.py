@@ -112,8 +112,8 @@ def serve(path: str) -> None:
         __import__(module)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
+    listener.listen(16)  # listening before the path appears: a step that finds it never gets ECONNREFUSED
     os.rename(path + ".tmp", path)  # the socket appears only once the imports are done
-    listener.listen(16)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     while True:
         conn, _ = listener.accept()
