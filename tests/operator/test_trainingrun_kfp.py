@@ -206,7 +206,9 @@ def test_a_spec_change_in_flight_finishes_then_runs_the_new_generation(cluster, 
     created = kfp.created()
     assert [c["runtime_config"]["parameters"]["run_generation"] for c in created] == [1, 2]
     assert done["status"]["observedGeneration"] == 2
-    events = [e.message for e in cluster.events("iris") if e.reason == "RunSucceeded"]
+    # Events are posted in the background after the status write: wait for the second one to arrive.
+    events = wait_for(lambda: [e.message for e in cluster.events("iris") if e.reason == "RunSucceeded"],
+                      lambda found: len(found) >= 2, deadline=30)
     assert len(events) == 2 and created[0]["display_name"] in events[0] and created[1]["display_name"] in events[1]
 
 
