@@ -99,6 +99,8 @@ def test_delete_never_hangs_on_a_backend_that_is_down(cluster, home, run_operato
     cluster.create(trainingrun("slow", model={"estimator": "RandomForestClassifier",
                                               "params": {"n_estimators": 3000}}, deletePolicy="stopRuns"))
     running = wait_for(cluster.fetch("slow"), phase("Pending", "Running"), deadline=60)
+    # A run is submitted only once the finalizer is on the object: deleted at once, it is still stopped.
+    assert "mlcd.io/finalizer" in running["metadata"]["finalizers"]
     cluster.delete("slow")
     wait_for(lambda: [i["metadata"]["name"] for i in cluster.crs.list_namespaced_custom_object(
         "mlcd.io", "v1alpha1", "default", "trainingruns")["items"]], lambda names: names == [], deadline=30)

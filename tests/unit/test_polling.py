@@ -43,6 +43,20 @@ def test_a_watch_event_starts_a_reconcile_only_for_a_generation_not_acted_on(sta
     assert unhandled_generation(status, meta, event) is starts
 
 
+@pytest.mark.parametrize(("spec", "meta", "waits"), [
+    ({"deletePolicy": "stopRuns"}, {}, True),  # kopf adds the finalizer after this event's handlers
+    ({"deletePolicy": "stopRuns"}, {"finalizers": ["other.io/x"]}, True),
+    ({"deletePolicy": "stopRuns"}, {"finalizers": ["mlcd.io/finalizer"]}, False),
+    ({"deletePolicy": "stopRuns"}, {"deletionTimestamp": "2026-12-01T00:00:00Z"}, False),  # going: not ours to hold
+    ({"deletePolicy": "keep"}, {}, False),  # no finalizer wanted: nothing to wait for
+    ({}, {}, False),
+])
+def test_a_trainingrun_that_stops_its_runs_on_delete_waits_for_the_finalizer(spec, meta, waits):
+    from mlcd.reconcile.polling import awaits_finalizer
+
+    assert awaits_finalizer(spec, meta, "mlcd.io/finalizer") is waits
+
+
 RUNNING = {"phase": "Running", "submittedAt": "2030-01-01T03:00:00Z",
            "pipeline": {"runName": "default-iris-g1-spec-0123456789", "runId": "8f2c"}}
 

@@ -11,7 +11,7 @@ from mlcd.api.v1alpha1 import GROUP, VERSION
 from mlcd.api.v1alpha1.vocabulary import TrainingRunPhase
 from mlcd.backends.base import Backend
 from mlcd.handlers import modeldeployment
-from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.config import FINALIZER, OperatorConfig
 from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.kube import LazyClient, event_loop_factory
 from mlcd.handlers.limits import NamespacePool
@@ -47,7 +47,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration")
-    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.persistence.finalizer = FINALIZER
     # mlcd posts its own Events, one per transition; kopf adds one only for a handler's error.
     settings.posting.level = logging.ERROR
     settings.peering.standalone = True

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from mlcd.home import mlcd_home
 
+# kopf's finalizer under mlcd's name: only a TrainingRun with deletePolicy stopRuns (or a ModelDeployment) gets it.
+FINALIZER = "mlcd.io/finalizer"
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)

@@ -21,14 +21,14 @@ from mlcd.backends.base import AccessDenied, Backend, BackendError, BackendUnava
 from mlcd.compiler import compile_drift_check, compile_trainingrun
 from mlcd.handlers import metrics
 from mlcd.handlers.admission import AdmissionControl
-from mlcd.handlers.config import OperatorConfig
+from mlcd.handlers.config import FINALIZER, OperatorConfig
 from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.handlers.status import StatusWriter
 from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.reconcile import retrain
 from mlcd.reconcile.admission import Caps, Verdict, spread_offset
-from mlcd.reconcile.polling import needs_polling
+from mlcd.reconcile.polling import awaits_finalizer, needs_polling
 from mlcd.reconcile.trainingrun import (
     Admit,
     CheckDrift,
@@ -112,6 +112,9 @@ class TrainingRunReconciler:
     async def reconcile(self, body, patch, logger, in_flight=None) -> None:
         if in_flight is not None:
             self.in_flight = in_flight
+        if awaits_finalizer(body.spec, body.metadata, FINALIZER):
+            logger.debug("waiting for the finalizer before acting (deletePolicy stopRuns)")
+            return  # kopf adds it at the end of this event's cycle; its own event brings the object back
         uid = body.metadata.uid
         held = self._locks.get(uid) or self._locks.setdefault(uid, _Held())
         held.users += 1

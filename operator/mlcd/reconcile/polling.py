@@ -62,6 +62,16 @@ def unhandled_generation(status: Mapping | None, meta: Mapping, event_type: str 
     return (status or {}).get("observedGeneration") != (meta.get("generation") or 1)
 
 
+def awaits_finalizer(spec: Mapping | None, meta: Mapping, finalizer: str) -> bool:
+    """True while a TrainingRun whose deletePolicy is stopRuns lacks the operator's finalizer: kopf adds it
+    at the end of the watch event's cycle, after the handlers. A run submitted before that could outlive
+    an object deleted in between (nothing would stop it), so the reconcile waits for the finalizer's own
+    event, as kopf's changing handlers do."""
+    if (spec or {}).get("deletePolicy") != "stopRuns" or meta.get("deletionTimestamp"):
+        return False
+    return finalizer not in (meta.get("finalizers") or ())
+
+
 def queued_since(status: Mapping | None) -> str | None:
     """When a TrainingRun queued for a slot began to wait (its Submitted condition's lastTransitionTime,
     the queue's order), or None when it does not wait for one."""
