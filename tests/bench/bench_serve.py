@@ -10,7 +10,9 @@ load (one request in flight, one kept-alive connection, single rows cycling thro
 by --requests or --seconds per target; the targets take turns in rounds, so that the load of a
 shared machine drifting during the run weighs on all of them alike. Figures: requests per second and
 p50/p99 latency, each put against in-process ``model.predict`` on a one-row array (the input the
-model was fitted on), the limit a server can approach. MLflow's `mlflow models serve` of the same
+model was fitted on), and against the server's own predict path run in-process (mlcd's Predictor: past
+a passthrough first step, under one warning filter, as scikit-learn's per-tree wrapper re-installs every
+filter of the process), which leaves the server's own cost. MLflow's `mlflow models serve` of the same
 model is measured when the separate venv .bench-venv-mlflow has MLflow (it must not share mlcd's
 dependencies); otherwise it says why not.
 Figures and ratios, no asserts.
@@ -40,6 +42,8 @@ from sklearn.datasets import load_iris
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository's root
 
+from mlcd.serving import Signature  # noqa: E402
+from mlcd.serving.predictor import Predictor  # noqa: E402
 from mlcd.storage import open_registry  # noqa: E402
 from mlcd_components import train  # noqa: E402
 from tests.bench.timing import bench_line  # noqa: E402
@@ -261,8 +265,12 @@ def main() -> None:
         model, features, rows, version, model_path = train_and_register(tmp)
         matrices = [np.asarray([row]) for row in rows]
         direct = model[1:]  # what mlcd serve runs for this pipeline: its first step is a pure passthrough
+        signature = Signature.from_metadata({"signature": {"features": [{"name": n, "dtype": "float64"}
+                                                                        for n in features]}})
+        predictor = Predictor(model, signature)  # the server's own predict path, without HTTP
         targets = {"in-process model.predict(1 row)": lambda i: model.predict(matrices[i]),
                    "in-process, past the passthrough": lambda i: direct.predict(matrices[i]),
+                   "in-process, as the server predicts": lambda i: predictor.predict([rows[i]]),
                    **mlcd_targets(stack, version.uri, version.metadata["model"]["sha256"], features, rows)}
         mlflow = mlflow_targets(stack, model_path, rows, tmp)
         notes = [f"mlflow models serve: {mlflow}"] if isinstance(mlflow, str) else []
@@ -282,6 +290,12 @@ def main() -> None:
         bench_line(f"serve-{protocol}-p50-ms", by_name[f"mlcd-sklearn runtime, {protocol}"].percentile(50), "ms")
         bench_line(f"serve-{protocol}-vs-in-process-ratio", ratio, "x", ">=", 0.9)
     bench_line("serve-in-process-req-per-s", in_process, "req/s")
+    same_path = by_name["in-process, as the server predicts"].rate
+    overhead = {p: 1000 / by_name[f"mlcd-sklearn runtime, {p}"].rate - 1000 / same_path for p in ("v1", "v2")}
+    print(f"the server's own cost per request (HTTP, KServe's model server, checks): {overhead['v1']:.2f} ms (v1), "
+          f"{overhead['v2']:.2f} ms (v2) over its predict path run in-process")
+    for protocol, ms in overhead.items():
+        bench_line(f"serve-{protocol}-server-overhead-ms", ms, "ms")
     print(f"one-row request sent 0.5 s after a 60 MB one: {behind[4 << 20] * 1000:.0f} ms with the default 4 MiB "
           f"limit (refused with 413 unread), {behind[1 << 30]:.1f} s with a 1 GiB limit (parsed first)")
 

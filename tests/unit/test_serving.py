@@ -112,6 +112,33 @@ def test_predictor_turns_model_value_errors_into_input_errors(iris):
         Predictor(model, signature).predict([[float("nan"), float("inf"), 1.0, 1.0]])
 
 
+class _Recording:
+    """A model that records the warning filters it predicts under, and warns."""
+
+    def predict(self, rows):
+        import warnings
+
+        self.filters = list(warnings.filters)
+        warnings.warn("seen by whoever serves me", UserWarning, stacklevel=1)
+        return np.zeros(len(rows))
+
+
+def test_predictions_run_under_one_warning_filter_and_the_process_keeps_its_own(iris):
+    # scikit-learn's joblib wrapper re-installs every filter around each tree: the fewer, the faster.
+    import warnings
+
+    _, _, signature = iris
+    model = _Recording()
+    with warnings.catch_warnings():
+        for index in range(20):
+            warnings.filterwarnings("ignore", message=f"library noise {index}")
+        before = list(warnings.filters)
+        with pytest.warns(UserWarning, match="seen by whoever serves me"):  # still shown
+            assert Predictor(model, signature).predict([[1.0, 2.0, 3.0, 4.0]]).tolist() == [0.0]
+        assert [f[0] for f in model.filters] == ["default"]
+        assert warnings.filters == before
+
+
 @pytest.mark.parametrize(("recorded", "installed", "refused"), [
     ("1.9.1", "1.9.1", False), ("1.6.0", "1.9.1", False), ("1.9.3", "1.9.0", False),
     ("1.10.0", "1.9.1", True), ("2.0.0", "1.9.1", True), ("0.24.2", "1.9.1", True), (None, "1.9.1", False),
