@@ -54,12 +54,35 @@ def run(train_path: str, target: str, estimator: str, params: dict, preprocessin
     features, x, y = read_xy(train_path, target)
     pipeline = build_pipeline(estimator, params, preprocessing, features, seed)
     try:
-        pipeline.fit(x, y)
+        fit(pipeline, x, y)
     except (ValueError, TypeError) as exc:
         raise StepError(f"spec.model: {estimator} could not be trained on this data: {exc}") from None
     joblib.dump(pipeline, model_path)
     # The model's metadata travels to later steps in their command line: the columns stay in the signature file.
     return {"estimator": estimator, "feature_count": len(features), "rows": len(y)}
+
+
+def fit(pipeline, x, y) -> None:
+    """pipeline.fit(x, y), without the copy a passthrough first step makes.
+
+    A ColumnTransformer that passes every column through in order hands the estimator a copy of x
+    (column indexing, then hstack: 128 MB and 0.6 s for 800,000 rows x 20); it learns nothing from the
+    values (the column count, the selection), so it is fitted on the first row and the estimator on x
+    itself: the same fitted pipeline as pipeline.fit(x, y), the same predictions."""
+    if passes_everything_through(pipeline, x.shape[1]):
+        pipeline[0].fit(x[:1])
+        pipeline[1:].fit(x, y)
+    else:
+        pipeline.fit(x, y)
+
+
+def passes_everything_through(pipeline, width: int) -> bool:
+    """Whether the pipeline's first step is a ColumnTransformer passing columns 0..width-1 through in order."""
+    from sklearn.compose import ColumnTransformer
+
+    first = pipeline.steps[0][1]
+    return (isinstance(first, ColumnTransformer) and first.remainder == "drop" and len(first.transformers) == 1
+            and first.transformers[0][1] == "passthrough" and list(first.transformers[0][2]) == list(range(width)))
 
 
 def read_xy(path: str, target: str) -> tuple[list[str], object, object]:

@@ -76,3 +76,21 @@ def test_a_metric_undefined_on_a_tiny_test_split(tmp_path):
             pytest.raises(StepError, match=r"^spec.data.testFraction: r2 cannot be computed on 1 test rows; hold out "
                                            r"more rows or use more data$"):
         evaluate.run(str(model), str(test), "label", "regressor")
+
+
+@pytest.mark.parametrize("preprocessing", [{}, {"scale": True}, {"impute": "mean"}])
+def test_training_past_a_passthrough_step_gives_the_pipeline_fit_would(preprocessing):
+    # train.fit skips the copy a passthrough ColumnTransformer makes; the model must be the one Pipeline.fit makes.
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    features = [c for c in frame.columns if c != "target"]
+    x, y = train.as_array(frame[features]), frame["target"].to_numpy()
+    ours = train.build_pipeline("RandomForestClassifier", {"n_estimators": 7}, preprocessing, features, seed=3)
+    theirs = train.build_pipeline("RandomForestClassifier", {"n_estimators": 7}, preprocessing, features, seed=3)
+    assert train.passes_everything_through(ours, len(features)) is (not preprocessing)
+    train.fit(ours, x, y)
+    theirs.fit(x, y)
+    assert ours[0].n_features_in_ == theirs[0].n_features_in_ == len(features)
+    assert (ours.predict_proba(x) == theirs.predict_proba(x)).all()
+    assert (ours[0].transform(x[:5]) == theirs[0].transform(x[:5])).all()
