@@ -95,7 +95,7 @@ def test_the_operator_keeps_nothing_for_objects_that_are_gone(cluster, home, run
         figures.append(rss_mib())
     print(f"\n{CYCLES} create/delete cycles: RSS after each {BATCH}: " + " ".join(f"{f:.0f}" for f in figures)
           + f" MiB (growth from the first batch: {figures[-1] - figures[0]:+.1f} MiB)")
-    assert reconciler._locks == {} and reconciler.writer._written == {}
+    assert reconciler._locks == {} and reconciler._namespaces == {} and reconciler.writer._written == {}
 
 
 @pytest.fixture

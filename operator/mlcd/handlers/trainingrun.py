@@ -9,6 +9,7 @@ Events and carries out the effects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import kopf
 
@@ -68,13 +69,16 @@ DELETE_STOP_SECONDS = 10  # a backend that is down must not keep a deleted objec
 ECHO_SECONDS = 120.0  # how long our own status write may take to come back through the watch, at most
 
 
+RECONCILES_PER_NAMESPACE = 16  # reconciles of one namespace under way at once; the rest wait, holding nothing
+
+
 class _Held:
-    """An object's lock, and how many reconciles of it hold or wait for it."""
+    """An object's lock (or a namespace's slots), and how many reconciles hold or wait for it."""
 
     __slots__ = ("lock", "users")
 
-    def __init__(self) -> None:
-        self.lock, self.users = asyncio.Lock(), 0
+    def __init__(self, slots: int = 1) -> None:
+        self.lock, self.users = asyncio.Semaphore(slots), 0
 
 
 def _ref(run: RunHandle) -> RunRef:
@@ -99,6 +103,7 @@ class TrainingRunReconciler:
         # A write not back through the watch in this long was lost: it is redone, not trusted.
         self.writer = StatusWriter(echo_seconds=ECHO_SECONDS + 2 * config.poll_seconds)
         self._locks: dict[str, _Held] = {}  # only while a reconcile of the object runs or waits
+        self._namespaces: dict[str, _Held] = {}  # the same, per namespace
         self._executors = {
             Validate: self._validate, StorageIdentity: self._storage_identity, Fingerprint: self._fingerprint,
             FindChampion: self._find_champion,
@@ -115,16 +120,25 @@ class TrainingRunReconciler:
         if awaits_finalizer(body.spec, body.metadata, FINALIZER):
             logger.debug("waiting for the finalizer before acting (deletePolicy stopRuns)")
             return  # kopf adds it at the end of this event's cycle; its own event brings the object back
-        uid = body.metadata.uid
-        held = self._locks.get(uid) or self._locks.setdefault(uid, _Held())
+        # Per object, one reconcile at a time; per namespace, a few: a burst of new objects (a kopf worker
+        # each) waits here with nothing but its body, not with its validated spec, plan and pipeline held
+        # while it queues for a thread (10,000 at once would hold them all), and one namespace's burst
+        # does not take the slots of another.
+        async with self._holding(self._locks, body.metadata.uid, 1), \
+                self._holding(self._namespaces, body.metadata.namespace, RECONCILES_PER_NAMESPACE):
+            await self._reconcile(body, patch, logger)
+
+    @contextlib.asynccontextmanager
+    async def _holding(self, table: dict[str, _Held], key: str, slots: int):
+        held = table.get(key) or table.setdefault(key, _Held(slots))
         held.users += 1
         try:
             async with held.lock:
-                await self._reconcile(body, patch, logger)
+                yield
         finally:
             held.users -= 1
-            if not held.users and self._locks.get(uid) is held:
-                del self._locks[uid]  # nothing is kept for an object between its reconciles
+            if not held.users and table.get(key) is held:
+                del table[key]  # nothing is kept for an object (or a namespace) between its reconciles
 
     def observe(self, body) -> Observed:
         return Observed(name=body.metadata.name, namespace=body.metadata.namespace, uid=body.metadata.uid,
