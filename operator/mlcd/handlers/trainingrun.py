@@ -67,8 +67,6 @@ KIND = "TrainingRun"
 MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes three
 DELETE_STOP_SECONDS = 10  # a backend that is down must not keep a deleted object from going away
 ECHO_SECONDS = 120.0  # how long our own status write may take to come back through the watch, at most
-
-
 RECONCILES_PER_NAMESPACE = 16  # reconciles of one namespace under way at once; the rest wait, holding nothing
 
 
