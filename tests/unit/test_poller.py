@@ -2,6 +2,7 @@
 write redone, and nothing kept for objects that left its index."""
 
 import asyncio
+import collections
 
 import kopf
 import pytest
@@ -28,15 +29,18 @@ class Clock:
         return self.now
 
 
-def make(reconcile=None, interval: float = 10.0, concurrency: int = 8):
+def make(reconcile=None, interval: float = 10.0, concurrency: int = 8, **options):
     clock, forgotten, written = Clock(), [], []
 
     async def noop(body, patch, logger):
         return None
 
     poller = Poller(reconcile or noop, forgotten.append, client=None, interval=interval, concurrency=concurrency,
-                    clock=clock)
-    poller._write = lambda namespace, name, status: written.append((namespace, name, status))
+                    clock=clock, **options)
+    async def write(namespace, name, status):
+        written.append((namespace, name, status))
+
+    poller._write = write
     return poller, clock, forgotten, written
 
 
@@ -92,7 +96,7 @@ def test_a_status_write_that_fails_is_forgotten_so_the_next_look_decides_it_agai
     async def scenario():
         poller, clock, forgotten, _ = make(reconcile)
 
-        def refuse(namespace, name, status):
+        async def refuse(namespace, name, status):
             raise failure
 
         poller._write = refuse
@@ -270,7 +274,7 @@ def test_a_run_whose_news_was_not_written_is_reconciled_again_at_the_next_look()
         reconciled.append(body.metadata.uid)
         patch.status["phase"] = "Succeeded"
 
-    def write(namespace, name, status):
+    async def write(namespace, name, status):
         if failing[0]:
             raise ApiException(status=500)
 
@@ -312,3 +316,90 @@ def test_a_batch_asks_about_one_namespace_only():
     clock.now += 10
     asyncio.run(poller.sweep(polled))
     assert sorted(asked) == [["run-a1", "run-a2"], ["run-b1"]]
+
+
+# --- the queue of watch events --------------------------------------------------------------------------------
+
+
+def event(uid: str, namespace: str = "team-a", generation: int = 1, label: str = "") -> Polled:
+    return Polled.of({"metadata": {"uid": uid, "name": uid, "namespace": namespace, "generation": generation,
+                                   "labels": {"seen": label}}, "spec": {}, "status": {}})
+
+
+def test_a_burst_in_one_namespace_runs_a_few_at_a_time_and_never_makes_another_namespace_wait():
+    busy, peak, order = collections.Counter(), [0], []
+
+    async def reconcile(body, patch, logger):
+        namespace = body["metadata"]["namespace"]
+        busy[namespace] += 1
+        peak[0] = max(peak[0], busy["team-a"])
+        order.append(body["metadata"]["uid"])
+        await asyncio.sleep(0.01)
+        busy[namespace] -= 1
+
+    async def scenario():
+        poller, _, _, _ = make(reconcile, concurrency=8, per_namespace=3)
+        poller.start({})
+        for i in range(60):
+            poller.enqueue(event(f"a{i}"))
+        assert poller.queued() == 60  # held as deflated bodies: no task per object
+        poller.enqueue(event("b0", namespace="team-b"))
+        while poller.queued() or poller._workers:
+            await asyncio.sleep(0.005)
+        await poller.stop()
+        return poller
+
+    poller = asyncio.run(scenario())
+    assert peak[0] == 3  # one namespace's share, however long its line
+    assert order.index("b0") < 6  # team-b's object went in the first rounds, not after team-a's sixty
+    assert [uid for uid in order if uid.startswith("a")] == [f"a{i}" for i in range(60)]  # oldest first
+    assert poller._queued == {} and not poller._active and not poller._running  # nothing kept once done
+
+
+def test_a_newer_event_of_a_queued_object_takes_its_place_and_the_object_is_reconciled_once():
+    seen = []
+
+    async def reconcile(body, patch, logger):
+        seen.append((body["metadata"]["uid"], body["metadata"]["labels"]["seen"]))
+
+    async def scenario():
+        poller, _, _, _ = make(reconcile, per_namespace=1)
+        poller.start({})
+        poller.enqueue(event("first"))
+        poller.enqueue(event("second", label="old"))
+        poller.enqueue(event("third"))
+        poller.enqueue(event("second", label="new"))
+        while poller.queued() or poller._workers:
+            await asyncio.sleep(0.005)
+        await poller.stop()
+
+    asyncio.run(scenario())
+    assert seen == [("first", ""), ("second", "new"), ("third", "")]
+
+
+def test_an_event_older_than_a_status_written_for_its_generation_is_dropped_a_newer_generation_is_not():
+    seen, written_generation = [], {}
+
+    async def reconcile(body, patch, logger):
+        meta = body["metadata"]
+        seen.append((meta["uid"], meta["generation"], meta["labels"]["seen"]))
+        await asyncio.sleep(0.02)
+        patch.status["observedGeneration"] = meta["generation"]
+        written_generation[meta["uid"]] = meta["generation"]
+
+    async def scenario():
+        poller, _, _, _ = make(reconcile, written=written_generation.get)  # the status writer's kept writes
+        poller.start({})
+        poller.enqueue(event("a"))
+        await asyncio.sleep(0.005)
+        poller.enqueue(event("a", label="during"))  # came while generation 1 was being acted on
+        while poller.queued() or poller._workers:
+            await asyncio.sleep(0.005)
+        poller.enqueue(event("a", label="late"))  # still older than the write's echo
+        poller.enqueue(event("a", generation=2, label="edited"))  # the spec changed: acted on
+        while poller.queued() or poller._workers:
+            await asyncio.sleep(0.005)
+        await poller.stop()
+
+    asyncio.run(scenario())
+    assert seen == [("a", 1, ""), ("a", 2, "edited")]

@@ -67,14 +67,17 @@ def test_writes_older_than_the_window_are_let_go(monkeypatch):
     assert writer.seen(body("a"), TrainingRunStatus).phase is None
 
 
-def test_a_write_no_timer_can_overtake_is_not_kept(monkeypatch):
-    clock(monkeypatch)
+def test_the_generation_a_kept_write_acted_on_is_known_until_the_echo_or_the_window_ends(monkeypatch):
+    now = clock(monkeypatch)
     writer = StatusWriter(echo_seconds=130)
-    writer.through_kopf(body("a", QUEUED), kopf.Patch(), TrainingRunStatus(phase="Running"))
-    patch = kopf.Patch()
-    writer.through_kopf(body("a", QUEUED), patch, TrainingRunStatus(phase="Succeeded"), hold=False)
-    assert patch["status"]["phase"] == "Succeeded"  # written all the same
-    assert writer.held() == 0  # and the earlier write it replaces is gone too
+    assert writer.generation("a") is None
+    writer.through_kopf(body("a", QUEUED), kopf.Patch(), TrainingRunStatus(phase="Running", observed_generation=3))
+    assert writer.generation("a") == 3  # a queued event of generation 3 older than this write is dropped
+    writer.echoed("a", {"phase": "Running", "observedGeneration": 3})
+    assert writer.generation("a") is None
+    writer.through_kopf(body("b"), kopf.Patch(), TrainingRunStatus(phase="Running", observed_generation=1))
+    now[0] += 130
+    assert writer.generation("b") is None  # past the echo window: not trusted
 
 
 def test_any_look_lets_go_of_writes_past_the_window_even_of_objects_never_seen_again(monkeypatch):

@@ -10,14 +10,14 @@ import kopf
 from mlcd.api.v1alpha1 import GROUP, VERSION
 from mlcd.api.v1alpha1.vocabulary import TrainingRunPhase
 from mlcd.backends.base import Backend
-from mlcd.handlers import modeldeployment
+from mlcd.handlers import metrics, modeldeployment
 from mlcd.handlers.config import FINALIZER, OperatorConfig
 from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.kube import LazyClient, event_loop_factory
 from mlcd.handlers.limits import NamespacePool
 from mlcd.handlers.poller import Polled, Poller
 from mlcd.handlers.storage import StorageIdentities
-from mlcd.handlers.trainingrun import TrainingRunReconciler
+from mlcd.handlers.trainingrun import RECONCILES_PER_NAMESPACE, TrainingRunReconciler
 from mlcd.reconcile.polling import needs_polling, unhandled_generation
 
 PREFIX = "mlcd.io"
@@ -85,7 +85,9 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     reconciler = TrainingRunReconciler(config, backend or make_backend(config), pool, identities, events)
     poller = Poller(reconciler.reconcile, reconciler.writer.forget, client, config.poll_seconds,
                     states=reconciler.run_states,
-                    free_slots=lambda: reconciler.admission.free_slots(reconciler.in_flight))
+                    free_slots=lambda: reconciler.admission.free_slots(reconciler.in_flight),
+                    per_namespace=RECONCILES_PER_NAMESPACE, written=reconciler.writer.generation)
+    metrics.QUEUE_DEPTH.set_function(poller.queued)
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
     @kopf.on.startup(registry=registry)
@@ -116,16 +118,14 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     # A watch event starts a reconcile only for a generation not acted on yet (new, or its spec changed):
     # level-triggered on status.observedGeneration, not on kopf's change detection, so kopf neither
     # annotates the object with its last-handled spec nor writes its progress (one write per transition,
-    # ours). What can change without an event (a run in flight, a queue, a retry, retraining) the poller
-    # follows; a reconcile that asks to be retried is looked at again by it, so nothing is raised to kopf.
+    # ours). The event's body goes to the poller's queue and kopf's worker returns at once: a burst of new
+    # objects waits there as deflated bodies, a few of a namespace reconciled at a time, namespaces in turn.
+    # What can change without an event (a run in flight, a queue, a retry, retraining) the poller follows;
+    # a reconcile that asks to be retried is looked at again by it, so nothing is raised to kopf.
     @kopf.on.event(**resource, registry=registry,
                    when=lambda type, meta, status, **_: unhandled_generation(status, meta, type))
-    async def _changed(body, patch, logger, mlcd_runs_in_flight=None, **_):
-        try:
-            await reconciler.reconcile(body, patch, logger, mlcd_runs_in_flight)
-        except kopf.TemporaryError as exc:
-            poller.defer(body.metadata.uid, exc.delay or 0.0)
-            logger.info("looked at again by the poller in %ss at the soonest reason=%s", exc.delay, exc)
+    async def _changed(body, **_):
+        poller.enqueue(Polled.of(body))
 
     # The TrainingRuns that can change without an event, by uid, with their latest body (kept as JSON): what
     # the poller looks at every poll interval (one task for all, no timer and no finalizer per object).

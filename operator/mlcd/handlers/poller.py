@@ -6,12 +6,19 @@ their own whatever the operator's load. The poller sweeps kopf's index of the Tr
 looking at (the same ``needs_polling`` filter the timer had) every tick, reconciles those not looked at
 for a poll interval, a few at a time: under load a sweep takes longer and the next starts later,
 instead of ticks piling up. A status it decides is written to the status subresource as a JSON merge
-patch with the operator's client; a write that fails is forgotten, so the next look redoes it.
+patch with the operator's credentials, from the event loop; a write that fails is forgotten, so the next look redoes it.
 
 A run in flight with nothing else to decide is not reconciled at every look: the backend is asked about
 such runs in batches (one namespace's runs to a thread), and only a run with news, an object that
 changed, or a run past its deadline is reconciled: ten thousand runs in flight that are still running
 cost ten thousand answers per interval, not ten thousand reconciles.
+
+A watch event of a generation not acted on yet is reconciled here too, from a queue: the event's kopf
+worker hands the body over and returns, so a burst of ten thousand new TrainingRuns waits as ten thousand
+deflated bodies (one per object, a newer event replacing an older one in place), not as ten thousand kopf
+workers each holding its event, and a namespace's reconciles go on a few at a time, namespaces in turn, as
+controller-runtime's work queue does. An event older than a status this operator has written for its
+generation (still on its way through the watch) is dropped: it would decide on a status already replaced.
 """
 
 from __future__ import annotations
@@ -27,15 +34,17 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import aiohttp
 import kopf
-from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from mlcd.api.v1alpha1 import GROUP, VERSION
+from mlcd.handlers.kube import AsyncApi
 from mlcd.reconcile.polling import followed_run, queued_since, run_deadline
 
 log = logging.getLogger("mlcd.poller")
 CONCURRENCY = 32  # reconciles under way at once (most of their time is spent waiting on a call)
+PER_NAMESPACE = 16  # reconciles of one namespace's queued events under way at once
 BATCH = 50  # runs in flight of one namespace asked about in one call of ``states`` (one thread)
 _WINDOW_BITS = 12  # a kept body is deflated with a 4 KiB window: bodies are a few KiB
 WRITE_TIMEOUT_SECONDS = 30
@@ -64,6 +73,7 @@ class Polled:
     version: str = ""  # metadata.resourceVersion: any change to the object changes it
     run: tuple[str, str, str] | None = None  # the run in flight, when following it is all a look can do
     deadline: float | None = None  # when that run passes its time limit (seconds since the epoch)
+    generation: int = 1  # metadata.generation
 
     @classmethod
     def of(cls, body: Mapping) -> Polled:
@@ -72,7 +82,7 @@ class Polled:
         raw = deflate.compress(json.dumps(body, separators=(",", ":"), default=dict).encode()) + deflate.flush()
         return cls(meta["uid"], meta.get("namespace") or "", meta.get("name") or "", queued_since(status), raw,
                    meta.get("resourceVersion") or "", followed_run(spec, status, bool(meta.get("deletionTimestamp"))),
-                   run_deadline(spec, status))
+                   run_deadline(spec, status), meta.get("generation") or 1)
 
     def body(self) -> kopf.Body:
         return kopf.Body(json.loads(zlib.decompress(self.raw, -_WINDOW_BITS)))
@@ -83,14 +93,19 @@ class Poller:
                  concurrency: int = CONCURRENCY, clock: Callable[[], float] = time.monotonic,
                  free_slots: Callable[[], tuple[float, Callable[[str], float]]] = lambda: (math.inf, _unbounded),
                  states: Callable[[list[tuple[str, str, str]]], list] | None = None,
-                 wall: Callable[[], float] = time.time):
+                 wall: Callable[[], float] = time.time, per_namespace: int = PER_NAMESPACE,
+                 written: Callable[[str], int | None] = lambda uid: None):
         """reconcile(body, patch, logger): the TrainingRun reconcile; forget(uid): drop a write that failed;
         client(): the operator's ApiClient; free_slots(): how many runs could be admitted now, cluster-wide
         and in a namespace; states(runs): what the backend says of each run (name, id, url), in one
-        blocking call, None for one it could not tell (None: every look is a reconcile)."""
+        blocking call, None for one it could not tell (None: every look is a reconcile); per_namespace: queued
+        events of one namespace reconciled at once; written(uid): the generation of the status this operator
+        wrote for the object and has not seen come back through the watch yet, else None."""
         self.interval = interval
+        self.concurrency = concurrency
         self._reconcile, self._forget, self._client = reconcile, forget, client
         self._free_slots, self._states, self._wall = free_slots, states, wall
+        self._api = AsyncApi(client, timeout=WRITE_TIMEOUT_SECONDS)
         # uid -> (resourceVersion, what the backend said of the run) when it was last reconciled: a look
         # that finds both unchanged, before the run's deadline, would decide nothing new and is skipped.
         self._decided: dict[str, tuple[str, object]] = {}
@@ -99,16 +114,97 @@ class Poller:
         self._looked: dict[str, float] = {}  # uid -> last look, for the objects in the index only
         self._deferred: dict[str, float] = {}  # uid -> not before then (a reconcile asked to be retried later)
         self._task: asyncio.Task | None = None
+        # The queue of watch events: namespace -> uid -> latest body, oldest first; namespaces in turn.
+        self._per_namespace, self._written = per_namespace, written
+        self._queued: dict[str, dict[str, Polled]] = {}
+        self._active: collections.Counter[str] = collections.Counter()  # namespace -> its reconciles under way
+        self._running: set[str] = set()  # uids being reconciled from the queue
+        self._workers: set[asyncio.Task] = set()
+        self._wake = asyncio.Event()
+        self._drainer: asyncio.Task | None = None
 
     def start(self, polled: Mapping) -> None:
         """Sweep ``polled`` (kopf's index: uid -> the object's latest ``Polled``) until stopped."""
         self._task = asyncio.get_running_loop().create_task(self._run(polled))
+        self._drainer = asyncio.get_running_loop().create_task(self._drain())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        tasks = [task for task in (self._task, self._drainer, *self._workers) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = self._drainer = None
+        self._workers.clear()
+        await self._api.close()
+
+    # --- the queue of watch events ---------------------------------------------------------------------------
+
+    def enqueue(self, kept: Polled) -> None:
+        """Reconcile ``kept`` (a watch event's body) once its namespace has a free slot; never waits."""
+        if self._covered(kept.uid, kept.generation):
+            return
+        queue = self._queued.get(kept.namespace)
+        if queue is None:
+            queue = self._queued[kept.namespace] = {}
+        queue[kept.uid] = kept  # a newer event of a queued object takes its place in the line
+        self._wake.set()
+
+    def queued(self) -> int:
+        """How many objects wait in the queue of watch events."""
+        return sum(map(len, self._queued.values()))
+
+    def _covered(self, uid: str, generation: int) -> bool:
+        written = self._written(uid)
+        return written is not None and written >= generation
+
+    async def _drain(self) -> None:
+        """Start the queued reconciles the slots allow: per namespace oldest first, namespaces in turn."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            for namespace in list(self._queued):
+                queue = self._queued[namespace]
+                free = min(self._per_namespace - self._active[namespace], self.concurrency - len(self._workers))
+                chosen = []
+                for uid in queue:  # a scan of the head only: the free slots and the objects under way
+                    if len(chosen) >= free:
+                        break
+                    if uid not in self._running:  # else its newer body waits for the reconcile under way
+                        chosen.append(uid)
+                for uid in chosen:
+                    kept = queue.pop(uid)
+                    if self._covered(uid, kept.generation):
+                        continue
+                    self._active[namespace] += 1
+                    self._running.add(uid)
+                    task = loop.create_task(self._from_event(kept))
+                    self._workers.add(task)
+                    task.add_done_callback(functools.partial(self._finished, kept))
+                if not queue:
+                    del self._queued[namespace]
+                elif chosen:  # the next pass serves the other namespaces first
+                    self._queued[namespace] = self._queued.pop(namespace)
+
+    async def _from_event(self, kept: Polled) -> None:
+        done, status = await self._look(kept)
+        # A newer event that came meanwhile, of the generation just written, decided on an older status.
+        generation = (status or {}).get("observedGeneration")
+        queued = self._queued.get(kept.namespace, {}).get(kept.uid)
+        if done and queued is not None and isinstance(generation, int) and queued.generation <= generation:
+            del self._queued[kept.namespace][kept.uid]
+
+    def _finished(self, kept: Polled, task: asyncio.Task) -> None:
+        self._workers.discard(task)
+        self._running.discard(kept.uid)
+        self._active[kept.namespace] -= 1
+        if self._active[kept.namespace] <= 0:
+            del self._active[kept.namespace]
+        if not self._queued.get(kept.namespace, True):
+            del self._queued[kept.namespace]
+        self._wake.set()
+
+    # --- the sweep -------------------------------------------------------------------------------------------
 
     async def _run(self, polled: Mapping) -> None:
         tick = min(self.interval, 1.0)
@@ -213,6 +309,10 @@ class Poller:
     async def _one(self, kept: Polled) -> bool:
         """Reconcile one object and write what it decided; whether all of that went through (a reconcile
         that asked to be retried, failed, or whose write failed is decided again at the next look)."""
+        return (await self._look(kept))[0]
+
+    async def _look(self, kept: Polled) -> tuple[bool, dict | None]:
+        """What ``_one`` does; also the status written (None: nothing was)."""
         name, namespace, uid = kept.name, kept.namespace, kept.uid
         patch = kopf.Patch()
         done = True
@@ -223,24 +323,24 @@ class Poller:
             log.info("poll will retry name=%s namespace=%s reason=%s", name, namespace, exc)
             done = False
         except Exception as exc:
-            log.warning("poll failed name=%s namespace=%s error=%s: %.300s", name, namespace, type(exc).__name__, exc)
-            return False
+            log.warning("reconcile failed name=%s namespace=%s error=%s: %.300s", name, namespace,
+                        type(exc).__name__, exc)
+            return False, None
         status = patch.get("status")
         if not status:
-            return done
+            return done, None
         try:
-            await asyncio.wait_for(asyncio.to_thread(self._write, namespace, name, dict(status)),
-                                   WRITE_TIMEOUT_SECONDS)
-        except (ApiException, TimeoutError, OSError, RuntimeError) as exc:  # RuntimeError: threads shut down
+            await asyncio.wait_for(self._write(namespace, name, dict(status)), WRITE_TIMEOUT_SECONDS)
+        except (ApiException, TimeoutError, OSError, aiohttp.ClientError) as exc:
             self._forget(uid)  # not written: the next look decides it again
             reason = exc.status if isinstance(exc, ApiException) else type(exc).__name__
             log.warning("status not written name=%s namespace=%s error=%s", name, namespace, reason)
-            return False
-        return done
+            return False, None
+        return done, dict(status)
 
-    def _write(self, namespace: str, name: str, status: dict) -> None:
-        response = CustomObjectsApi(self._client()).patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, "trainingruns", name, {"status": status}, _preload_content=False,
-            _request_timeout=WRITE_TIMEOUT_SECONDS)
-        response.read()  # to its end, so that the connection goes back to the pool
-        response.release_conn()
+    async def _write(self, namespace: str, name: str, status: dict) -> None:
+        """The status subresource's JSON merge patch, sent from the event loop (no thread per write)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/trainingruns/{name}/status"
+        code = await self._api.request("PATCH", path, {"status": status}, content_type="application/merge-patch+json")
+        if code >= 300:
+            raise ApiException(status=code)

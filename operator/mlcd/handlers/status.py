@@ -2,10 +2,10 @@
 
 A reconciler decides a whole new status (mlcd.reconcile's plans); the writer sends all of it, with a
 null for every field it no longer has (mlcd.reconcile.status.status_patch), so a write the API server
-lost heals on the next. The TrainingRun handler writes through kopf's patch (kopf sends it after the
-handler returns); the ModelDeployment handler writes through the API client
-inside its lock. What kopf has not sent back yet is remembered for a short echo window: the poller,
-holding a body read before the last write, decides on the status as written, not on the older one.
+lost heals on the next. The TrainingRun reconcile writes into a kopf patch that the poller sends (for a
+watch event's body as for its own looks); the ModelDeployment handler writes through the API client
+inside its lock. What the watch has not brought back yet is remembered for a short echo window: a reconcile
+of a body read before the last write decides on the status as written, not on the older one.
 """
 
 from __future__ import annotations
@@ -45,21 +45,15 @@ class StatusWriter:
                 status.update(written[1])
         return model.model_validate(clean(status))
 
-    def through_kopf(self, body, patch, new: StatusModel, hold: bool = True) -> None:
-        """Write `new` as the whole status through kopf's patch of this handler call.
-
-        hold: keep the write until the watch echoes it. Only the poller can act on a body older than the
-        write (kopf runs the event handlers once its own patch is back), so an object it does not look at
-        keeps nothing here.
-        """
+    def through_kopf(self, body, patch, new: StatusModel) -> None:
+        """Write `new` as the whole status into ``patch`` (a kopf Patch), kept until the watch echoes it."""
         uid = body.metadata.uid
         changes = status_patch(self.seen(body, type(new)), new)
         for key, value in changes.items():
             patch.status[key] = value
         now = time.monotonic()
         self._written.pop(uid, None)
-        if hold:
-            self._written[uid] = (now, {**{k: None for k in changes}, **new.to_wire()})
+        self._written[uid] = (now, {**{k: None for k in changes}, **new.to_wire()})
         self._prune(now)
 
     def _prune(self, now: float) -> None:
@@ -79,6 +73,14 @@ class StatusWriter:
         written = self._written.get(uid)
         if written is not None and _holds(status or {}, written[1]):
             del self._written[uid]
+
+    def generation(self, uid: str) -> int | None:
+        """The observedGeneration of the write kept for ``uid`` (not back through the watch yet), else None."""
+        written = self._written.get(uid)
+        if written is None or time.monotonic() - written[0] >= self.echo_seconds:
+            return None
+        value = written[1].get("observedGeneration")
+        return value if isinstance(value, int) else None
 
     def held(self) -> int:
         """How many writes are kept now (those past the echo window dropped first)."""

@@ -29,7 +29,7 @@ from mlcd.handlers.status import StatusWriter
 from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.reconcile import retrain
 from mlcd.reconcile.admission import Caps, Verdict, spread_offset
-from mlcd.reconcile.polling import awaits_finalizer, needs_polling
+from mlcd.reconcile.polling import awaits_finalizer
 from mlcd.reconcile.trainingrun import (
     Admit,
     CheckDrift,
@@ -118,10 +118,9 @@ class TrainingRunReconciler:
         if awaits_finalizer(body.spec, body.metadata, FINALIZER):
             logger.debug("waiting for the finalizer before acting (deletePolicy stopRuns)")
             return  # kopf adds it at the end of this event's cycle; its own event brings the object back
-        # Per object, one reconcile at a time; per namespace, a few: a burst of new objects (a kopf worker
-        # each) waits here with nothing but its body, not with its validated spec, plan and pipeline held
-        # while it queues for a thread (10,000 at once would hold them all), and one namespace's burst
-        # does not take the slots of another.
+        # Per object, one reconcile at a time; per namespace, a few, whichever started them (the queue of
+        # watch events, the poller's sweep): a reconcile waits here before it holds its validated spec, plan
+        # and pipeline, and one namespace's burst does not take the slots of another.
         async with self._holding(self._locks, body.metadata.uid, 1), \
                 self._holding(self._namespaces, body.metadata.namespace, RECONCILES_PER_NAMESPACE):
             await self._reconcile(body, patch, logger)
@@ -164,13 +163,8 @@ class TrainingRunReconciler:
 
     def _apply(self, step: Plan, body, patch, logger) -> None:
         if step.write:
-            # Held until the watch echoes it only when the poller may look at the object before the echo:
-            # it polls the object now, or will with the new status.
-            generation = body.metadata.get("generation")
-            written = {"phase": step.status.phase, "observedGeneration": step.status.observed_generation}
-            hold = needs_polling(body.spec, body.get("status"), generation) or needs_polling(body.spec, written,
-                                                                                            generation)
-            self.writer.through_kopf(body, patch, step.status, hold=hold)
+            # Held until the watch echoes it: a queued event or a kept body older than the write decides on it.
+            self.writer.through_kopf(body, patch, step.status)
         for event in step.events:
             logger.info("event reason=%s name=%s message=%s", event.reason, body.metadata.name, event.message)
             self.events.record(body, event.type, event.reason, event.message)
