@@ -65,32 +65,78 @@ class Result:
 
 
 def run_operator(kind: str, server: str) -> None:
-    """Run one operator against ``server`` until stdin closes; then print this process's peak RSS.
+    """Run one operator until stdin closes; then print this process's peak RSS.
 
-    Both run on the event loop ``kopf run`` and ``mlcd operator`` choose: uvloop when it is installed."""
+    The process holds what a deployed operator holds and no more: kopf (logged in from $KUBECONFIG, which
+    names the emulator, as ``mlcd operator`` logs in) and the registry; none of the emulator's code. Both
+    run on the event loop ``kopf run`` and ``mlcd operator`` choose: uvloop when it is installed."""
+    import asyncio
+
+    import kopf
+
     from mlcd.handlers.kube import event_loop_factory  # light: the baseline's process imports no more of mlcd
-    from tests.k8s import InProcessOperator
 
-    loop = event_loop_factory()
+    settings = bench_settings()
     if kind == "baseline":
-        from tests.bench.bench_emulator import operator_registry, operator_settings
-
-        InProcessOperator(server, operator_registry(), operator_settings(), loop_factory=loop).start()
+        registry = baseline_registry()
+        group = GROUPS["baseline"][0]  # kopf's bookkeeping in annotations, as on any kopf operator's objects
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=group)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=group)
     else:
         from mlcd.handlers.app import build_registry
         from mlcd.handlers.config import OperatorConfig
-        from tests.k8s import quick_settings
 
         home = Path(tempfile.mkdtemp(prefix="mlcd-bench-"))
         poll = float(os.environ.get("MLCD_BENCH_POLL", "10"))
         config = OperatorConfig(backend="local", home=home, poll_seconds=poll, registry_base=home.as_uri(),
                                 local_namespace="default")  # the development namespace: file:// registries
-        InProcessOperator(server, build_registry(config, InstantBackend()), quick_settings(), loop_factory=loop).start()
-    print("ready", flush=True)
-    sys.stdin.readline()
-    print(json.dumps({"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}),
-          flush=True)
-    os._exit(0)  # the figures are out; tearing down kopf over a backlog measures nothing
+        registry = build_registry(config, InstantBackend())
+    ready = threading.Event()
+
+    def report() -> None:
+        ready.wait()
+        print("ready", flush=True)
+        sys.stdin.readline()
+        print(json.dumps({"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}),
+              flush=True)
+        os._exit(0)  # the figures are out; tearing down kopf over a backlog measures nothing
+
+    threading.Thread(target=report, daemon=True).start()
+    factory = event_loop_factory()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(kopf.operator(registry=registry, settings=settings, standalone=True, clusterwide=True,
+                                 ready_flag=ready))
+
+
+def bench_settings():
+    """kopf's defaults minus the waits that only make sense against a remote cluster (as the operator tests'
+    ``tests.k8s.quick_settings``, not imported: it would bring the emulator's modules into this process)."""
+    import kopf
+
+    settings = kopf.OperatorSettings()
+    settings.networking.error_backoffs = [0.05, 0.1, 0.2, 0.5]
+    settings.watching.reconnect_backoff = 0.05
+    settings.queueing.idle_timeout = 0.1
+    settings.queueing.exit_timeout = 1.0
+    return settings
+
+
+def baseline_registry():
+    """kopf writing one status field on each new Widget, logged in as mlcd's operator logs in."""
+    import kopf
+
+    group, version, plural = GROUPS["baseline"]
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs):
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.create(group, version, plural, registry=registry)
+    def handle(patch: kopf.Patch, **_: object) -> None:
+        patch.status["handled"] = True
+
+    return registry
 
 
 class InstantBackend:

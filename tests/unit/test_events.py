@@ -138,3 +138,36 @@ def test_the_event_object_is_a_core_v1_event_about_the_object(correlator):
     assert body["firstTimestamp"] == body["lastTimestamp"] == "2026-11-30T03:00:00Z"
     assert body["source"] == {"component": "mlcd-operator", "host": "operator-pod-1"}
     assert (body["reportingComponent"], body["reportingInstance"]) == ("mlcd-operator", "operator-pod-1")
+
+
+def test_many_objects_events_are_posted_at_once_and_each_objects_in_order(clock):
+    import asyncio
+
+    from mlcd.handlers.events import POSTERS, EventRecorder
+
+    posted, busy, peak = [], [0], [0]
+
+    async def request(method, path, body, content_type="application/json"):
+        busy[0] += 1
+        peak[0] = max(peak[0], busy[0])
+        await asyncio.sleep(0.005)
+        busy[0] -= 1
+        posted.append((body["involvedObject"]["name"], body["message"]) if method == "POST" else ("count", path))
+        return 201
+
+    def obj(name):
+        return {"apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun",
+                "metadata": {"name": name, "namespace": "team-a", "uid": f"uid-{name}"}}
+
+    async def scenario():
+        recorder = EventRecorder(client=None, correlator=Correlator(clock, clock.wall))
+        recorder._api.request = request
+        for step in range(3):
+            recorder.record(obj("iris"), "Normal", "Step", f"step {step}")
+        for index in range(40):
+            recorder.record(obj(f"tr{index}"), "Normal", "Submitted", "submitted")
+        await recorder.close(timeout=10)
+
+    asyncio.run(scenario())
+    assert len(posted) == 43 and 1 < peak[0] <= POSTERS  # not one at a time behind one connection
+    assert [message for name, message in posted if name == "iris"] == ["step 0", "step 1", "step 2"]

@@ -403,3 +403,29 @@ def test_an_event_older_than_a_status_written_for_its_generation_is_dropped_a_ne
 
     asyncio.run(scenario())
     assert seen == [("a", 1, ""), ("a", 2, "edited")]
+
+
+def test_the_queue_is_served_again_after_a_failure_in_serving_it():
+    seen, calls = [], [0]
+
+    async def reconcile(body, patch, logger):
+        seen.append(body["metadata"]["uid"])
+
+    def written(uid):
+        calls[0] += 1
+        if calls[0] == 2:  # the drain's own check: a bug there must not stop the queue for good
+            raise RuntimeError("a bug")
+        return None
+
+    async def scenario():
+        poller, _, _, _ = make(reconcile, written=written)
+        poller.start({})
+        poller.enqueue(event("a"))
+        for _ in range(400):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        await poller.stop()
+
+    asyncio.run(scenario())
+    assert seen == ["a"]

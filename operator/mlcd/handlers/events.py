@@ -10,8 +10,10 @@ rules here are client-go's EventCorrelator (tools/record/events_cache.go), with 
 - each object may post a burst of 25 Events, then one more every 5 minutes (a token bucket): what goes
   over is dropped (and counted in mlcd_events_dropped_total).
 
-``Correlator`` decides (no I/O, clock given); ``EventRecorder`` posts in the background, in order, so a
-reconcile never waits for an Event, and at most ``QUEUE_LIMIT`` wait to be posted.
+``Correlator`` decides (no I/O, clock given); ``EventRecorder`` posts in the background, so a reconcile
+never waits for an Event, and at most ``QUEUE_LIMIT`` wait to be posted. ``POSTERS`` post at once, each
+for its share of the objects: one object's Events are posted in order (a count never overtakes its
+Event), while a burst of ten thousand objects' Events does not wait in line behind one connection.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ REFILL_PER_SECOND = 1.0 / 300.0  # client-go defaultSpamQPS
 OBJECTS_REMEMBERED = 4096  # client-go maxLruCacheEntries
 SEEN_PER_OBJECT = 64  # distinct Events of one object remembered for counting
 QUEUE_LIMIT = 10_000
+POSTERS = 8  # Events posted at once (the connection pool's size), one object's always by the same poster
 COMBINED = "(combined from similar events): "
 _POST_TIMEOUT_SECONDS = 10
 
@@ -174,15 +177,15 @@ def event_body(event: Create, instance: str) -> dict:
 
 
 class EventRecorder:
-    """Posts what the correlator decides, in the background and in order, with the operator's client
-    (its host and credentials, sent from the event loop: no thread per Event)."""
+    """Posts what the correlator decides, in the background (each object's Events in order), with the
+    operator's client (its host and credentials, sent from the event loop: no thread per Event)."""
 
     def __init__(self, client: Callable, correlator: Correlator | None = None):
         self._api = AsyncApi(client, timeout=_POST_TIMEOUT_SECONDS)
         self.correlator = correlator or Correlator()
         self._instance = socket.gethostname()
-        self._queue: asyncio.Queue | None = None
-        self._task: asyncio.Task | None = None
+        self._queues: list[asyncio.Queue] = []
+        self._tasks: list[asyncio.Task] = []
 
     def record(self, obj, type_: str, reason: str, message: str) -> None:
         """Post (or count) an Event about ``obj`` (a body with apiVersion, kind and metadata); never waits."""
@@ -190,7 +193,7 @@ class EventRecorder:
         if action is None:
             metrics.EVENTS_DROPPED.labels("rate-limited").inc()
             return
-        queue = self._running_queue()
+        queue = self._running_queues()[hash(action_uid(action)) % POSTERS]
         try:
             queue.put_nowait(action)
         except asyncio.QueueFull:
@@ -201,26 +204,29 @@ class EventRecorder:
 
     async def close(self, timeout: float = 5.0) -> None:
         """Post what is queued (for at most ``timeout`` seconds), then stop."""
-        if self._task is None:
+        if not self._tasks:
             return
         try:
-            await asyncio.wait_for(self._queue.join(), timeout)
+            await asyncio.wait_for(asyncio.gather(*(queue.join() for queue in self._queues)), timeout)
         except TimeoutError:
-            log.warning("events not posted at shutdown count=%d", self._queue.qsize())
-        self._task.cancel()
-        self._task = None
+            log.warning("events not posted at shutdown count=%d", sum(queue.qsize() for queue in self._queues))
+        for task in self._tasks:
+            task.cancel()
+        self._tasks, self._queues = [], []
         await self._api.close()
 
-    def _running_queue(self) -> asyncio.Queue:
+    def _running_queues(self) -> list[asyncio.Queue]:
         loop = asyncio.get_running_loop()
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._queue = asyncio.Queue(QUEUE_LIMIT)
-            self._task = loop.create_task(self._post_all())
-        return self._queue
+        if not self._tasks or any(task.done() for task in self._tasks) or self._tasks[0].get_loop() is not loop:
+            for task in self._tasks:
+                task.cancel()
+            self._queues = [asyncio.Queue(QUEUE_LIMIT // POSTERS) for _ in range(POSTERS)]
+            self._tasks = [loop.create_task(self._post_all(queue)) for queue in self._queues]
+        return self._queues
 
-    async def _post_all(self) -> None:
+    async def _post_all(self, queue: asyncio.Queue) -> None:
         while True:
-            action = await self._queue.get()
+            action = await queue.get()
             try:
                 status = await self._post(action)
                 if status >= 300:
@@ -232,7 +238,7 @@ class EventRecorder:
                 log.warning("event not posted reason=%s object=%s error=%s", _create(action).reason,
                             _create(action).involved.name, type(exc).__name__)
             finally:
-                self._queue.task_done()
+                queue.task_done()
 
     async def _post(self, action: Create | Count) -> int:
         """The HTTP status of the post (or of the patch of an Event that happened again)."""
@@ -245,6 +251,10 @@ class EventRecorder:
             if status != 404:  # gone (Events expire after an hour): post it anew
                 return status
         return await self._api.request("POST", events, event_body(event, self._instance))
+
+
+def action_uid(action: Create | Count) -> str:
+    return _create(action).involved.uid
 
 
 def _create(action: Create | Count) -> Create:

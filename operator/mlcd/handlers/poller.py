@@ -150,8 +150,8 @@ class Poller:
         self._wake.set()
 
     def queued(self) -> int:
-        """How many objects wait in the queue of watch events."""
-        return sum(map(len, self._queued.values()))
+        """How many objects wait in the queue of watch events (read by the metrics server's thread too)."""
+        return sum(len(queue) for queue in list(self._queued.values()))
 
     def _covered(self, uid: str, generation: int) -> bool:
         written = self._written(uid)
@@ -159,32 +159,42 @@ class Poller:
 
     async def _drain(self) -> None:
         """Start the queued reconciles the slots allow: per namespace oldest first, namespaces in turn."""
-        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
-            for namespace in list(self._queued):
-                queue = self._queued[namespace]
-                free = min(self._per_namespace - self._active[namespace], self.concurrency - len(self._workers))
-                chosen = []
-                for uid in queue:  # a scan of the head only: the free slots and the objects under way
-                    if len(chosen) >= free:
-                        break
-                    if uid not in self._running:  # else its newer body waits for the reconcile under way
-                        chosen.append(uid)
-                for uid in chosen:
-                    kept = queue.pop(uid)
-                    if self._covered(uid, kept.generation):
-                        continue
-                    self._active[namespace] += 1
-                    self._running.add(uid)
-                    task = loop.create_task(self._from_event(kept))
-                    self._workers.add(task)
-                    task.add_done_callback(functools.partial(self._finished, kept))
-                if not queue:
-                    del self._queued[namespace]
-                elif chosen:  # the next pass serves the other namespaces first
-                    self._queued[namespace] = self._queued.pop(namespace)
+            try:
+                self._start_queued()
+            except Exception:  # the queue must never stop being served
+                log.exception("queued reconciles not started")
+                await asyncio.sleep(1.0)
+                self._wake.set()
+
+    def _start_queued(self) -> None:
+        loop = asyncio.get_running_loop()
+        for namespace in list(self._queued):
+            queue = self._queued[namespace]
+            free = min(self._per_namespace - self._active[namespace], self.concurrency - len(self._workers))
+            chosen = []
+            for uid in queue:  # a scan of the head only: the free slots and the objects under way
+                if len(chosen) >= free:
+                    break
+                if uid not in self._running:  # else its newer body waits for the reconcile under way
+                    chosen.append(uid)
+            for uid in chosen:
+                kept = queue[uid]
+                covered = self._covered(uid, kept.generation)
+                del queue[uid]  # only now: a check that raised leaves the body in its place
+                if covered:
+                    continue
+                self._active[namespace] += 1
+                self._running.add(uid)
+                task = loop.create_task(self._from_event(kept))
+                self._workers.add(task)
+                task.add_done_callback(functools.partial(self._finished, kept))
+            if not queue:
+                del self._queued[namespace]
+            elif chosen:  # the next pass serves the other namespaces first
+                self._queued[namespace] = self._queued.pop(namespace)
 
     async def _from_event(self, kept: Polled) -> None:
         done, status = await self._look(kept)
@@ -334,7 +344,9 @@ class Poller:
         except (ApiException, TimeoutError, OSError, aiohttp.ClientError) as exc:
             self._forget(uid)  # not written: the next look decides it again
             reason = exc.status if isinstance(exc, ApiException) else type(exc).__name__
-            log.warning("status not written name=%s namespace=%s error=%s", name, namespace, reason)
+            # 404: deleted while its reconcile waited or ran; nothing is left to write to.
+            log.log(logging.INFO if reason == 404 else logging.WARNING, "status not written name=%s namespace=%s "
+                    "error=%s", name, namespace, reason)
             return False, None
         return done, dict(status)
 
