@@ -140,21 +140,18 @@ def baseline_registry():
 
 
 class InstantBackend:
-    """Accepts every run at once and keeps it pending."""
+    """Accepts every run at once and says each is pending. It keeps nothing: a real backend keeps its runs
+    in KFP's API server, not in the operator's memory, and each TrainingRun here is submitted once."""
 
     name = "instant"
 
-    def __init__(self):
-        self.runs = {}
-
     def find(self, run_name, *_):
-        return self.runs.get(run_name)
+        return None
 
     def submit(self, run_name, *_, **__):
         from mlcd.backends.base import RunRef
 
-        self.runs[run_name] = RunRef(run_name, run_name)
-        return self.runs[run_name]
+        return RunRef(run_name, run_name)
 
     def get(self, ref):
         from mlcd.backends.base import RunState

@@ -206,6 +206,11 @@ def test_the_poller_keeps_a_body_as_json_and_hands_the_reconcile_the_same_body()
     assert (kept.uid, kept.namespace, kept.name, kept.queued_since) == ("u1", "team-a", "iris", None)
     assert dict(kept.body()) == full and kept.body().metadata.uid == "u1"
     assert len(kept.raw) < len(json.dumps(full)) * 0.8 and not hasattr(kept, "__dict__")  # deflated, no dict
+    # What no reconcile reads is not kept: the server's field bookkeeping and kubectl's copy of the spec.
+    last_applied = {"kubectl.kubernetes.io/last-applied-configuration": json.dumps(full)}
+    applied = {**full, "metadata": {**full["metadata"], "labels": {"team": "a"}, "annotations": last_applied,
+                                    "managedFields": [{"manager": "kubectl"}]}}
+    assert dict(Polled.of(kopf.Body(applied)).body()) == full
 
 
 def in_flight(uid: str, version: str, submitted: str = "2030-01-01T03:00:00Z", **spec) -> Polled:
@@ -322,8 +327,8 @@ def test_a_batch_asks_about_one_namespace_only():
 
 
 def event(uid: str, namespace: str = "team-a", generation: int = 1, label: str = "") -> Polled:
-    return Polled.of({"metadata": {"uid": uid, "name": uid, "namespace": namespace, "generation": generation,
-                                   "labels": {"seen": label}}, "spec": {}, "status": {}})
+    return Polled.of({"metadata": {"uid": uid, "name": uid, "namespace": namespace, "generation": generation},
+                      "spec": {"seen": label}, "status": {}})
 
 
 def test_a_burst_in_one_namespace_runs_a_few_at_a_time_and_never_makes_another_namespace_wait():
@@ -360,7 +365,7 @@ def test_a_newer_event_of_a_queued_object_takes_its_place_and_the_object_is_reco
     seen = []
 
     async def reconcile(body, patch, logger):
-        seen.append((body["metadata"]["uid"], body["metadata"]["labels"]["seen"]))
+        seen.append((body["metadata"]["uid"], body["spec"]["seen"]))
 
     async def scenario():
         poller, _, _, _ = make(reconcile, per_namespace=1)
@@ -382,7 +387,7 @@ def test_an_event_older_than_a_status_written_for_its_generation_is_dropped_a_ne
 
     async def reconcile(body, patch, logger):
         meta = body["metadata"]
-        seen.append((meta["uid"], meta["generation"], meta["labels"]["seen"]))
+        seen.append((meta["uid"], meta["generation"], body["spec"]["seen"]))
         await asyncio.sleep(0.02)
         patch.status["observedGeneration"] = meta["generation"]
         written_generation[meta["uid"]] = meta["generation"]

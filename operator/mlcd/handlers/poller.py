@@ -47,6 +47,9 @@ CONCURRENCY = 32  # reconciles under way at once (most of their time is spent wa
 PER_NAMESPACE = 16  # reconciles of one namespace's queued events under way at once
 BATCH = 50  # runs in flight of one namespace asked about in one call of ``states`` (one thread)
 _WINDOW_BITS = 12  # a kept body is deflated with a 4 KiB window: bodies are a few KiB
+# What a reconcile reads of metadata: the rest (managedFields, kubectl's last-applied annotation: a second
+# copy of the spec, labels) is not kept.
+_KEPT_METADATA = ("name", "namespace", "uid", "generation", "resourceVersion", "deletionTimestamp", "finalizers")
 WRITE_TIMEOUT_SECONDS = 30
 
 
@@ -78,8 +81,10 @@ class Polled:
     @classmethod
     def of(cls, body: Mapping) -> Polled:
         meta, spec, status = body["metadata"], body.get("spec"), body.get("status")
+        kept = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
+                "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta}, "spec": spec, "status": status}
         deflate = zlib.compressobj(1, zlib.DEFLATED, -_WINDOW_BITS, 2)
-        raw = deflate.compress(json.dumps(body, separators=(",", ":"), default=dict).encode()) + deflate.flush()
+        raw = deflate.compress(json.dumps(kept, separators=(",", ":"), default=dict).encode()) + deflate.flush()
         return cls(meta["uid"], meta.get("namespace") or "", meta.get("name") or "", queued_since(status), raw,
                    meta.get("resourceVersion") or "", followed_run(spec, status, bool(meta.get("deletionTimestamp"))),
                    run_deadline(spec, status), meta.get("generation") or 1)

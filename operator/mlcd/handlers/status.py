@@ -10,6 +10,7 @@ of a body read before the last write decides on the status as written, not on th
 
 from __future__ import annotations
 
+import json
 import time
 from collections import OrderedDict
 from typing import TypeVar
@@ -21,10 +22,25 @@ from mlcd.reconcile.status import clean, status_patch
 S = TypeVar("S", bound=StatusModel)
 
 
+class _Written:
+    """A write kept until its echo: when, the generation it acted on, and the status as compact JSON (a
+    third of its dicts' size: thousands are kept while a burst's writes come back through a lagging watch)."""
+
+    __slots__ = ("at", "generation", "raw")
+
+    def __init__(self, at: float, status: dict):
+        generation = status.get("observedGeneration")
+        self.at, self.generation = at, generation if isinstance(generation, int) else None
+        self.raw = json.dumps(status, separators=(",", ":"))
+
+    def status(self) -> dict:
+        return json.loads(self.raw)
+
+
 class StatusWriter:
     def __init__(self, echo_seconds: float = 0.0):
         self.echo_seconds = echo_seconds  # how long our own write may take to come back through the watch
-        self._written: OrderedDict[str, tuple[float, dict]] = OrderedDict()  # oldest write first
+        self._written: OrderedDict[str, _Written] = OrderedDict()  # oldest write first
 
     def seen(self, body, model: type[S]) -> S:
         """The status to decide on: the body's, or what this writer last wrote if the body predates it.
@@ -39,10 +55,11 @@ class StatusWriter:
         self._prune(time.monotonic())
         written = self._written.get(uid)
         if written is not None:
-            if _holds(status, written[1]) or time.monotonic() - written[0] >= self.echo_seconds:
+            kept = written.status()
+            if _holds(status, kept) or time.monotonic() - written.at >= self.echo_seconds:
                 del self._written[uid]
             else:
-                status.update(written[1])
+                status.update(kept)
         return model.model_validate(clean(status))
 
     def through_kopf(self, body, patch, new: StatusModel) -> None:
@@ -53,13 +70,13 @@ class StatusWriter:
             patch.status[key] = value
         now = time.monotonic()
         self._written.pop(uid, None)
-        self._written[uid] = (now, {**{k: None for k in changes}, **new.to_wire()})
+        self._written[uid] = _Written(now, {**{k: None for k in changes}, **new.to_wire()})
         self._prune(now)
 
     def _prune(self, now: float) -> None:
         """What is older than the echo window is never used again: keep only the writes still in it (the
         oldest first, so this stops at the first one kept). Objects deleted meanwhile leave nothing behind."""
-        while self._written and now - next(iter(self._written.values()))[0] >= self.echo_seconds:
+        while self._written and now - next(iter(self._written.values())).at >= self.echo_seconds:
             self._written.popitem(last=False)
 
     @staticmethod
@@ -71,16 +88,15 @@ class StatusWriter:
     def echoed(self, uid: str, status) -> None:
         """The watch brought the object back with ``status``: a write it already shows is let go."""
         written = self._written.get(uid)
-        if written is not None and _holds(status or {}, written[1]):
+        if written is not None and _holds(status or {}, written.status()):
             del self._written[uid]
 
     def generation(self, uid: str) -> int | None:
         """The observedGeneration of the write kept for ``uid`` (not back through the watch yet), else None."""
         written = self._written.get(uid)
-        if written is None or time.monotonic() - written[0] >= self.echo_seconds:
+        if written is None or time.monotonic() - written.at >= self.echo_seconds:
             return None
-        value = written[1].get("observedGeneration")
-        return value if isinstance(value, int) else None
+        return written.generation
 
     def held(self) -> int:
         """How many writes are kept now (those past the echo window dropped first)."""
