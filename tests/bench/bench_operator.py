@@ -75,8 +75,9 @@ def run_operator(kind: str, server: str) -> None:
     import kopf
 
     from mlcd.handlers.kube import event_loop_factory  # light: the baseline's process imports no more of mlcd
+    from tests.kopf_settings import quick_settings  # not tests.k8s's: it would bring in the emulator
 
-    settings = bench_settings()
+    settings = quick_settings()
     if kind == "baseline":
         registry = baseline_registry()
         group = GROUPS["baseline"][0]  # kopf's bookkeeping in annotations, as on any kopf operator's objects
@@ -106,19 +107,6 @@ def run_operator(kind: str, server: str) -> None:
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(kopf.operator(registry=registry, settings=settings, standalone=True, clusterwide=True,
                                  ready_flag=ready))
-
-
-def bench_settings():
-    """kopf's defaults minus the waits that only make sense against a remote cluster (as the operator tests'
-    ``tests.k8s.quick_settings``, not imported: it would bring the emulator's modules into this process)."""
-    import kopf
-
-    settings = kopf.OperatorSettings()
-    settings.networking.error_backoffs = [0.05, 0.1, 0.2, 0.5]
-    settings.watching.reconnect_backoff = 0.05
-    settings.queueing.idle_timeout = 0.1
-    settings.queueing.exit_timeout = 1.0
-    return settings
 
 
 def baseline_registry():

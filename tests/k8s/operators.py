@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 import kopf
 from kopf._cogs.structs import credentials
 
+from tests.kopf_settings import quick_settings
+
 STOP_TIMEOUT = 10.0
 # A deadline, not a timing: the startup warms up scikit-learn and the compiler, seconds on a loaded machine.
 START_TIMEOUT = 120.0
@@ -83,16 +85,6 @@ class InProcessOperator:
             ready_flag=self._ready,
             vault=vault,
         )
-
-
-def quick_settings() -> kopf.OperatorSettings:
-    """kopf's defaults, minus the waits that only make sense against a remote cluster."""
-    settings = kopf.OperatorSettings()
-    settings.networking.error_backoffs = [0.05, 0.1, 0.2, 0.5]
-    settings.watching.reconnect_backoff = 0.05
-    settings.queueing.idle_timeout = 0.1
-    settings.queueing.exit_timeout = 1.0
-    return settings
 
 
 class OperatorProcess:
