@@ -219,7 +219,8 @@ class EventRecorder:
         loop = asyncio.get_running_loop()
         if not self._tasks or any(task.done() for task in self._tasks) or self._tasks[0].get_loop() is not loop:
             for task in self._tasks:
-                task.cancel()
+                if task.get_loop() is loop:  # another loop's (a closed one's) are not ours to touch
+                    task.cancel()
             self._queues = [asyncio.Queue(QUEUE_LIMIT // POSTERS) for _ in range(POSTERS)]
             self._tasks = [loop.create_task(self._post_all(queue)) for queue in self._queues]
         return self._queues
