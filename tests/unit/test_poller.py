@@ -17,8 +17,8 @@ def body(uid: str) -> dict:
 
 
 def index(*uids: str) -> dict:
-    """kopf's index as the poller reads it: uid -> a store of that object's latest body, as kept."""
-    return {uid: [Polled.of(body(uid))] for uid in uids}
+    """What the poller keeps: uid -> that object's latest body."""
+    return {uid: Polled.of(body(uid)) for uid in uids}
 
 
 class Clock:
@@ -128,7 +128,8 @@ def test_a_reconcile_that_asks_to_retry_still_writes_its_status_and_one_that_rai
 def test_the_poller_stops_when_asked():
     async def scenario():
         poller, clock, _, _ = make(interval=0.01)
-        poller.start(index("a"))
+        poller.kept.update(index("a"))
+        poller.start()
         await asyncio.sleep(0.05)
         await poller.stop()
         return poller._task
@@ -151,7 +152,7 @@ def test_queued_runs_are_looked_at_only_for_free_slots_oldest_first_and_at_once(
 
     poller = Poller(noop, lambda uid: None, client=None, interval=10.0, clock=clock,
                     free_slots=lambda: (free["total"], lambda ns: free[ns]))
-    polled = {b.uid: [b] for b in (
+    polled = {b.uid: b for b in (
         queued("young", "2030-01-01T03:00:09Z"), queued("old", "2030-01-01T03:00:01Z"),
         queued("b-old", "2030-01-01T03:00:02Z", "team-b"), queued("mid", "2030-01-01T03:00:05Z"))}
     assert poller.due(polled) == []  # the cluster is full: no waiter is reconciled for nothing
@@ -234,8 +235,8 @@ def test_runs_in_flight_are_asked_about_together_and_reconciled_only_on_news():
     clock = Clock()
     poller = Poller(reconcile, lambda uid: None, client=None, interval=10.0, clock=clock, states=states,
                     wall=lambda: wall[0])
-    polled = {"a": [in_flight("a", "7")], "b": [in_flight("b", "9")],
-              "r": [in_flight("r", "3", retrain={"schedule": "0 3 * * *"})]}
+    polled = {"a": in_flight("a", "7"), "b": in_flight("b", "9"),
+              "r": in_flight("r", "3", retrain={"schedule": "0 3 * * *"})}
 
     def look() -> list[str]:
         clock.now += 10
@@ -248,7 +249,7 @@ def test_runs_in_flight_are_asked_about_together_and_reconciled_only_on_news():
     assert look() == ["r"]  # no news, same objects: only the one with retraining to decide is reconciled
     said["a"] = ("SUCCEEDED", "")
     assert look() == ["a", "r"]  # the backend has news of a
-    polled["b"] = [in_flight("b", "10")]
+    polled["b"] = in_flight("b", "10")
     assert look() == ["b", "r"]  # b changed (its spec, its status: another resourceVersion)
     wall[0] += 3600
     assert look() == ["a", "b", "r"]  # past the deadline: the reconcile fails them, not the poller
@@ -264,7 +265,7 @@ def test_a_run_the_backend_cannot_tell_about_is_reconciled_at_every_look():
     clock = Clock()
     poller = Poller(reconcile, lambda uid: None, client=None, interval=10.0, clock=clock,
                     states=lambda runs: [None for _ in runs], wall=lambda: 0.0)
-    polled = {"a": [in_flight("a", "1")]}
+    polled = {"a": in_flight("a", "1")}
     poller.due(polled)
     for _ in range(3):
         clock.now += 10
@@ -287,7 +288,7 @@ def test_a_run_whose_news_was_not_written_is_reconciled_again_at_the_next_look()
     poller = Poller(reconcile, lambda uid: None, client=None, interval=10.0, clock=clock,
                     states=lambda runs: [("SUCCEEDED", "") for _ in runs], wall=lambda: 0.0)
     poller._write = write
-    polled = {"a": [in_flight("a", "1")]}
+    polled = {"a": in_flight("a", "1")}
     poller.due(polled)
     for _ in range(2):
         clock.now += 10
@@ -316,7 +317,7 @@ def test_a_batch_asks_about_one_namespace_only():
 
     clock = Clock()
     poller = Poller(noop, lambda uid: None, client=None, interval=10.0, clock=clock, states=states, wall=lambda: 0.0)
-    polled = {uid: [run_in(uid, ns)] for uid, ns in (("a1", "team-a"), ("b1", "team-b"), ("a2", "team-a"))}
+    polled = {uid: run_in(uid, ns) for uid, ns in (("a1", "team-a"), ("b1", "team-b"), ("a2", "team-a"))}
     poller.due(polled)
     clock.now += 10
     asyncio.run(poller.sweep(polled))
@@ -344,7 +345,7 @@ def test_a_burst_in_one_namespace_runs_a_few_at_a_time_and_never_makes_another_n
 
     async def scenario():
         poller, _, _, _ = make(reconcile, concurrency=8, per_namespace=3)
-        poller.start({})
+        poller.start()
         for i in range(60):
             poller.enqueue(event(f"a{i}"))
         assert poller.queued() == 60  # held as deflated bodies: no task per object
@@ -369,7 +370,7 @@ def test_a_newer_event_of_a_queued_object_takes_its_place_and_the_object_is_reco
 
     async def scenario():
         poller, _, _, _ = make(reconcile, per_namespace=1)
-        poller.start({})
+        poller.start()
         poller.enqueue(event("first"))
         poller.enqueue(event("second", label="old"))
         poller.enqueue(event("third"))
@@ -394,7 +395,7 @@ def test_an_event_older_than_a_status_written_for_its_generation_is_dropped_a_ne
 
     async def scenario():
         poller, _, _, _ = make(reconcile, written=written_generation.get)  # the status writer's kept writes
-        poller.start({})
+        poller.start()
         poller.enqueue(event("a"))
         await asyncio.sleep(0.005)
         poller.enqueue(event("a", label="during"))  # came while generation 1 was being acted on
@@ -424,7 +425,7 @@ def test_the_queue_is_served_again_after_a_failure_in_serving_it():
 
     async def scenario():
         poller, _, _, _ = make(reconcile, written=written)
-        poller.start({})
+        poller.start()
         poller.enqueue(event("a"))
         for _ in range(400):
             if seen:
@@ -434,3 +435,38 @@ def test_the_queue_is_served_again_after_a_failure_in_serving_it():
 
     asyncio.run(scenario())
     assert seen == ["a"]
+
+
+def test_watch_events_keep_one_body_per_object_while_it_needs_polling_and_a_deletion_drops_its_queued_reconcile():
+    poller, _, _, _ = make()
+    new = {"metadata": {"uid": "a", "name": "a", "namespace": "team-a", "generation": 1}, "spec": {}, "status": {}}
+    poller.watched(new, "ADDED")
+    assert poller.queued() == 1 and poller._queued["team-a"]["a"] is poller.kept["a"]  # one body, shared
+    running = {**new, "status": {"observedGeneration": 1, "phase": "Running"}}
+    poller.watched(running, "MODIFIED")  # our own write coming back: followed, not queued again
+    assert poller.kept["a"].body()["status"]["phase"] == "Running" and poller.queued() == 1
+    done = {**new, "status": {"observedGeneration": 1, "phase": "Succeeded"}}
+    poller.watched(done, "MODIFIED")  # settled, no retraining: nothing left to look at
+    assert "a" not in poller.kept
+    poller.watched({**done, "metadata": {**new["metadata"], "generation": 2}}, "MODIFIED")  # its spec changed
+    assert poller.kept["a"].generation == 2
+    poller.watched(new, "DELETED")
+    assert poller.kept == {} and poller.queued() == 0  # nothing kept, no reconcile of a deleted object
+
+
+def test_a_kept_object_whose_status_write_finds_it_gone_is_let_go():
+    async def reconcile(body, patch, logger):
+        patch.status["message"] = "looked"
+
+    poller, clock, forgotten, _ = make(reconcile)
+
+    async def gone(namespace, name, status):
+        raise ApiException(status=404)
+
+    poller._write = gone
+    poller.watched({"metadata": {"uid": "a", "name": "a", "namespace": "team-a"},
+                    "status": {"phase": "Running", "observedGeneration": 1}}, None)
+    poller.due(poller.kept)
+    clock.now += 10
+    asyncio.run(poller.sweep(poller.kept))
+    assert poller.kept == {} and forgotten == ["a"]  # a deletion the watch missed is not looked at for ever

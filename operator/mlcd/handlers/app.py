@@ -15,10 +15,9 @@ from mlcd.handlers.config import FINALIZER, OperatorConfig
 from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.kube import LazyClient, event_loop_factory
 from mlcd.handlers.limits import NamespacePool
-from mlcd.handlers.poller import Polled, Poller
+from mlcd.handlers.poller import Poller
 from mlcd.handlers.storage import StorageIdentities
 from mlcd.handlers.trainingrun import RECONCILES_PER_NAMESPACE, TrainingRunReconciler
-from mlcd.reconcile.polling import needs_polling, unhandled_generation
 
 PREFIX = "mlcd.io"
 
@@ -91,11 +90,11 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
     resource = dict(group=GROUP, version=VERSION, plural="trainingruns")
 
     @kopf.on.startup(registry=registry)
-    async def _startup(settings: kopf.OperatorSettings, logger, mlcd_polled, mlcd_runs_in_flight=None, **_):
+    async def _startup(settings: kopf.OperatorSettings, logger, mlcd_runs_in_flight=None, **_):
         configure(settings)
         await asyncio.to_thread(warm_up)
         reconciler.in_flight = mlcd_runs_in_flight
-        poller.start(mlcd_polled)
+        poller.start()
         logger.info("mlcd operator starting backend=%s namespaces=%s", config.backend,
                     ",".join(config.namespaces) or "*")
 
@@ -115,35 +114,29 @@ def build_registry(config: OperatorConfig, backend: Backend | None = None,
         async def mlcd_runs_in_flight(namespace, name, **_):
             return {namespace: name}
 
-    # A watch event starts a reconcile only for a generation not acted on yet (new, or its spec changed):
-    # level-triggered on status.observedGeneration, not on kopf's change detection, so kopf neither
-    # annotates the object with its last-handled spec nor writes its progress (one write per transition,
-    # ours). The event's body goes to the poller's queue and kopf's worker returns at once: a burst of new
-    # objects waits there as deflated bodies, a few of a namespace reconciled at a time, namespaces in turn.
-    # What can change without an event (a run in flight, a queue, a retry, retraining) the poller follows;
-    # a reconcile that asks to be retried is looked at again by it, so nothing is raised to kopf.
-    @kopf.on.event(**resource, registry=registry,
-                   when=lambda type, meta, status, **_: unhandled_generation(status, meta, type))
-    async def _changed(body, **_):
-        poller.enqueue(Polled.of(body))
-
-    # The TrainingRuns that can change without an event, by uid, with their latest body (kept as JSON): what
-    # the poller looks at every poll interval (one task for all, no timer and no finalizer per object).
-    # A status write of ours that the watch has brought back is let go here, not an interval later.
-    @kopf.index(**resource, id="mlcd_polled", registry=registry,
-                when=lambda spec, status, meta, **_: needs_polling(spec, status, meta.get("generation")))
-    async def mlcd_polled(body, uid, status, **_):
-        reconciler.writer.echoed(uid, status)
-        return {uid: Polled.of(body)}
+    # One handler of every watch event, and only a dict update for most of them. A watch event starts a
+    # reconcile only for a generation not acted on yet (new, or its spec changed): level-triggered on
+    # status.observedGeneration, not on kopf's change detection, so kopf neither annotates the object with its
+    # last-handled spec nor writes its progress (one write per transition, ours). The body goes to the
+    # poller's queue and kopf's worker returns at once: a burst of new objects waits there as deflated bodies,
+    # a few of a namespace reconciled at a time, namespaces in turn. What can change without an event (a run
+    # in flight, a queue, a retry, retraining) the poller follows: it keeps the latest body of each such
+    # TrainingRun (one task for all, no timer and no finalizer per object) and a reconcile that asks to be
+    # retried is looked at again by it, so nothing is raised to kopf. A status write of ours that the watch
+    # has brought back is let go here, not an interval later.
+    @kopf.on.event(**resource, registry=registry)
+    async def _watched(body, type, uid, status, **_):
+        if type != "DELETED":
+            reconciler.writer.echoed(uid, status)
+        poller.watched(body, type)
 
     # Only a TrainingRun that asks for it gets the finalizer: deleting the others costs nothing.
     @kopf.on.delete(**resource, registry=registry, when=lambda spec, **_: spec.get("deletePolicy") == "stopRuns")
     async def _deleted(body, logger, **_):
         await reconciler.stop_on_delete(body, logger)
 
-    # No handler of every watch event: kopf would call it four times per TrainingRun. The reconciler keeps
-    # nothing for an object between reconciles but a write the poller may still need (for the echo window
-    # at most), and the Event correlator keeps a bounded number of objects.
+    # The reconciler keeps nothing for an object between reconciles but a write the poller may still need
+    # (for the echo window at most), and the Event correlator keeps a bounded number of objects.
 
     # ModelDeployments: one InferenceService each, rolled out as a canary, promoted or rolled back.
     modeldeployment.register(registry, config, client, pool, identities, events)

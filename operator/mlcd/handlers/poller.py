@@ -2,8 +2,10 @@
 
 A kopf timer per object costs a finalizer (written before the object's first handler runs, and
 removed at its deletion), an asyncio task and a kept body per object, and thousands of timers tick on
-their own whatever the operator's load. The poller sweeps kopf's index of the TrainingRuns that need
-looking at (the same ``needs_polling`` filter the timer had) every tick, reconciles those not looked at
+their own whatever the operator's load. The poller keeps the latest body of each TrainingRun that needs
+looking at (the ``needs_polling`` filter the timer had), handed to it by one watch-event handler: one
+dict entry per object (a kopf index would cost a store and a reverse set per object on top, ~0.7 KB).
+It sweeps them every tick, reconciles those not looked at
 for a poll interval, a few at a time: under load a sweep takes longer and the next starts later,
 instead of ticks piling up. A status it decides is written to the status subresource as a JSON merge
 patch with the operator's credentials, from the event loop; a write that fails is forgotten, so the next look redoes it.
@@ -40,7 +42,7 @@ from kubernetes.client.exceptions import ApiException
 
 from mlcd.api.v1alpha1 import GROUP, VERSION
 from mlcd.handlers.kube import AsyncApi
-from mlcd.reconcile.polling import followed_run, queued_since, run_deadline
+from mlcd.reconcile.polling import followed_run, needs_polling, queued_since, run_deadline, unhandled_generation
 
 log = logging.getLogger("mlcd.poller")
 CONCURRENCY = 32  # reconciles under way at once (most of their time is spent waiting on a call)
@@ -127,11 +129,34 @@ class Poller:
         self._workers: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task | None = None
+        # uid -> the latest body of each TrainingRun that needs polling (one object: the queue shares it).
+        self.kept: dict[str, Polled] = {}
 
-    def start(self, polled: Mapping) -> None:
-        """Sweep ``polled`` (kopf's index: uid -> the object's latest ``Polled``) until stopped."""
-        self._task = asyncio.get_running_loop().create_task(self._run(polled))
+    def start(self) -> None:
+        """Sweep the kept TrainingRuns until stopped."""
+        self._task = asyncio.get_running_loop().create_task(self._run(self.kept))
         self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    def watched(self, body: Mapping, event_type: str | None) -> None:
+        """A watch event of a TrainingRun (kopf's event type; None: listed): keep its body while it needs
+        polling, and queue a reconcile of a generation not acted on yet. A deleted object is let go, and
+        a reconcile of it that still waits in the queue is dropped."""
+        meta = body["metadata"]
+        uid, namespace = meta["uid"], meta.get("namespace") or ""
+        if event_type == "DELETED":
+            self.kept.pop(uid, None)
+            queue = self._queued.get(namespace)
+            if queue is not None:
+                queue.pop(uid, None)
+            return
+        spec, status = body.get("spec"), body.get("status")
+        kept = None
+        if needs_polling(spec, status, meta.get("generation")):
+            kept = self.kept[uid] = Polled.of(body)
+        else:
+            self.kept.pop(uid, None)
+        if unhandled_generation(status, meta, event_type):
+            self.enqueue(kept or Polled.of(body))
 
     async def stop(self) -> None:
         tasks = [task for task in (self._task, self._drainer, *self._workers) if task is not None]
@@ -246,21 +271,20 @@ class Poller:
         now = self._clock()
         looked, due, queued = {}, [], []
         deferred = {uid: at for uid, at in self._deferred.items() if at > now and uid in polled}
-        for uid, store in list(polled.items()):
+        for uid, kept in list(polled.items()):
             last = self._looked.get(uid)
-            for kept in store:
-                if uid in deferred:
-                    looked[uid] = now if last is None else last
-                elif kept.queued_since is not None:
-                    looked[uid] = now if last is None else last
-                    queued.append(kept)
-                elif last is None:
-                    looked[uid] = now
-                elif now - last >= self.interval:
-                    due.append(kept)
-                    looked[uid] = now
-                else:
-                    looked[uid] = last
+            if uid in deferred:
+                looked[uid] = now if last is None else last
+            elif kept.queued_since is not None:
+                looked[uid] = now if last is None else last
+                queued.append(kept)
+            elif last is None:
+                looked[uid] = now
+            elif now - last >= self.interval:
+                due.append(kept)
+                looked[uid] = now
+            else:
+                looked[uid] = last
         self._looked = looked  # objects gone from the index (settled, deleted) are let go
         self._deferred = deferred
         self._decided = {uid: seen for uid, seen in self._decided.items() if uid in looked}
@@ -349,7 +373,10 @@ class Poller:
         except (ApiException, TimeoutError, OSError, aiohttp.ClientError) as exc:
             self._forget(uid)  # not written: the next look decides it again
             reason = exc.status if isinstance(exc, ApiException) else type(exc).__name__
-            # 404: deleted while its reconcile waited or ran; nothing is left to write to.
+            # 404: deleted while its reconcile waited or ran; nothing is left to write to, or to look at again
+            # (a deletion the watch missed, across a relist, is not kept for ever).
+            if isinstance(exc, ApiException) and exc.status == 404 and self.kept.get(uid) is kept:
+                del self.kept[uid]
             log.log(logging.INFO if reason == 404 else logging.WARNING, "status not written name=%s namespace=%s "
                     "error=%s", name, namespace, reason)
             return False, None
