@@ -22,9 +22,8 @@ import asyncio
 import logging
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mlcd.handlers import metrics
@@ -83,25 +82,58 @@ class Count:
     create: Create
 
 
-@dataclass
 class _Seen:
-    name: str
-    count: int
-    first: datetime
+    """One Event of an object: its key's digest, when it was first posted (ns since the epoch: it names the
+    Event) and how often it happened."""
+
+    __slots__ = ("key", "first", "count")
+
+    def __init__(self, key: int, first: int):
+        self.key, self.first, self.count = key, first, 0
 
 
-@dataclass
 class _Similar:
-    since: float
-    messages: set[str] = field(default_factory=set)
+    """The messages of one type and reason lately (their digests), since when."""
+
+    __slots__ = ("type", "reason", "since", "messages")
+
+    def __init__(self, type_: str, reason: str, since: float):
+        self.type, self.reason, self.since = type_, reason, since
+        self.messages: tuple[int, ...] = ()
 
 
-@dataclass
 class _Object:
-    tokens: float
-    refilled: float
-    seen: dict[tuple, _Seen] = field(default_factory=dict)  # (type, reason, message) -> its Event
-    similar: dict[tuple, _Similar] = field(default_factory=dict)  # (type, reason) -> messages lately
+    """One object's token bucket and Events. Small on purpose (4,096 are remembered): flat lists scanned in
+    order (an object has a few Events; at most SEEN_PER_OBJECT), and 64-bit digests instead of messages
+    (two of one object's messages sharing one is a chance of ~1 in 10^17; the worst it does is count an
+    Event as a repeat of the other, the message patched to the latest)."""
+
+    __slots__ = ("tokens", "refilled", "seen", "similar")
+
+    def __init__(self, tokens: float, refilled: float):
+        self.tokens, self.refilled = tokens, refilled
+        self.seen: list[_Seen] = []
+        self.similar: list[_Similar] = []
+
+    def similar_to(self, type_: str, reason: str, now: float) -> _Similar:
+        for similar in self.similar:
+            if similar.type == type_ and similar.reason == reason:
+                if now - similar.since > SIMILAR_WINDOW_SECONDS:
+                    similar.since, similar.messages = now, ()
+                return similar
+        similar = _Similar(type_, reason, now)
+        self.similar.append(similar)
+        return similar
+
+    def seen_as(self, key: int, first: int) -> _Seen:
+        for seen in self.seen:
+            if seen.key == key:
+                return seen
+        seen = _Seen(key, first)
+        self.seen.append(seen)
+        if len(self.seen) > SEEN_PER_OBJECT:
+            del self.seen[0]
+        return seen
 
 
 class Correlator:
@@ -111,27 +143,23 @@ class Correlator:
                  wall: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self._clock = clock
         self._wall = wall
-        self._objects: OrderedDict[str, _Object] = OrderedDict()
+        self._objects: dict[str, _Object] = {}  # least recently used first
 
     def correlate(self, involved: Involved, type_: str, reason: str, message: str) -> Create | Count | None:
         now, wall = self._clock(), self._wall()
         state = self._object(involved.uid, now)
         message = message[:MESSAGE_LIMIT]
-        similar = state.similar.get((type_, reason))
-        if similar is None or now - similar.since > SIMILAR_WINDOW_SECONDS:
-            similar = state.similar[(type_, reason)] = _Similar(now)
-        if len(similar.messages) < SIMILAR_LIMIT:
-            similar.messages.add(message)
-        key: tuple = (type_, reason, message)
+        similar = state.similar_to(type_, reason, now)
+        digest = hash(message)
+        if len(similar.messages) < SIMILAR_LIMIT and digest not in similar.messages:
+            similar.messages += (digest,)
+        key = hash((type_, reason, message))
         if len(similar.messages) >= SIMILAR_LIMIT:
-            key, message = (type_, reason, None), (COMBINED + message)[:MESSAGE_LIMIT]
-        seen = state.seen.get(key)
-        if seen is None:
-            seen = state.seen[key] = _Seen(_event_name(involved.name, wall), 0, wall)
-            if len(state.seen) > SEEN_PER_OBJECT:
-                del state.seen[next(iter(state.seen))]
+            key, message = hash((type_, reason, None)), (COMBINED + message)[:MESSAGE_LIMIT]
+        seen = state.seen_as(key, _nanoseconds(wall))
         seen.count += 1
-        event = Create(involved, seen.name, type_, reason, message, seen.count, seen.first, wall)
+        event = Create(involved, _event_name(involved.name, seen.first), type_, reason, message, seen.count,
+                       datetime.fromtimestamp(seen.first / 1e9, UTC), wall)
         state.tokens = min(BURST, state.tokens + (now - state.refilled) * REFILL_PER_SECOND)
         state.refilled = now
         if state.tokens < 1:
@@ -143,19 +171,22 @@ class Correlator:
         self._objects.pop(uid, None)
 
     def _object(self, uid: str, now: float) -> _Object:
-        state = self._objects.get(uid)
+        state = self._objects.pop(uid, None)
         if state is None:
-            state = self._objects[uid] = _Object(tokens=BURST, refilled=now)
-            while len(self._objects) > OBJECTS_REMEMBERED:
-                self._objects.popitem(last=False)
-        else:
-            self._objects.move_to_end(uid)
+            state = _Object(tokens=BURST, refilled=now)
+            while len(self._objects) >= OBJECTS_REMEMBERED:
+                del self._objects[next(iter(self._objects))]
+        self._objects[uid] = state  # the most recently used last
         return state
 
 
-def _event_name(object_name: str, when: datetime) -> str:
+def _nanoseconds(when: datetime) -> int:
+    return int(when.timestamp() * 1e9)
+
+
+def _event_name(object_name: str, first: int) -> str:
     """As client-go names an Event: the object's name and the time in nanoseconds, in hex."""
-    return f"{object_name}.{int(when.timestamp() * 1e9):x}"
+    return f"{object_name}.{first:x}"
 
 
 def _timestamp(when: datetime) -> str:
