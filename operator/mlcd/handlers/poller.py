@@ -28,11 +28,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
-import json
 import logging
 import math
+import sys
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -41,8 +40,7 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 
 from mlcd.api.v1alpha1 import GROUP, VERSION
-from mlcd.api.v1alpha1.vocabulary import Reason, Status, TrainingRunCondition, TrainingRunPhase
-from mlcd.handlers.config import FINALIZER
+from mlcd.handlers.compact import deflate, inflate
 from mlcd.handlers.kube import AsyncApi
 from mlcd.reconcile.polling import followed_run, needs_polling, queued_since, run_deadline, unhandled_generation
 
@@ -50,45 +48,11 @@ log = logging.getLogger("mlcd.poller")
 CONCURRENCY = 32  # reconciles under way at once (most of their time is spent waiting on a call)
 PER_NAMESPACE = 16  # reconciles of one namespace's queued events under way at once
 BATCH = 50  # runs in flight of one namespace asked about in one call of ``states`` (one thread)
-_WINDOW_BITS = 12  # a kept body is deflated with a 4 KiB window: bodies are a few KiB
 # What a reconcile reads of metadata: the rest (managedFields, kubectl's last-applied annotation: a second
-# copy of the spec, labels) is not kept.
-_KEPT_METADATA = ("name", "namespace", "uid", "generation", "resourceVersion", "deletionTimestamp", "finalizers")
+# copy of the spec, labels) is not kept. Name, namespace, uid and resourceVersion are fields of their own.
+_KEPT_METADATA = ("generation", "deletionTimestamp", "finalizers")
 WRITE_TIMEOUT_SECONDS = 30
-
-
-def _dictionary() -> bytes:
-    """What deflate may refer back to before a body's first byte: a TrainingRun in flight as the operator
-    writes it (its keys, defaults and condition words), with empty names. Small bodies have little of their
-    own to repeat: a 2 KB body deflates to ~400 bytes with it, ~900 without."""
-    def condition(type_: str, status: str, reason: str) -> dict:
-        return {"type": type_, "status": status, "reason": reason, "message": "",
-                "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}
-
-    unknown = Status.UNKNOWN
-    sample = {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "TrainingRun",
-        "metadata": {"name": "", "namespace": "", "uid": "", "generation": 1, "resourceVersion": "",
-                     "finalizers": [FINALIZER]},
-        "spec": {"data": {"source": "s3://", "checks": {"minRows": 50, "maxMissingFraction": 0.0}, "target": "target",
-                          "testFraction": 0.2, "seed": 42},
-                 "model": {"estimator": "Classifier", "params": {}}, "gates": [{"metric": "accuracy", "min": 0.8}],
-                 "registry": {"uri": "s3://"}, "deletePolicy": "keep"},
-        "status": {"observedGeneration": 1, "phase": TrainingRunPhase.RUNNING, "message": "",
-                   "conditions": [condition(TrainingRunCondition.COMPILED, Status.TRUE, Reason.COMPILED),
-                                  condition(TrainingRunCondition.GATES_PASSED, unknown, Reason.RUN_IN_PROGRESS),
-                                  condition(TrainingRunCondition.READY, unknown, Reason.RUN_IN_PROGRESS),
-                                  condition(TrainingRunCondition.STORAGE_READY, Status.TRUE, Reason.SECRET_FOUND),
-                                  condition(TrainingRunCondition.SUBMITTED, Status.TRUE, Reason.RUN_SUBMITTED),
-                                  condition(TrainingRunCondition.TRAINED, unknown, Reason.RUN_IN_PROGRESS),
-                                  condition(TrainingRunCondition.VALID, Status.TRUE, Reason.SPEC_VALID)],
-                   "pipeline": {"specHash": "sha256:", "registryUri": "s3://", "runName": "", "runId": "", "runUrl": "",
-                                "trigger": "spec", "generation": 1},
-                   "submittedAt": "2026-01-01T00:00:00Z", "submitAttempts": 0}}
-    return json.dumps(sample, separators=(",", ":")).encode()
-
-
-_DICTIONARY = _dictionary()
+ANSWERS_KEPT = 1024  # distinct answers of the backend kept as shared copies
 
 
 def _unbounded(namespace: str) -> float:
@@ -110,7 +74,7 @@ class Polled:
     namespace: str
     name: str
     queued_since: str | None  # when it began to wait for a slot; None: it does not wait for one
-    raw: bytes  # the body's JSON, deflated (raw deflate, 4 KiB window, _DICTIONARY)
+    raw: bytes  # the body's JSON but the fields above, deflated (mlcd.handlers.compact)
     version: str = ""  # metadata.resourceVersion: any change to the object changes it
     run: tuple[str, str, str] | None = None  # the run in flight, when following it is all a look can do
     deadline: float | None = None  # when that run passes its time limit (seconds since the epoch)
@@ -121,14 +85,17 @@ class Polled:
         meta, spec, status = body["metadata"], body.get("spec"), body.get("status")
         kept = {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"),
                 "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta}, "spec": spec, "status": status}
-        deflate = zlib.compressobj(6, zlib.DEFLATED, -_WINDOW_BITS, 8, zdict=_DICTIONARY)
-        raw = deflate.compress(json.dumps(kept, separators=(",", ":"), default=dict).encode()) + deflate.flush()
-        return cls(meta["uid"], meta.get("namespace") or "", meta.get("name") or "", queued_since(status), raw,
-                   meta.get("resourceVersion") or "", followed_run(spec, status, bool(meta.get("deletionTimestamp"))),
-                   run_deadline(spec, status), meta.get("generation") or 1)
+        # A namespace's name is one string for all its objects, not one per body.
+        return cls(meta["uid"], sys.intern(meta.get("namespace") or ""), meta.get("name") or "",
+                   queued_since(status), deflate(kept), meta.get("resourceVersion") or "",
+                   followed_run(spec, status, bool(meta.get("deletionTimestamp"))), run_deadline(spec, status),
+                   meta.get("generation") or 1)
 
     def body(self) -> kopf.Body:
-        return kopf.Body(json.loads(zlib.decompressobj(-_WINDOW_BITS, zdict=_DICTIONARY).decompress(self.raw)))
+        body = inflate(self.raw)
+        named = {"name": self.name, "namespace": self.namespace, "uid": self.uid, "resourceVersion": self.version}
+        body["metadata"] = {**{key: value for key, value in named.items() if value}, **body["metadata"]}
+        return kopf.Body(body)
 
 
 class Poller:
@@ -152,6 +119,7 @@ class Poller:
         # uid -> (resourceVersion, what the backend said of the run) when it was last reconciled: a look
         # that finds both unchanged, before the run's deadline, would decide nothing new and is skipped.
         self._decided: dict[str, tuple[str, object]] = {}
+        self._answers: dict[object, object] = {}  # one copy of each distinct answer: thousands of runs say the same
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
         self._looked: dict[str, float] = {}  # uid -> last look, for the objects in the index only
@@ -377,7 +345,9 @@ class Poller:
             if news is not None and self._decided.get(kept.uid) == (kept.version, news):
                 continue  # the same object, the same answer: the reconcile would decide the same
             if await self._one(kept):
-                self._decided[kept.uid] = (kept.version, news)
+                if len(self._answers) >= ANSWERS_KEPT:
+                    self._answers.clear()
+                self._decided[kept.uid] = (kept.version, self._answers.setdefault(news, news))
             else:
                 self._decided.pop(kept.uid, None)
 

@@ -36,7 +36,9 @@ def followed_run(spec: Mapping | None, status: Mapping | None, deleting: bool = 
     if (deleting or (spec or {}).get("retrain") or status.get("phase") not in TrainingRunPhase.IN_FLIGHT
             or not pipeline.get("runName") or queued_since(status) is not None):
         return None
-    return pipeline["runName"], pipeline.get("runId") or pipeline["runName"], pipeline.get("runUrl") or ""
+    name = pipeline["runName"]
+    run_id = pipeline.get("runId") or name
+    return name, name if run_id == name else run_id, pipeline.get("runUrl") or ""  # one string when they are equal
 
 
 def run_deadline(spec: Mapping | None, status: Mapping | None) -> float | None:
