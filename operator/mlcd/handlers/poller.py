@@ -5,10 +5,10 @@ removed at its deletion), an asyncio task and a kept body per object, and thousa
 their own whatever the operator's load. The poller keeps the latest body of each TrainingRun that needs
 looking at (the ``needs_polling`` filter the timer had), handed to it by one watch-event handler: one
 dict entry per object (a kopf index would cost a store and a reverse set per object on top, ~0.7 KB).
-It sweeps them every tick, reconciles those not looked at
-for a poll interval, a few at a time: under load a sweep takes longer and the next starts later,
-instead of ticks piling up. A status it decides is written to the status subresource as a JSON merge
-patch with the operator's credentials, from the event loop; a write that fails is forgotten, so the next look redoes it.
+It sweeps them every tick and reconciles those not looked at for a poll interval, a few at a time:
+under load a sweep takes longer and the next starts later, instead of ticks piling up. A status it
+decides is written to the status subresource as a JSON merge patch with the operator's credentials, from
+the event loop; a write that fails is forgotten, so the next look redoes it.
 
 A run in flight with nothing else to decide is not reconciled at every look: the backend is asked about
 such runs in batches (one namespace's runs to a thread), and only a run with news, an object that
@@ -122,7 +122,7 @@ class Poller:
         self._answers: dict[object, object] = {}  # one copy of each distinct answer: thousands of runs say the same
         self._clock = clock
         self._slots = asyncio.Semaphore(concurrency)
-        self._looked: dict[str, float] = {}  # uid -> last look, for the objects in the index only
+        self._looked: dict[str, float] = {}  # uid -> last look, for the kept objects only
         self._deferred: dict[str, float] = {}  # uid -> not before then (a reconcile asked to be retried later)
         self._task: asyncio.Task | None = None
         # The queue of watch events: namespace -> uid -> latest body, oldest first; namespaces in turn.
@@ -289,7 +289,7 @@ class Poller:
                 looked[uid] = now
             else:
                 looked[uid] = last
-        self._looked = looked  # objects gone from the index (settled, deleted) are let go
+        self._looked = looked  # objects no longer kept (settled, deleted) are let go
         self._deferred = deferred
         self._decided = {uid: seen for uid, seen in self._decided.items() if uid in looked}
         queued.sort(key=lambda waiting: (waiting.queued_since, waiting.name))
