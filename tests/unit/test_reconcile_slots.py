@@ -7,7 +7,8 @@ import logging
 import kopf
 
 from mlcd.handlers.config import OperatorConfig
-from mlcd.handlers.trainingrun import RECONCILES_PER_NAMESPACE, TrainingRunReconciler
+from mlcd.handlers.limits import RECONCILES_PER_NAMESPACE
+from mlcd.handlers.trainingrun import TrainingRunReconciler
 
 
 def body(namespace: str, index: int) -> kopf.Body:

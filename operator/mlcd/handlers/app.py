@@ -14,10 +14,10 @@ from mlcd.handlers import metrics, modeldeployment
 from mlcd.handlers.config import FINALIZER, OperatorConfig
 from mlcd.handlers.events import EventRecorder
 from mlcd.handlers.kube import LazyClient, event_loop_factory
-from mlcd.handlers.limits import NamespacePool
+from mlcd.handlers.limits import RECONCILES_PER_NAMESPACE, NamespacePool
 from mlcd.handlers.poller import Poller
 from mlcd.handlers.storage import StorageIdentities
-from mlcd.handlers.trainingrun import RECONCILES_PER_NAMESPACE, TrainingRunReconciler
+from mlcd.handlers.trainingrun import TrainingRunReconciler
 
 PREFIX = "mlcd.io"
 

@@ -16,6 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
+# Reconciles of one namespace under way at once (the poller's queue and the reconciler both keep to it);
+# the rest wait, holding nothing but their body.
+RECONCILES_PER_NAMESPACE = 16
 
 
 class CallTimeout(Exception):

@@ -42,11 +42,11 @@ from kubernetes.client.exceptions import ApiException
 from mlcd.api.v1alpha1 import GROUP, VERSION
 from mlcd.handlers.compact import deflate, inflate
 from mlcd.handlers.kube import AsyncApi
+from mlcd.handlers.limits import RECONCILES_PER_NAMESPACE
 from mlcd.reconcile.polling import followed_run, needs_polling, queued_since, run_deadline, unhandled_generation
 
 log = logging.getLogger("mlcd.poller")
 CONCURRENCY = 32  # reconciles under way at once (most of their time is spent waiting on a call)
-PER_NAMESPACE = 16  # reconciles of one namespace's queued events under way at once
 BATCH = 50  # runs in flight of one namespace asked about in one call of ``states`` (one thread)
 # What a reconcile reads of metadata: the rest (managedFields, kubectl's last-applied annotation: a second
 # copy of the spec, labels) is not kept. Name, namespace, uid and resourceVersion are fields of their own.
@@ -103,7 +103,7 @@ class Poller:
                  concurrency: int = CONCURRENCY, clock: Callable[[], float] = time.monotonic,
                  free_slots: Callable[[], tuple[float, Callable[[str], float]]] = lambda: (math.inf, _unbounded),
                  states: Callable[[list[tuple[str, str, str]]], list] | None = None,
-                 wall: Callable[[], float] = time.time, per_namespace: int = PER_NAMESPACE,
+                 wall: Callable[[], float] = time.time, per_namespace: int = RECONCILES_PER_NAMESPACE,
                  written: Callable[[str], int | None] = lambda uid: None):
         """reconcile(body, patch, logger): the TrainingRun reconcile; forget(uid): drop a write that failed;
         client(): the operator's ApiClient; free_slots(): how many runs could be admitted now, cluster-wide

@@ -24,7 +24,7 @@ from mlcd.handlers import metrics
 from mlcd.handlers.admission import AdmissionControl
 from mlcd.handlers.config import FINALIZER, OperatorConfig
 from mlcd.handlers.events import EventRecorder
-from mlcd.handlers.limits import CallTimeout, NamespacePool
+from mlcd.handlers.limits import RECONCILES_PER_NAMESPACE, CallTimeout, NamespacePool
 from mlcd.handlers.status import StatusWriter
 from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.reconcile import retrain
@@ -67,7 +67,6 @@ KIND = "TrainingRun"
 MAX_ROUNDS = 8  # plans a reconcile may ask in turn; the longest chain (stop, validate, submit) takes three
 DELETE_STOP_SECONDS = 10  # a backend that is down must not keep a deleted object from going away
 ECHO_SECONDS = 120.0  # how long our own status write may take to come back through the watch, at most
-RECONCILES_PER_NAMESPACE = 16  # reconciles of one namespace under way at once; the rest wait, holding nothing
 
 
 class _Held:
