@@ -190,3 +190,24 @@ def test_single_user_kfp_needs_no_token(tmp_path, monkeypatch):
         assert served.token_seen == [""] * len(served.requests)
     finally:
         served.stop()
+
+
+def test_mlcd_kfp_token_wins_over_the_token_file(standin, token_file, monkeypatch):
+    standin.bind_edit(OPERATOR, "team-a")
+    token_file.write_text("default-sa-token")  # the file holds a token KFP would refuse
+    monkeypatch.setenv("MLCD_KFP_TOKEN", TOKEN)
+    backend = KfpBackend(standin.url)
+    assert backend.token_source == "MLCD_KFP_TOKEN"
+    assert backend.find("r", Placement("team-a")) is None
+    assert set(standin.token_seen) == {f"Bearer {TOKEN}"}
+
+
+def test_runs_go_to_the_experiment_named_by_the_chart(standin, token_file):
+    standin.bind_edit(OPERATOR, "team-a")
+    backend = KfpBackend(standin.url, experiment_name="nightly")
+    ref = backend.submit("r", PIPELINE, {}, {}, Placement("team-a"))
+    [experiment] = standin.experiments.values()
+    assert (experiment["display_name"], experiment["namespace"]) == ("nightly", "team-a")
+    assert standin.runs[ref.run_id]["experiment_id"] == experiment["experiment_id"]
+    assert backend.find("r", Placement("team-a")).run_id == ref.run_id
+    assert KfpBackend(standin.url).find("r", Placement("team-a")) is None  # not in the default experiment

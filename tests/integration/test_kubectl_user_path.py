@@ -3,8 +3,8 @@
 ``helm install`` puts the chart (CRDs, RBAC, Deployment) into the emulator; the operator then runs
 as a local process with the command and environment of the Deployment helm rendered (the local
 backend, so the iris sample really trains); ``kubectl apply`` the samples, ``kubectl wait`` for the
-TrainingRun, read the printer columns with ``kubectl get``, ``kubectl explain`` a field, delete,
-``helm uninstall`` (the CRDs stay: ``crds.keep``). The same flow as ``make e2e`` on kind.
+TrainingRun, read the printer columns with ``kubectl get``, ``kubectl explain`` a field, apply again
+(unchanged, then changed), delete, ``helm uninstall`` (the CRDs stay: ``crds.keep``).
 """
 
 import base64
@@ -196,6 +196,8 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
     waited = user.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "tr/iris", "--timeout=300s", ok=False)
     assert waited.returncode == 0, f"{waited.stderr}\n--- operator log ---\n{operator.logs()[-3000:]}"
     assert waited.stdout.strip() == "trainingrun.mlcd.io/iris condition met"
+    ready = user.kubectl("wait", "--for=condition=Ready", "tr/iris", "--timeout=60s")
+    assert ready.stdout.strip() == "trainingrun.mlcd.io/iris condition met"
 
     rows = table(user.kubectl("get", "tr").stdout)
     iris = next(row for row in rows if row["NAME"] == "iris")
@@ -251,6 +253,21 @@ def test_helm_kubectl_and_the_operator_as_a_user_runs_them(
     history = json.loads(user.helm("history", "mlcd", "--namespace", SYSTEM, "-o", "json").stdout)
     assert [(entry["revision"], entry["status"]) for entry in history] == [(1, "superseded"), (2, "deployed")]
 
+    # Applied again as it is: nothing to do. Applied with a changed field: a new generation, which the
+    # operator observes, and kubectl's last-applied record follows the file.
+    again = user.kubectl("apply", "-f", "manifests/samples/iris-trainingrun.yaml").stdout.strip()
+    assert again == "trainingrun.mlcd.io/iris unchanged"
+    changed = tmp_path / "iris-trainingrun.yaml"
+    sample = yaml.safe_load((ROOT / "manifests" / "samples" / "iris-trainingrun.yaml").read_text())
+    sample["spec"]["data"]["testFraction"] = 0.25
+    changed.write_text(yaml.safe_dump(sample), encoding="utf-8")
+    assert user.kubectl("apply", "-f", str(changed)).stdout.strip() == "trainingrun.mlcd.io/iris configured"
+    live = json.loads(user.kubectl("get", "tr", "iris", "-o", "json").stdout)
+    assert live["metadata"]["generation"] == 2 and live["spec"]["data"]["testFraction"] == 0.25
+    last = json.loads(live["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert last["spec"]["data"]["testFraction"] == 0.25
+    user.kubectl("wait", "--for=jsonpath={.status.observedGeneration}=2", "tr/iris", "--timeout=120s")
+
     user.kubectl("delete", "-f", "manifests/samples/", "--timeout=60s")
     assert "No resources found" in user.kubectl("get", "tr,md").stderr
 
@@ -300,3 +317,31 @@ def test_kubectl_apply_patches_a_builtin_kind_by_strategic_merge(binaries, k8s_e
     )
     assert "application/strategic-merge-patch+json" in patches
     assert apply({"a": "1", "c": "3"}) == "configmap/settings unchanged"
+
+
+def test_the_emulator_a_user_starts_by_hand_answers_kubectl_and_stops_on_sigterm(binaries, tmp_path):
+    """``python -m tests.k8s --kubeconfig PATH``, as the README has people try mlcd without a cluster."""
+    kubeconfig = tmp_path / "kubeconfig"
+    with subprocess.Popen([sys.executable, "-m", "tests.k8s", "--kubeconfig", str(kubeconfig)], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as served:
+        try:
+            assert served.stdout is not None
+            first = served.stdout.readline()
+            assert first.startswith("Kubernetes API emulator on http://127.0.0.1:"), first
+            assert served.stdout.readline().strip() == (
+                f"export KUBECONFIG={kubeconfig.resolve()}   # Ctrl-C stops the emulator")
+            user = User(binaries, kubeconfig, tmp_path / "helm")
+            crd = user.kubectl("get", "crd", "trainingruns.mlcd.io", "-o", "name").stdout.strip()
+            assert crd == "customresourcedefinition.apiextensions.k8s.io/trainingruns.mlcd.io"
+            assert user.kubectl("get", "tr").stderr.strip() == "No resources found in default namespace."
+        finally:
+            served.terminate()
+            assert served.wait(timeout=30) == 0
+
+
+def test_the_emulator_names_a_missing_crd_file(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "tests.k8s", "--kubeconfig", str(tmp_path / "kc"), "--crds",
+                           str(tmp_path / "absent.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"python -m tests.k8s: no such CRD file: {tmp_path / 'absent.yaml'}"
+    assert not (tmp_path / "kc").exists()

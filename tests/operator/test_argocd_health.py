@@ -144,3 +144,16 @@ def test_the_argocd_cm_snippet_carries_the_shipped_scripts():
         script = (CUSTOMIZATIONS / kind / "health.lua").read_text(encoding="utf-8")
         assert snippet["data"][f"resource.customizations.health.mlcd.io_{kind}"] == script
     assert pathlib.Path(CUSTOMIZATIONS).is_dir()
+
+
+def test_a_failed_run_is_degraded_with_its_message():
+    failed = {"metadata": {"name": "iris", "generation": 1},
+              "status": {"observedGeneration": 1, "phase": "Failed",
+                         "message": "run exceeded spec.limits.runTimeout (3600 s)",
+                         "conditions": [{"type": "Trained", "status": "False", "reason": "DeadlineExceeded",
+                                         "message": "run exceeded spec.limits.runTimeout (3600 s)"}]}}
+    assert health("TrainingRun", failed) == {"status": "Degraded",
+                                             "message": "run exceeded spec.limits.runTimeout (3600 s)"}
+    del failed["status"]["message"]  # no summary: the first False condition says why
+    assert health("TrainingRun", failed) == {"status": "Degraded",
+                                             "message": "run exceeded spec.limits.runTimeout (3600 s)"}

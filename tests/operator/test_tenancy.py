@@ -14,6 +14,7 @@ import kubernetes
 import pytest
 
 from mlcd.storage import open_registry
+from tests.argocd_health import health
 from tests.integration import s3server
 from tests.k8s import ServedEmulator
 from tests.kfp_standin import KfpStandIn
@@ -187,6 +188,7 @@ def test_a_namespace_without_the_secret_waits_and_runs_once_it_is_added(teams, s
     storage_ready = condition(waiting, "StorageReady")
     assert (storage_ready["status"], storage_ready["reason"]) == ("False", "SecretMissing")
     assert "Secret mlcd-storage in namespace team-a does not exist" in storage_ready["message"]
+    assert health("TrainingRun", waiting) == {"status": "Suspended", "message": storage_ready["message"]}
     assert kfp.created() == []
     assert wait_for(lambda: teams["team-a"].reasons("iris"), lambda r: "SecretMissing" in r)
 

@@ -253,3 +253,10 @@ def test_merge_patch_carries_what_mlcd_owns_and_nulls_an_autoscaling_knob_taken_
     assert set(patch["metadata"]) == {"labels", "annotations", "ownerReferences"}
     assert (patch["spec"]["predictor"]["scaleTarget"], patch["spec"]["predictor"]["scaleMetric"]) == (None, None)
     assert "canaryTrafficPercent" not in patch["spec"]["predictor"]
+
+
+def test_the_runtime_named_in_the_modeldeployment_reaches_the_predictor():
+    default = build_inferenceservice(modeldeployment(), storage_uri="s3://models/iris/v3")
+    assert default["spec"]["predictor"]["model"]["runtime"] == "mlcd-sklearn"  # the chart's runtime
+    named = build_inferenceservice(modeldeployment(runtime="team-sklearn-1-5"), storage_uri="s3://models/iris/v3")
+    assert named["spec"]["predictor"]["model"]["runtime"] == "team-sklearn-1-5"

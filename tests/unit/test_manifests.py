@@ -1,5 +1,7 @@
 """The plain manifests (`kubectl apply -k manifests/`): valid, least privilege, restricted, like the chart."""
 
+import tomllib
+
 import helm_python as helm
 import pytest
 import yaml
@@ -90,3 +92,12 @@ def test_same_rights_and_pod_security_as_the_chart():
     for field in ("securityContext", "command", "livenessProbe", "readinessProbe", "resources", "volumeMounts"):
         assert plain_pod["containers"][0][field] == chart_pod["containers"][0][field], field
     assert plain_pod["volumes"] == chart_pod["volumes"]
+
+
+def test_the_image_installs_kserves_server_so_it_can_be_the_serving_runtime():
+    """The mlcd-sklearn ClusterServingRuntime runs `mlcd serve` from the one image: the Dockerfile must
+    install the `serve` extra, and that extra must bring KServe's model server."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install '.[serve]'" in dockerfile
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.startswith("kserve") for req in extras["serve"])
