@@ -67,6 +67,13 @@ def test_too_many_trials_and_mismatched_searches_are_refused():
     assert problems(parameters={"max_depth": {"values": []}})  # an empty list is no candidate
 
 
+@pytest.mark.parametrize("high", [2**63, 1e300])
+def test_an_int_range_numpy_cannot_draw_is_refused_in_validation(high):
+    assert problems(parameters={"n_estimators": {"distribution": "int", "low": 1, "high": high}}) == {
+        "spec.tuning.parameters.n_estimators": "an int range's ends must lie within ±9,223,372,036,854,775,807 "
+                                               "(numpy draws 64-bit integers)"}
+
+
 def test_the_grid_is_scikit_learns_grid_in_its_order_and_chunks_cover_it_once():
     spec = resource(parameters=GRID, parallelism=5).spec
     chunks = [json.loads(c) for c in plan.chunks(spec.tuning, spec.data.seed)]

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 from mlcd.api.v1alpha1.base import SpecModel
 
 MAX_TRIALS = 500  # candidates per search: each is `folds` fits
+INT_RANGE_LIMIT = 1 << 63  # numpy's int64, in which scikit-learn's randint draws
 MAX_PARALLELISM = 16  # tune steps at once, and so tasks in the ParallelFor (one chunk of trials each)
 
 
@@ -53,6 +54,9 @@ class SearchDimension(SpecModel):
         if self.distribution == "int":
             if self.low != int(self.low) or self.high != int(self.high):
                 raise ValueError("an int range has whole-number ends")
+            if max(abs(self.low), abs(self.high)) >= INT_RANGE_LIMIT:
+                raise ValueError(f"an int range's ends must lie within ±{INT_RANGE_LIMIT - 1:,} "
+                                 "(numpy draws 64-bit integers)")
             if self.low > self.high:
                 raise ValueError(f"the range [{self.low:g}, {self.high:g}] is empty")
         elif self.low >= self.high:
