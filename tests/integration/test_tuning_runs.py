@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -53,6 +54,38 @@ def sklearn_search(frame: pd.DataFrame, search_cls, space: dict, **kwargs):
     return search.fit(as_array(frame[features]), frame["target"].to_numpy())
 
 
+class TableRows(HTMLParser):
+    """The rows of an HTML page's tables: each row's cells as (tag, text)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[list[tuple[str, str]]] = []
+        self._cell: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = tag
+            self.rows[-1].append((tag, ""))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            tag, text = self.rows[-1][-1]
+            self.rows[-1][-1] = (tag, text + data)
+
+
+def html_rows(page: Path) -> list[list[tuple[str, str]]]:
+    parser = TableRows()
+    parser.feed(page.read_text())
+    parser.close()
+    return parser.rows
+
+
 def unprefixed(params: dict) -> dict:
     return {k.removeprefix("estimator__"): (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
 
@@ -86,6 +119,25 @@ def test_the_sample_grid_of_12_picks_what_grid_search_cv_picks_and_tables_every_
     (markdown,) = (home / "pipeline-root" / result["runId"]).glob("*/select/markdown")
     rows = [line for line in markdown.read_text().splitlines() if line.startswith("| ")]
     assert len(rows) == 1 + 12 and sum("✔" in row for row in rows) == 1
+
+    # The same table as the HTML page KFP's UI shows: a header, then one row per trial in trial order, each
+    # with its params and the scores GridSearchCV gives that candidate; the best one marked.
+    (page,) = (home / "pipeline-root" / result["runId"]).glob("*/select/page")
+    header, *trials = html_rows(page)
+    names = sorted(grid)
+    assert header == [("th", name) for name in ["trial", *names, "mean f1_macro", "std", "fit seconds", "best"]]
+    assert len(trials) == 12
+    for index, row in enumerate(trials):
+        assert [tag for tag, _ in row] == ["td"] * len(header)
+        cells = [text for _, text in row]
+        params = unprefixed(search.cv_results_["params"][index])
+        assert cells[0] == str(index)
+        assert cells[1:1 + len(names)] == ["" if params[n] is None else str(params[n]) for n in names]
+        mean, std, fit_seconds, mark = cells[1 + len(names):]
+        assert float(mean) == pytest.approx(search.cv_results_["mean_test_score"][index], rel=1e-5, abs=1e-9)
+        assert float(std) == pytest.approx(search.cv_results_["std_test_score"][index], rel=1e-5, abs=1e-9)
+        assert float(fit_seconds) >= 0
+        assert mark == ("✔" if index == search.best_index_ else "")
 
 
 @pytest.mark.slow
