@@ -1,6 +1,7 @@
 """Spec validation: every problem at once, each naming its field, nothing imported from a spec."""
 
 import copy
+import json
 import sys
 
 import pytest
@@ -141,3 +142,37 @@ def test_a_wrong_kind_is_named():
 def test_a_gate_needs_a_test():
     found = problems_of(lambda d: d["spec"]["gates"].append({"metric": "accuracy"}))
     assert found == {"spec.gates[2]": "a gate needs min, max or vsChampion"}
+
+
+WIDE = [f"feature_with_a_long_name_{i:05d}" for i in range(4000)]
+
+
+def test_4000_listed_features_are_refused_as_too_long_for_a_command_line():
+    found = problems_of(lambda d: d["spec"]["data"].update(features=WIDE))
+    assert found == {"spec.data.features": "4,000 columns listed (133 KiB); KFP passes them to steps on their "
+                                           "command line, which holds at most 32 KiB of them: leave "
+                                           "spec.data.features empty to use every column but the target"}
+
+
+def test_4000_one_hot_columns_are_refused_as_too_long_for_a_command_line():
+    found = problems_of(lambda d: d["spec"]["model"].update(preprocessing={"oneHot": WIDE}))
+    assert found == {"spec.model.preprocessing.oneHot": "4,000 columns listed (133 KiB); KFP passes them to steps "
+                                                        "on their command line, which holds at most 32 KiB of "
+                                                        "them: one-hot encode fewer columns, or encode them in the "
+                                                        "data"}
+
+
+def test_the_column_lists_share_the_limit_and_a_list_within_it_is_fine():
+    from mlcd.api.v1alpha1.validation import MAX_LISTED_COLUMNS_BYTES
+
+    def listed(features, one_hot):
+        return lambda d: (d["spec"]["data"].update(features=features),
+                          d["spec"]["model"].update(preprocessing={"oneHot": one_hot}))
+
+    # 900 names of 34 bytes each (quotes, comma and space included): 30 KiB alone, 60 KiB twice.
+    assert len(json.dumps(WIDE[:900])) <= MAX_LISTED_COLUMNS_BYTES
+    assert problems_of(listed(WIDE[:900], [])) == {}
+    assert problems_of(listed(WIDE[:900], WIDE[:900])) == {
+        "spec.data.features": "900 columns listed (60 KiB with spec.model.preprocessing.oneHot); KFP passes them to "
+                              "steps on their command line, which holds at most 32 KiB of them: leave "
+                              "spec.data.features empty to use every column but the target"}

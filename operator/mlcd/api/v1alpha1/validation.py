@@ -7,6 +7,7 @@ raw document as well, so one pass reports all of them rather than the first fail
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,11 @@ from mlcd.api.v1alpha1.trainingrun import TrainingRun
 KINDS: dict[str, type[BaseModel]] = {"TrainingRun": TrainingRun, "ModelDeployment": ModelDeployment}
 # Deeper than any spec needs, shallow enough that nothing that walks a document recurses too far.
 MAX_DEPTH = 64
+# spec.data.features and spec.model.preprocessing.oneHot are list inputs of steps (and both are pipeline
+# parameters, which KFP's root driver gets together), and KFP hands a step its inputs (the executor input JSON)
+# as one command-line argument, which Linux caps at 128 KiB: "Argument list too long" beyond. The listed
+# columns get a quarter of that, together; the rest is left to every other input.
+MAX_LISTED_COLUMNS_BYTES = 32 * 1024
 
 
 @dataclass(frozen=True, order=True)
@@ -145,7 +151,25 @@ def column_problems(spec: dict) -> list[Problem]:
         if isinstance(column, str) and seen and column not in seen:
             problems.append(Problem(f"spec.model.preprocessing.oneHot[{i}]",
                                     f"{column!r} is not one of spec.data.features"))
-    return problems
+    return problems + listed_columns_problems(features, one_hot)
+
+
+def listed_columns_problems(features: list, one_hot: list) -> list[Problem]:
+    """Listed columns that would not fit on a step's command line (see MAX_LISTED_COLUMNS_BYTES)."""
+    sizes = [len(json.dumps(columns, default=str)) if columns else 0 for columns in (features, one_hot)]
+    if sum(sizes) <= MAX_LISTED_COLUMNS_BYTES:
+        return []
+    both = " with spec.model.preprocessing.oneHot" if all(sizes) else ""
+    limit = (f"KFP passes them to steps on their command line, which holds at most "
+             f"{MAX_LISTED_COLUMNS_BYTES // 1024} KiB of them")
+    if sizes[0] >= sizes[1]:
+        return [Problem("spec.data.features", f"{len(features):,} columns listed ({sum(sizes) / 1024:.0f} KiB{both})"
+                                              f"; {limit}: leave spec.data.features empty to use every column "
+                                              "but the target")]
+    both = " with spec.data.features" if all(sizes) else ""
+    return [Problem("spec.model.preprocessing.oneHot",
+                    f"{len(one_hot):,} columns listed ({sum(sizes) / 1024:.0f} KiB{both}); {limit}: one-hot encode "
+                    "fewer columns, or encode them in the data")]
 
 
 def estimator_problems(name: str, params: Any) -> list[Problem]:
