@@ -3,10 +3,12 @@
 import copy
 
 import pytest
+import yaml
 from sklearn.utils.discovery import all_estimators
 
 from mlcd import catalog, catalog_build
 from mlcd.api.v1alpha1.validation import validate_document
+from mlcd.cli import main
 
 BASE = {
     "apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun", "metadata": {"name": "meta"},
@@ -59,3 +61,18 @@ def test_no_estimator_of_scikit_learn_makes_validation_raise():
                 assert "is not a scikit-learn classifier or regressor" in result.problems[0].message
     print(f"\n{len(all_estimators())} estimators, {len(trainable)} trainable; with hostile params: {counts}")
     assert len(trainable) == len(catalog.estimator_catalog()) - len(META)
+
+
+def test_mlcd_validate_refuses_a_stacking_classifier_with_params_with_exit_2(tmp_path, capsys):
+    """The issue's symptom: a TypeError traceback and exit 1 from the CLI. Now exit 2 and the field's path."""
+    doc = copy.deepcopy(BASE)
+    doc["spec"]["model"].update(estimator="StackingClassifier",
+                                params={"estimators": [["rf", "RandomForestClassifier"]]})
+    spec = tmp_path / "stacking.yaml"
+    spec.write_text(yaml.safe_dump(doc))
+    assert main(["validate", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err == (f"{spec}: spec.model.estimator: StackingClassifier is a meta-estimator: it needs other "
+                   "estimators as parameters (estimators), which a spec cannot give; choose an estimator that "
+                   "trains on its own\n")
