@@ -14,7 +14,7 @@ from mlcd.handlers.app import build_registry
 from mlcd.handlers.config import OperatorConfig
 from mlcd.handlers.trainingrun import TrainingRunReconciler
 from tests.k8s import cel
-from tests.operator.helpers import condition, phase, registry_for, settings, trainingrun
+from tests.operator.helpers import condition, phase, registry_for, runs_in, settings, trainingrun
 
 CYCLES, BATCH = 300, 100
 
@@ -71,6 +71,21 @@ def test_a_spec_of_a_third_of_a_megabyte_gives_a_small_status(cluster, home, run
     assert valid["message"].endswith(" more characters]") and "… [truncated " in valid["message"]
     assert status_bytes < 3 * CONDITION_MESSAGE_LIMIT
     assert wait_for(lambda: cluster.reasons("huge"), lambda found: found) == ["InvalidSpec"]
+
+
+def test_cpu_lots_in_a_trainingrun_is_invalid_with_its_path_and_one_event(cluster, home, run_operator, wait_for):
+    # The CRD types a quantity as a string, so the API server takes `cpu: lots`; the operator's validation
+    # (the API server's own quantity grammar) refuses it before any run, with the field's path.
+    run_operator(registry_for(home, backend=IdleBackend()), settings())
+    cluster.create(trainingrun("lots", resources={"steps": {"requests": {"cpu": "lots"}}}))
+    done = wait_for(cluster.fetch("lots"), phase("Invalid"), deadline=60)
+    valid = condition(done, "Valid")
+    assert (valid["status"], valid["reason"]) == ("False", "InvalidSpec")
+    assert valid["message"].startswith("spec.resources.steps.requests.cpu: 'lots' is not a quantity such as "), valid
+    assert not runs_in(home)
+    events = wait_for(lambda: cluster.events("lots"), lambda found: found)
+    assert [(e.reason, e.type, e.count or 1) for e in events] == [("InvalidSpec", "Warning", 1)]
+    assert events[0].message.startswith("spec.resources.steps.requests.cpu: 'lots' is not a quantity")
 
 
 def test_the_operator_keeps_nothing_for_objects_that_are_gone(cluster, home, run_operator, wait_for):
