@@ -156,3 +156,29 @@ def test_a_stuck_step_stops_at_its_limit_and_the_next_run_goes_on(tmp_path, monk
     assert "the step ran longer than its limit of 5s" in stuck_state.message
     assert final.state == "SUCCEEDED", final
     assert final.result["phase"] == "Succeeded"
+
+
+def test_a_stuck_run_stops_at_the_run_limit_with_its_steps_and_the_next_run_goes_on(tmp_path, monkeypatch):
+    # The step limit is out of reach: the run's own limit (MLCD_LOCAL_RUN_TIMEOUT) is what stops it. The limit
+    # holds for every run of the worker, so it leaves the quick run (about 10 s here) room to finish.
+    monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MLCD_LOCAL_STEP_TIMEOUT", "600")
+    monkeypatch.setenv("MLCD_LOCAL_RUN_TIMEOUT", "30")
+    backend = local_backend(tmp_path / "home")
+    stuck = compiled(stuck_trainingrun("stuck", tmp_path))
+    quick = compiled(trainingrun("quick", "builtin://iris", tmp_path / "registry" / "quick"))
+    stuck_ref = backend.submit("stuck-1", stuck.ir, stuck.arguments, {})
+    quick_ref = backend.submit("quick-1", quick.ir, quick.arguments, {})
+    state = wait_until(lambda: (s := backend.get(stuck_ref)).message.startswith("step ingest") and s, limit=120)
+    assert state.state == "RUNNING", state
+    claim = (tmp_path / "home" / "runs" / "stuck-1" / "claim.json").read_text()
+    group = int(yaml.safe_load(claim)["pid"])
+    # The run's process, the launcher of its ingest step and the step.
+    assert len(wait_until(lambda: len(found := processes_in_group(group)) >= 3 and found)) >= 3
+    final = wait_until(lambda: (s := backend.get(quick_ref)).finished and s, limit=240)
+    stuck_state = backend.get(stuck_ref)
+    assert (stuck_state.state, stuck_state.message) == ("FAILED", "the run took longer than its limit of 30s")
+    wait_until(lambda: not processes_in_group(group))
+    assert processes_in_group(group) == []
+    assert final.state == "SUCCEEDED", final
+    assert final.result["phase"] == "Succeeded"
