@@ -17,6 +17,7 @@ from mlcd.reconcile.trainingrun import (
     CheckDrift,
     Denied,
     DriftPending,
+    DriftRun,
     DriftTarget,
     FindChampion,
     Fingerprint,
@@ -25,6 +26,8 @@ from mlcd.reconcile.trainingrun import (
     Poll,
     Problem,
     ReadRecord,
+    RecordAbsent,
+    RecordUnreadable,
     Refused,
     RetryLater,
     RunCreated,
@@ -37,6 +40,7 @@ from mlcd.reconcile.trainingrun import (
     Submit,
     Unavailable,
     Validate,
+    drift_outcome,
     on_delete,
     plan,
     retry_at,
@@ -263,6 +267,26 @@ def test_a_run_record_that_cannot_be_found_fails_the_run():
     step, asked = drive(observe(status), Poll=RunSeen("SUCCEEDED", True))
     assert [type(a) for a in asked] == [Poll]
     assert wire(step)["phase"] == "Failed" and "registry is unknown" in wire(step)["message"]
+
+
+def test_a_run_record_absent_from_the_registry_fails_the_run():
+    step, asked = drive(observe(in_flight()), Poll=RunSeen("SUCCEEDED", True), ReadRecord=RecordAbsent())
+    assert [type(a) for a in asked] == [Poll, ReadRecord]
+    status = wire(step)
+    message = f"the run succeeded but left no record in {BASE}/default/iris/runs"
+    assert status["phase"] == "Failed" and status["message"] == message
+    trained = condition(status, "Trained")
+    assert (trained["status"], trained["reason"], trained["message"]) == ("False", Reason.RUN_FAILED, message)
+    assert reasons(step) == [EventReason.RUN_FAILED]
+    assert step.effects == (RunEnded(RUN, "Failed", 30.0),)
+
+
+def test_a_run_record_that_cannot_be_read_fails_the_run_saying_why():
+    step, _ = drive(observe(in_flight()), Poll=RunSeen("SUCCEEDED", True),
+                    ReadRecord=RecordUnreadable("s3://team/r/runs: 403 Forbidden"))
+    status = wire(step)
+    assert status["phase"] == "Failed" and condition(status, "Trained")["status"] == "False"
+    assert status["message"] == "the run succeeded but its record cannot be read: s3://team/r/runs: 403 Forbidden"
 
 
 def test_a_failed_run_says_why():
@@ -610,9 +634,14 @@ DRIFT = {"drift": {"current": "s3://team/new.csv", "method": "ks", "threshold": 
 REGISTRY = f"{BASE}/default/iris"
 
 
-def drifted(ask: CheckDrift, drifted: bool = True) -> retrain.DriftSeen:
-    return retrain.DriftSeen(ask.fingerprint, ask.champion_version, {"drifted": drifted, "message": "ks 0.4 > 0.1"},
-                             "s3://r/report.html")
+def drift_record(drifted: bool = True) -> dict:
+    """REGISTRY/drift/KEY.json, as the drift-check run writes it."""
+    return {"record": {"drifted": drifted, "message": "ks 0.4 > 0.1"}, "report": "s3://r/report.html"}
+
+
+def drifted(ask: CheckDrift, drifted: bool = True) -> DriftRun:
+    """The check's record was in the registry at the first look: no run looked at."""
+    return DriftRun(f"drift-{ask.fingerprint}", drift_record(drifted))
 
 
 def test_a_drift_check_asks_the_champion_then_checks_the_data_it_fingerprinted_and_records_a_trigger():
@@ -651,8 +680,46 @@ def test_a_drift_check_under_way_keeps_the_check_due_and_writes_nothing():
     assert step.action == "idle" and not step.write and step.events == ()
 
 
-def retrain_pending(ask: CheckDrift) -> DriftPending:
-    return DriftPending(f"drift-{ask.fingerprint}")
+def retrain_pending(ask: CheckDrift) -> DriftRun:
+    return DriftRun(f"drift-{ask.fingerprint}", None, "RUNNING", False)
+
+
+def test_a_drift_check_run_that_failed_is_a_problem_told_once():
+    observed = observe(in_flight("Succeeded"), retrain=DRIFT)
+    ended = DriftRun("drift-run", None, "FAILED", True, "step check exited 1")
+    failed, _ = drive(observed, FindChampion=DriftTarget("etag:n", 3), CheckDrift=ended)
+    out = wire(failed)["retrain"]
+    assert out["problem"] == "spec.retrain.drift: the drift check run drift-run ended FAILED: step check exited 1"
+    assert "pendingTrigger" not in out and "lastDriftCheck" not in out
+    assert reasons(failed) == [EventReason.RETRAIN_CHECK_FAILED]
+    again, asked = drive(observe(wire(failed), now=T0 + timedelta(seconds=301), retrain=DRIFT),
+                         FindChampion=DriftTarget("etag:n", 3), CheckDrift=ended)
+    assert [type(a) for a in asked] == [FindChampion, CheckDrift]  # the same data and champion: still to check
+    assert wire(again)["retrain"]["problem"] == out["problem"] and again.events == ()
+
+
+def test_a_drift_check_run_that_succeeded_but_left_no_record_is_a_problem_told_once():
+    observed = observe(in_flight("Succeeded"), retrain=DRIFT)
+    ended = DriftRun("drift-run", None, "SUCCEEDED", True)
+    empty, _ = drive(observed, FindChampion=DriftTarget("etag:n", 3), CheckDrift=ended)
+    out = wire(empty)["retrain"]
+    assert out["problem"] == f"spec.retrain.drift: the drift check run drift-run left no record in {REGISTRY}"
+    assert "pendingTrigger" not in out and reasons(empty) == [EventReason.RETRAIN_CHECK_FAILED]
+    again, _ = drive(observe(wire(empty), now=T0 + timedelta(seconds=301), retrain=DRIFT),
+                     FindChampion=DriftTarget("etag:n", 3), CheckDrift=ended)
+    assert wire(again)["retrain"]["problem"] == out["problem"] and again.events == ()
+
+
+def test_a_drift_check_is_read_from_its_record_the_run_under_way_is_waited_for():
+    check = CheckDrift(REGISTRY, 3, "s3://team/new.csv", "ks", 0.1, "etag:n")
+    assert check.key == f"{retrain.content_key('drift', 'etag:n')}-v3"
+    seen = retrain.DriftSeen("etag:n", 3, {"drifted": True, "message": "ks 0.4 > 0.1"}, "s3://r/report.html")
+    assert drift_outcome(check, DriftRun("r", drift_record())) == seen  # there at the first look
+    assert drift_outcome(check, DriftRun("r", drift_record(), "SUCCEEDED", True)) == seen  # left by its run
+    assert drift_outcome(check, DriftRun("r", None, "PENDING", False)) == DriftPending("r")
+    assert drift_outcome(check, Problem("backend down")) == Problem("backend down")
+    # A run that did not succeed is a problem, whatever its record says.
+    assert isinstance(drift_outcome(check, DriftRun("r", drift_record(), "CANCELED", True, "")), Problem)
 
 
 def test_a_drift_check_that_fails_or_a_champion_that_cannot_be_found_is_a_problem_told_once():

@@ -16,8 +16,7 @@ import kopf
 from mlcd.api.v1alpha1 import API_VERSION
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
 from mlcd.api.v1alpha1.validation import validate_document
-from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
-from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
+from mlcd.api.v1alpha1.vocabulary import Reason
 from mlcd.backends.base import AccessDenied, Backend, BackendError, BackendUnavailable, Placement, RunRef
 from mlcd.compiler import compile_drift_check, compile_trainingrun
 from mlcd.handlers import metrics
@@ -29,12 +28,12 @@ from mlcd.handlers.status import StatusWriter
 from mlcd.handlers.storage import StorageIdentities, StorageUnavailable
 from mlcd.reconcile import retrain
 from mlcd.reconcile.admission import Caps, Verdict, spread_offset
-from mlcd.reconcile.polling import awaits_finalizer
+from mlcd.reconcile.polling import awaits_finalizer, queued_since
 from mlcd.reconcile.trainingrun import (
     Admit,
     CheckDrift,
     Denied,
-    DriftPending,
+    DriftRun,
     DriftTarget,
     FindChampion,
     Fingerprint,
@@ -43,6 +42,8 @@ from mlcd.reconcile.trainingrun import (
     Poll,
     Problem,
     ReadRecord,
+    RecordAbsent,
+    RecordUnreadable,
     Refused,
     RetryLater,
     RunCreated,
@@ -190,8 +191,7 @@ class TrainingRunReconciler:
         return SpecChecked(validated.resource)
 
     async def _admit(self, ask: Admit, observed: Observed, logger) -> Verdict:
-        queued = observed.status.condition(Cond.SUBMITTED)
-        since = queued.last_transition_time if queued and queued.reason == Reason.QUEUED else None
+        since = queued_since(observed.status.to_wire())
         return self.admission.request(observed.namespace, observed.name, since or rfc3339(observed.now),
                                       self.in_flight)
 
@@ -230,22 +230,21 @@ class TrainingRunReconciler:
         except (StorageError, StorageUnavailable, CallTimeout) as exc:
             return Problem(str(exc))
 
-    async def _check_drift(self, ask: CheckDrift, observed: Observed,
-                           logger) -> retrain.DriftSeen | DriftPending | Problem:
+    async def _check_drift(self, ask: CheckDrift, observed: Observed, logger) -> DriftRun | Problem:
         """The record of the drift-check run for (data, champion), else that run: found by its name, or
-        submitted in the tenant's namespace. The operator reads the record, never the data."""
+        submitted in the tenant's namespace, and its record read again once it has finished. The operator
+        reads the record, never the data; the plan (drift_outcome) decides what the run's end means."""
         from mlcd.storage import StorageError
 
-        key = f"{retrain.content_key('drift', ask.fingerprint)}-v{ask.champion_version}"
+        key = ask.key
+        name = run_name(observed.namespace, observed.name, observed.uid, observed.generation, key)
         try:
             found = await self._tenant_call(observed, [ask.registry_uri, ask.current], read_drift_record,
                                             ask.registry_uri, key)
         except (StorageError, StorageUnavailable, CallTimeout) as exc:
             return Problem(str(exc))
         if found is not None:
-            return retrain.DriftSeen(ask.fingerprint, ask.champion_version, found.get("record") or {},
-                                     found.get("report") or "")
-        name = run_name(observed.namespace, observed.name, observed.uid, observed.generation, key)
+            return DriftRun(name, found)
         secret = self.identities.secret_name if self.backend.name == "kfp" else ""
         compiled = compile_drift_check(ask.current, ask.registry_uri, ask.champion_version, ask.method,
                                        ask.threshold, key, s3_secret=secret)
@@ -256,19 +255,14 @@ class TrainingRunReconciler:
             state = await asyncio.to_thread(self.backend.get, ref)
         except BackendError as exc:  # BackendUnavailable and AccessDenied included: the check stays due
             return Problem(f"spec.retrain.drift: the drift check run {name}: {exc}")
-        if state.finished and state.state != "SUCCEEDED":
-            return Problem(f"spec.retrain.drift: the drift check run {name} ended {state.state}: {state.message}")
         if state.finished:  # it may have recorded its result since the first look
             try:
                 found = await self._tenant_call(observed, [ask.registry_uri], read_drift_record, ask.registry_uri, key)
             except (StorageError, StorageUnavailable, CallTimeout) as exc:
                 return Problem(str(exc))
-            if found is None:
-                return Problem(f"spec.retrain.drift: the drift check run {name} left no record in {ask.registry_uri}")
-            return retrain.DriftSeen(ask.fingerprint, ask.champion_version, found.get("record") or {},
-                                     found.get("report") or "")
-        logger.info("drift check under way name=%s run=%s", observed.name, name)
-        return DriftPending(name)
+        else:
+            logger.info("drift check under way name=%s run=%s", observed.name, name)
+        return DriftRun(name, found, state.state, state.finished, state.message)
 
     async def _submit(self, ask: Submit, observed: Observed, logger) -> RunCreated | Refused | Denied | Unavailable:
         # The kfp backend's steps mount the namespace's Secret; the local backend's inherit the operator's settings.
@@ -307,13 +301,13 @@ class TrainingRunReconciler:
             return Unavailable(str(exc))
         return RunSeen(state.state, state.finished, state.message, state.result)
 
-    async def _read_record(self, ask: ReadRecord, observed: Observed, logger) -> dict:
+    async def _read_record(self, ask: ReadRecord, observed: Observed,
+                           logger) -> dict | RecordAbsent | RecordUnreadable:
         try:
             return await self._tenant_call(observed, [ask.registry_uri], read_run_record, ask.registry_uri,
                                            ask.run_name)
         except (StorageUnavailable, CallTimeout) as exc:
-            return {"phase": TrainingRunPhase.FAILED,
-                    "message": f"the run succeeded but its record cannot be read: {exc}"}
+            return RecordUnreadable(str(exc))
 
     async def _stop(self, ask: Stop, observed: Observed, logger) -> Unavailable | None:
         try:
@@ -361,16 +355,16 @@ class TrainingRunReconciler:
 # --- the I/O behind the executors -----------------------------------------------------------------------------
 
 
-def read_run_record(registry_uri: str, run_key: str, environ: dict | None) -> dict:
-    """The outcome the run's last step recorded (KFP's API does not return a run's outputs)."""
+def read_run_record(registry_uri: str, run_key: str, environ: dict | None) -> dict | RecordAbsent | RecordUnreadable:
+    """The outcome the run's last step recorded (KFP's API does not return a run's outputs), or why there
+    is none to read: the plan decides what that means for the run."""
     from mlcd.storage import StorageError, open_registry
 
     try:
         record = open_registry(registry_uri, environ).run_record(run_key)
     except StorageError as exc:
-        return {"phase": TrainingRunPhase.FAILED, "message": f"the run succeeded but its record cannot be read: {exc}"}
-    return record or {"phase": TrainingRunPhase.FAILED,
-                      "message": f"the run succeeded but left no record in {registry_uri}/runs"}
+        return RecordUnreadable(str(exc))
+    return record or RecordAbsent()
 
 
 def data_fingerprint(uri: str, environ: dict | None) -> str:

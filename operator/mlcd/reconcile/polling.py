@@ -3,6 +3,9 @@
 A finished TrainingRun without retraining waits for nothing but a change of its spec, which reaches
 the operator as an event. Out of the poller's index it costs the operator nothing, so ten thousand
 finished TrainingRuns cost what their watch costs, not a poll each every few seconds.
+
+These rules read the poller's kept bodies as plain dicts on purpose, not as TrainingRunStatus models:
+at 10,000 objects a model per kept body would cost the operator's memory what the compact bodies save.
 """
 
 from __future__ import annotations

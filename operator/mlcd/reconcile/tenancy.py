@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mlcd.api.v1alpha1.trainingrun import TrainingRunStatus
-from mlcd.api.v1alpha1.vocabulary import Reason, TrainingRunPhase
+from mlcd.api.v1alpha1.vocabulary import Reason, Status, TrainingRunPhase
 from mlcd.api.v1alpha1.vocabulary import TrainingRunCondition as Cond
 from mlcd.reconcile.status import EVENT_MESSAGE_LIMIT, Event
 
@@ -45,7 +45,7 @@ def storage_waiting(status: TrainingRunStatus, generation: int, reason: str, mes
     """No run until the namespace's storage identity is usable; the next reconcile looks again."""
     previous = status.condition(Cond.STORAGE_READY)
     events = []
-    if previous is None or (previous.status, previous.reason, previous.message) != ("False", reason, message):
+    if previous is None or (previous.status, previous.reason, previous.message) != (Status.FALSE, reason, message):
         events.append(Event.warning(reason, message[:EVENT_MESSAGE_LIMIT]))
     status.set_condition(Cond.STORAGE_READY, False, reason, message, generation, now=now)
     status.set_condition(Cond.READY, False, reason, "waiting for the namespace's storage Secret", generation,

@@ -91,7 +91,8 @@ class FindChampion:
 class CheckDrift:
     """Score drift.current (as it was when fingerprinted) against the champion's reference statistics, in
     a drift-check pipeline run of the tenant's: the operator reads the small record it leaves, never the
-    data. Answer: retrain.DriftSeen, DriftPending while the run is under way, or Problem."""
+    data. Answer: DriftRun (what the plan makes of it: drift_outcome), or Problem when the registry or the
+    backend could not be asked."""
 
     registry_uri: str
     champion_version: int
@@ -99,6 +100,11 @@ class CheckDrift:
     method: str
     threshold: float
     fingerprint: str = ""
+
+    @property
+    def key(self) -> str:
+        """The drift record's name in the registry, and the trigger of the run that writes it."""
+        return f"{retrain.content_key('drift', self.fingerprint)}-v{self.champion_version}"
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ class Poll:
 @dataclass(frozen=True)
 class ReadRecord:
     """The outcome a succeeded run's last step recorded in the registry (KFP does not return a run's
-    outputs). Answer: dict (phase, message, metrics, gates, model)."""
+    outputs). Answer: dict (phase, message, metrics, gates, model), RecordAbsent or RecordUnreadable."""
 
     registry_uri: str
     run_name: str
@@ -220,6 +226,30 @@ class RunSeen:
     finished: bool
     message: str = ""
     result: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordAbsent:
+    """The registry holds no record of the run (REGISTRY/runs/RUN)."""
+
+
+@dataclass(frozen=True)
+class RecordUnreadable:
+    """The run's record could not be read, and why."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class DriftRun:
+    """What the handler found of a drift check: the record in the registry (None when there is none) and,
+    unless a record was there at the first look, the check's run as the backend tells it."""
+
+    run_name: str
+    record: Mapping[str, Any] | None = None  # REGISTRY/drift/KEY.json: {"record": {...}, "report": URI}
+    state: str = ""  # KFP's RuntimeState; "" when the run was not looked at (its record was there)
+    finished: bool = False
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -567,7 +597,8 @@ def _poll(observed: Observed, action: str) -> Plan:
     result = dict(seen.result)
     if seen.state == "SUCCEEDED" and not result:
         record = _record(status)
-        result = observed.answer(record) if record else {"message": "the run succeeded but its registry is unknown"}
+        result = _recorded(record, observed.answer(record)) if record else {
+            "message": "the run succeeded but its registry is unknown"}
         if result is NOT_ASKED:
             return _ask(observed, action, record)
     status = status.model_copy()
@@ -610,6 +641,18 @@ def _past_deadline(observed: Observed, action: str, run: RunHandle, limit: int, 
 def _record(status: TrainingRunStatus) -> ReadRecord | None:
     registry = (status.pipeline or PipelineRef()).registry_uri
     return ReadRecord(registry, running_run(status).name) if registry else None
+
+
+def _recorded(ask: ReadRecord, found):
+    """The result of a succeeded run from what its record read found: the record itself, or a failure
+    saying why there is none (a run that recorded nothing cannot say what it trained)."""
+    if isinstance(found, RecordAbsent):
+        return {"phase": TrainingRunPhase.FAILED,
+                "message": f"the run succeeded but left no record in {ask.registry_uri}/runs"}
+    if isinstance(found, RecordUnreadable):
+        return {"phase": TrainingRunPhase.FAILED,
+                "message": f"the run succeeded but its record cannot be read: {found.message}"}
+    return found  # the record, or NOT_ASKED
 
 
 def _since(stamp: str | None, now: datetime) -> float | None:
@@ -751,15 +794,33 @@ def _look(observed: Observed, retraining: RetrainSpec, in_flight: bool):
         if retrain.drift_check_needed(observed.status, target.fingerprint, target.champion_version):
             check = CheckDrift(registry, target.champion_version, drift.current, drift.method, drift.threshold,
                                target.fingerprint)
-            seen = observed.answer(check)
-            if seen is NOT_ASKED:
+            found = observed.answer(check)
+            if found is NOT_ASKED:
                 return (check,)
+            seen = drift_outcome(check, found)
             if isinstance(seen, Problem):
                 return retrain.Observed(now, in_flight, checked=True, problem=seen.message)
             if isinstance(seen, DriftPending):
                 return retrain.Observed(now, in_flight)  # not checked yet: the check stays due
     data = observed.answer(data_ask) if data_ask else None
     return retrain.Observed(now, in_flight, checked=True, data=data, drift=seen)
+
+
+def drift_outcome(check: CheckDrift, found: DriftRun | Problem) -> retrain.DriftSeen | DriftPending | Problem:
+    """What a drift check found: its record once there is one; a Problem for a run that ended without
+    succeeding or left no record (retraining says it once, in status.retrain.problem and an Event); else
+    the run is under way and the check stays due."""
+    if isinstance(found, Problem):
+        return found
+    name = found.run_name
+    if found.finished and found.state != "SUCCEEDED":
+        return Problem(f"spec.retrain.drift: the drift check run {name} ended {found.state}: {found.message}")
+    if found.record is not None:
+        return retrain.DriftSeen(check.fingerprint, check.champion_version, dict(found.record.get("record") or {}),
+                                 found.record.get("report") or "")
+    if found.finished:
+        return Problem(f"spec.retrain.drift: the drift check run {name} left no record in {check.registry_uri}")
+    return DriftPending(name)
 
 
 def _data_source(spec: Mapping[str, Any]) -> str:
