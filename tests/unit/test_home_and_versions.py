@@ -59,3 +59,15 @@ def test_time_stamps_are_utc_whole_seconds_with_a_z():
     moment = datetime(2030, 1, 1, 2, 0, 0, 999_000, tzinfo=timezone(timedelta(hours=2)))
     assert rfc3339(moment) == "2030-01-01T00:00:00Z"
     assert parse_rfc3339("2030-01-01T00:00:00Z") == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_time_stamps_are_formatted_in_timestamps_py_alone():
+    import mlcd
+
+    # The package as imported, not a path from this file: `make mutate` runs the tests against a copy of it.
+    package = Path(mlcd.__file__).resolve().parent
+    formatting = ('replace("+00:00"', "replace('+00:00'", 'strftime("%Y-%m-%dT', "strftime('%Y-%m-%dT")
+    modules = [module for module in sorted(package.rglob("*.py")) if module != package / "timestamps.py"]
+    assert len(modules) > 50 and (package / "timestamps.py").is_file()
+    found = [str(m.relative_to(package)) for m in modules if any(text in m.read_text() for text in formatting)]
+    assert not found, f"{found}: use mlcd.timestamps (rfc3339, now_rfc3339)"

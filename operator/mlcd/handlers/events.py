@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 
 from mlcd.handlers import metrics
 from mlcd.handlers.kube import AsyncApi
+from mlcd.timestamps import rfc3339
 
 COMPONENT = "mlcd-operator"
 MESSAGE_LIMIT = 1024  # as kopf and the API server's own recorder cut a message
@@ -189,10 +190,6 @@ def _event_name(object_name: str, first: int) -> str:
     return f"{object_name}.{first:x}"
 
 
-def _timestamp(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def event_body(event: Create, instance: str) -> dict:
     involved = event.involved
     return {
@@ -201,7 +198,7 @@ def event_body(event: Create, instance: str) -> dict:
         "involvedObject": {"apiVersion": involved.api_version, "kind": involved.kind,
                            "namespace": involved.namespace, "name": involved.name, "uid": involved.uid},
         "type": event.type, "reason": event.reason, "message": event.message, "count": event.count,
-        "firstTimestamp": _timestamp(event.first), "lastTimestamp": _timestamp(event.last),
+        "firstTimestamp": rfc3339(event.first), "lastTimestamp": rfc3339(event.last),
         "source": {"component": COMPONENT, "host": instance},
         "reportingComponent": COMPONENT, "reportingInstance": instance,
     }
@@ -277,7 +274,7 @@ class EventRecorder:
         event = _create(action)
         events = f"/api/v1/namespaces/{event.involved.namespace}/events"
         if isinstance(action, Count):
-            patch = {"count": event.count, "message": event.message, "lastTimestamp": _timestamp(event.last)}
+            patch = {"count": event.count, "message": event.message, "lastTimestamp": rfc3339(event.last)}
             status = await self._api.request("PATCH", f"{events}/{event.name}", patch,
                                              content_type="application/merge-patch+json")
             if status != 404:  # gone (Events expire after an hour): post it anew

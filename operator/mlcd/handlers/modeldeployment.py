@@ -45,6 +45,7 @@ from mlcd.reconcile.champion import changed as champion_changed
 from mlcd.reconcile.runtime import RuntimeCheck, check_runtime
 from mlcd.reconcile.status import changed
 from mlcd.storage import StorageError
+from mlcd.timestamps import now_rfc3339
 
 KIND = "ModelDeployment"
 _CHAMPION_BACKOFF_CAP_SECONDS = 300.0
@@ -280,7 +281,7 @@ class ModelDeploymentReconciler:
                 await self._tenant_read(namespace, step.registry_uri, _set_champion, step)
             except (StorageError, StorageUnavailable, CallTimeout) as exc:
                 error = str(exc)
-        now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        now = now_rfc3339()
         new = champion_recorded(status, step, error, generation=meta.get("generation"), now=now)
         before = ModelDeploymentStatus.model_validate(md.get("status") or {})
         if error:
