@@ -8,8 +8,10 @@ accepts and one that it refuses, and the pydantic models refuse the same documen
 import copy
 
 import pytest
+from pydantic import ValidationError
 
 from mlcd.api.crd import all_crds
+from mlcd.api.v1alpha1.tuning import MAX_PARAMETERS, TuningSpec
 from mlcd.api.v1alpha1.validation import validate_document
 from tests.k8s import schema
 
@@ -81,6 +83,40 @@ CASES = {
     ("TrainingRun", "spec.tuning", "trials applies to a random search; a grid tries every combination"):
         ("spec.tuning", {"parameters": {"max_depth": {"distribution": "int", "low": 2, "high": 4}}, "trials": 3},
          {"parameters": {"max_depth": {"values": [2, 4]}}, "trials": 2}, "spec.tuning.trials"),
+    ("TrainingRun", "spec.tuning.parameters{}", "give either values or a distribution with low and high"):
+        ("spec.tuning", {"parameters": {"max_depth": {"values": [2, 4]}}},
+         {"parameters": {"max_depth": {"low": 2, "high": 4}}}, "spec.tuning.parameters.max_depth"),
+    ("TrainingRun", "spec.tuning.parameters{}", "a range needs low and high, low not above high"):
+        ("spec.tuning", {"parameters": {"max_depth": {"distribution": "int", "low": 4, "high": 4}}},
+         {"parameters": {"max_depth": {"distribution": "int", "low": 4}}}, "spec.tuning.parameters.max_depth"),
+    ("TrainingRun", "spec.tuning.parameters{}", "low and high belong to a distribution, not to values"):
+        ("spec.tuning", {"parameters": {"max_depth": {"values": [2, 4]}}},
+         {"parameters": {"max_depth": {"values": [2, 4], "low": 2}}}, "spec.tuning.parameters.max_depth"),
+    ("TrainingRun", "spec.tuning.parameters{}", "a uniform or logUniform range needs low below high"):
+        ("spec.tuning", {"parameters": {"max_features": {"distribution": "uniform", "low": 0.2, "high": 0.8}}},
+         {"parameters": {"max_features": {"distribution": "uniform", "low": 0.5, "high": 0.5}}},
+         "spec.tuning.parameters.max_features"),
+    ("TrainingRun", "spec.tuning.parameters{}", "a logUniform range needs low > 0"):
+        ("spec.tuning", {"parameters": {"ccp_alpha": {"distribution": "logUniform", "low": 0.001, "high": 0.1}}},
+         {"parameters": {"ccp_alpha": {"distribution": "logUniform", "low": 0, "high": 0.1}}},
+         "spec.tuning.parameters.ccp_alpha.low"),
+    ("TrainingRun", "spec.tuning.parameters{}", "an int range has whole-number ends"):
+        ("spec.tuning", {"parameters": {"max_depth": {"distribution": "int", "low": 2, "high": 8.0}}},
+         {"parameters": {"max_depth": {"distribution": "int", "low": 2, "high": 8.5}}},
+         "spec.tuning.parameters.max_depth"),
+    ("TrainingRun", "spec.tuning.parameters{}",
+     "an int range's ends must lie within ±9,223,372,036,854,775,807 (numpy draws 64-bit integers)"):
+        ("spec.tuning", {"parameters": {"n_estimators": {"distribution": "int", "low": 10, "high": 9.2e18}}},
+         {"parameters": {"n_estimators": {"distribution": "int", "low": 10, "high": 2.0 ** 63}}},
+         "spec.tuning.parameters.n_estimators"),
+    ("TrainingRun", "spec.resources.train.requests",
+     "only cpu and memory are requested; an accelerator goes under limits"):
+        ("spec.resources", {"train": {"requests": {"cpu": "500m", "memory": "1Gi"}}},
+         {"train": {"requests": {"cpu": "500m", "nvidia.com/gpu": "1"}}}, "spec.resources.train.requests"),
+    ("TrainingRun", "spec.resources.steps.limits", "one accelerator per step"):
+        ("spec.resources", {"steps": {"limits": {"cpu": "1", "memory": "2Gi", "nvidia.com/gpu": "1"}}},
+         {"steps": {"limits": {"cpu": "1", "nvidia.com/gpu": "1", "amd.com/gpu": "1"}}},
+         "spec.resources.steps.limits"),
     ("ModelDeployment", "spec.serving", "minReplicas must not be above maxReplicas"):
         ("spec.serving", {"minReplicas": 3, "maxReplicas": 3}, {"minReplicas": 4, "maxReplicas": 3},
          "spec.serving.minReplicas"),
@@ -100,6 +136,8 @@ def _rules(node: dict, path: str):
         yield from _rules(child, f"{path}.{name}" if path else name)
     if isinstance(node.get("items"), dict):
         yield from _rules(node["items"], f"{path}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from _rules(node["additionalProperties"], f"{path}{{}}")
 
 
 def test_every_rule_in_the_crds_has_a_case():
@@ -139,6 +177,18 @@ def test_a_search_dimension_is_values_or_a_range_with_its_ends():
             assert [(c["field"], c["message"]) for c in causes] == [
                 ("spec.tuning.parameters.max_depth", f"Invalid value: {message}")], value
             assert not validate_document(dimension(value)).ok
+
+
+def test_a_search_space_is_bounded_so_its_rules_fit_the_cost_budget():
+    # The API server costs a rule under a map once per entry the map may hold; unbounded, that is about a
+    # million SearchDimensions in a 3 MiB request, and a rule dearer than 9 would exceed its 10 million budget.
+    assert ROOTS["TrainingRun"]["properties"]["spec"]["properties"]["tuning"]["properties"]["parameters"][
+        "maxProperties"] == MAX_PARAMETERS
+    space = {f"p{i}": {"values": [1]} for i in range(MAX_PARAMETERS + 1)}
+    causes = admitted(_with("TrainingRun", "spec.tuning", {"parameters": space}))
+    assert [c["field"] for c in causes] == ["spec.tuning.parameters"]
+    with pytest.raises(ValidationError, match=f"at most {MAX_PARAMETERS} items"):
+        TuningSpec.model_validate({"parameters": space})
 
 
 def test_min_above_max_is_refused_by_the_crd_rule():

@@ -71,8 +71,9 @@ class Serving(SpecModel):
     runtime: K8sName = Field(
         default=DEFAULT_RUNTIME,
         description="KServe ServingRuntime or ClusterServingRuntime that serves the model (predictor.model.runtime). "
-                    "mlcd-sklearn, the chart's, runs mlcd's own server with the library versions that trained the "
-                    "model, and the operator checks them before deploying; with another runtime it cannot.")
+                    f"{DEFAULT_RUNTIME} (the default), the chart's, runs mlcd's own server with the library versions "
+                    "that trained the model, and the operator checks them before deploying; with another runtime "
+                    "it cannot.")
     scale_target: int | None = Field(
         default=None, ge=1,
         description="KServe's scaleTarget: the autoscaler's target value of scaleMetric per replica (e.g. 10 "
@@ -82,8 +83,9 @@ class Serving(SpecModel):
                                   "Unset: KServe's default (concurrency in Serverless mode, cpu otherwise).")
     max_request_bytes: int = Field(
         default=DEFAULT_MAX_REQUEST_BYTES, ge=1024, le=1 << 30,
-        description="Largest request body the mlcd-sklearn server reads, in bytes; a larger one is refused with "
-                    "HTTP 413 before it is read, so it cannot hold up other requests.")
+        description="Largest request body the mlcd-sklearn server reads, in bytes (default "
+                    f"{DEFAULT_MAX_REQUEST_BYTES}, {DEFAULT_MAX_REQUEST_BYTES >> 20} MiB); a larger one is refused "
+                    "with HTTP 413 before it is read, so it cannot hold up other requests.")
 
     @model_validator(mode="after")
     def _replicas(self):

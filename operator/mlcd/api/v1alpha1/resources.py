@@ -26,15 +26,28 @@ STEP_DEFAULTS = {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu
 
 
 class StepResources(SpecModel):
-    """Requests and limits of a group of steps (a container's `resources`)."""
+    """Requests and limits of a group of steps (a container's `resources`).
+
+    The CRD refuses an accelerator under `requests` and a second one under `limits` too (CEL rules on the
+    two maps). The other checks below are the operator's only (`mlcd validate`, and the operator before a
+    run): requests not above limits would need Kubernetes' quantity() CEL library, which cel-python, the
+    CEL the tests check the rules with, lacks; so are an accelerator's domain and whole count.
+    """
 
     requests: dict[str, Quantity] = Field(
         default_factory=dict, description="cpu and memory each step of the group is given, e.g. cpu: 500m, "
-                                          "memory: 1Gi. Keys left out take the group's default.")
+                                          "memory: 1Gi. Keys left out take the group's default.",
+        json_schema_extra={"x-kubernetes-validations": [
+            {"rule": "self.all(name, name == 'cpu' || name == 'memory')",
+             "message": "only cpu and memory are requested; an accelerator goes under limits"}]})
     limits: dict[str, Quantity] = Field(
         default_factory=dict, description="Most each step may use: cpu, memory, and at most one accelerator as "
                                           "an extended resource with a whole count (nvidia.com/gpu: 1). Keys "
-                                          "left out take the group's default.")
+                                          "left out take the group's default.",
+        # Counted, not filtered: the API server costs a rule over a map by the most keys a request could hold.
+        json_schema_extra={"x-kubernetes-validations": [
+            {"rule": "self.size() - ('cpu' in self ? 1 : 0) - ('memory' in self ? 1 : 0) <= 1",
+             "message": "one accelerator per step"}]})
 
     @model_validator(mode="after")
     def _kubernetes_rules(self):
@@ -110,7 +123,8 @@ class Toleration(SpecModel):
     ]}}
 
     key: str | None = Field(default=None, description="The taint key; empty with operator Exists matches all.")
-    operator: Literal["Equal", "Exists"] = Field(default="Equal", description="Equal (key and value) or Exists.")
+    operator: Literal["Equal", "Exists"] = Field(
+        default="Equal", description="Equal (key and value; the default) or Exists (the key alone).")
     value: str | None = Field(default=None, description="The taint value; empty when operator is Exists.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="The taint effect to match; empty matches all.")

@@ -17,16 +17,37 @@ from mlcd.api.v1alpha1.base import SpecModel
 MAX_TRIALS = 500  # candidates per search: each is `folds` fits
 INT_RANGE_LIMIT = 1 << 63  # numpy's int64, in which scikit-learn's randint draws
 MAX_PARALLELISM = 16  # tune steps at once, and so tasks in the ParallelFor (one chunk of trials each)
+# Parameters in one search space: more than any scikit-learn estimator has (MLPRegressor's 24). The bound also
+# keeps the API server's cost estimate of the SearchDimension rules small: without it, it counts each rule
+# once for every dimension a 3 MiB request could hold (about a million), and refuses the CRD past 10 million.
+MAX_PARAMETERS = 64
+_INT64 = f"{INT_RANGE_LIMIT}.0"  # as a CEL double literal, 2^63 exactly
+_BOTH_ENDS = "!has(self.distribution) || self.distribution != 'int' || !has(self.low) || !has(self.high) || "
 
 
 class SearchDimension(SpecModel):
     """One parameter's candidates: a list of values, or a range with a distribution."""
 
+    # The CRD's rules mirror _one_kind below, so the API server refuses what `mlcd validate` refuses. Each
+    # leaves alone what another refuses (a range without its ends, say): one mistake, one message.
     model_config = SpecModel.model_config | {"json_schema_extra": {"x-kubernetes-validations": [
         {"rule": "has(self.values) != has(self.distribution)",
          "message": "give either values or a distribution with low and high"},
         {"rule": "!has(self.distribution) || (has(self.low) && has(self.high) && self.low <= self.high)",
          "message": "a range needs low and high, low not above high"},
+        {"rule": "!has(self.values) || has(self.distribution) || (!has(self.low) && !has(self.high))",
+         "message": "low and high belong to a distribution, not to values"},
+        {"rule": "!has(self.distribution) || self.distribution == 'int' || !has(self.low) || !has(self.high) || "
+                 "self.low != self.high",
+         "message": "a uniform or logUniform range needs low below high"},
+        {"rule": "!has(self.distribution) || self.distribution != 'logUniform' || !has(self.low) || self.low > 0.0",
+         "message": "a logUniform range needs low > 0", "fieldPath": ".low"},
+        # An end past int64 is the next rule's; int() would fail on it (the API server's CEL and cel-python).
+        {"rule": _BOTH_ENDS + f"[self.low, self.high].all(end, end <= -{_INT64} || end >= {_INT64} || "
+                              "double(int(end)) == end)",
+         "message": "an int range has whole-number ends"},
+        {"rule": _BOTH_ENDS + f"[self.low, self.high].all(end, end > -{_INT64} && end < {_INT64})",
+         "message": f"an int range's ends must lie within ±{INT_RANGE_LIMIT - 1:,} (numpy draws 64-bit integers)"},
     ]}}
 
     values: list[Any] | None = Field(
@@ -80,8 +101,9 @@ class TuningSpec(SpecModel):
     ]}}
 
     parameters: dict[str, SearchDimension] = Field(
-        min_length=1, description="The search space: estimator parameter name -> values or a range. "
-                                  "spec.model.params gives the rest.")
+        min_length=1, max_length=MAX_PARAMETERS,
+        description=f"The search space: estimator parameter name -> values or a range, at most {MAX_PARAMETERS}. "
+                    "spec.model.params gives the rest.")
     search: Literal["grid", "random"] | None = Field(
         default=None, description="grid tries every combination of the lists; random draws `trials` candidates. "
                                   "Default: grid when every parameter is a list, else random.")
@@ -89,12 +111,14 @@ class TuningSpec(SpecModel):
         default=None, ge=1, le=MAX_TRIALS,
         description=f"Candidates of a random search (default 10). A grid tries all its combinations, at most "
                     f"{MAX_TRIALS}.")
-    folds: int = Field(default=5, ge=2, le=20, description="Cross-validation folds (stratified for classifiers).")
+    folds: int = Field(default=5, ge=2, le=20,
+                       description="Cross-validation folds, 2 to 20 (stratified for classifiers; default 5).")
     metric: str | None = Field(
         default=None, description="The metric to optimise; default: the first gate's metric, else accuracy or r2.")
     parallelism: int = Field(
         default=2, ge=1, le=MAX_PARALLELISM,
-        description="Tune steps running at once; the trials are split into this many chunks, one step each.")
+        description=f"Tune steps running at once, 1 to {MAX_PARALLELISM}; the trials are split into this many "
+                    "chunks, one step each (default 2).")
 
     @model_validator(mode="after")
     def _search_fits_space(self):
