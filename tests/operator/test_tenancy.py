@@ -5,14 +5,21 @@ whose runs really execute with the Secrets their steps mount, and SeaweedFS with
 team that may touch only that team's buckets. team-a plays the hostile tenant.
 """
 
+import asyncio
+import base64
 import io
 import json
 import logging
+import pickle
 import uuid
 
 import kubernetes
 import pytest
+from kubernetes.client import CoreV1Api
+from kubernetes.client.exceptions import ApiException
 
+from mlcd.handlers.limits import NamespacePool
+from mlcd.handlers.storage import StorageIdentities
 from mlcd.storage import open_registry
 from tests.argocd_health import health
 from tests.integration import s3server
@@ -66,16 +73,54 @@ def kfp(tmp_path, teams):
     standin.stop()
 
 
+# What reads a dataset or unpickles, in mlcd and below it: the operator must call none of them.
+TRAPPED = ("mlcd.storage.datasets.read_dataset", "mlcd.storage.read_dataset", "mlcd.storage.datasets._read_bytes",
+           "mlcd.storage.datasets._read_file", "mlcd.storage.datasets._parse", "mlcd.storage.datasets._load_builtin",
+           "mlcd.storage.s3store.read_object", "mlcd.storage.registry.load_verified", "mlcd.storage.load_verified",
+           "mlcd.storage.registry.Registry.load_model", "joblib.load", "pickle.load", "pickle.loads")
+
+
+class NeverInTheOperator(Exception):
+    """The operator process read a tenant's data or unpickled something."""
+
+
 @pytest.fixture
-def operator(tmp_path, kfp, k8s_api_client, kubeconfig, kserve, run_operator, monkeypatch):
+def traps(monkeypatch):
+    """Every function of TRAPPED raises in this process, where the operator runs (InProcessOperator: a
+    thread of the test process). The pipeline steps that do read data and unpickle models run elsewhere:
+    the KFP stand-in hands runs to mlcd's local queue, whose worker is a process of its own (started
+    detached) that forks each step from its zygote, so they keep the real functions. Calls are kept too, in
+    case the operator caught the exception."""
+    sprung: list[str] = []
+
+    def trap(name):
+        def sprung_trap(*args, **kwargs):
+            sprung.append(name)
+            raise NeverInTheOperator(f"{name} called in the operator process")
+        return sprung_trap
+
+    for name in TRAPPED:
+        monkeypatch.setattr(name, trap(name))
+    yield sprung
+    assert sprung == [], f"the operator process read a dataset or unpickled: {sprung}"
+
+
+@pytest.fixture
+def operator(tmp_path, kfp, k8s_api_client, kubeconfig, kserve, run_operator, monkeypatch, traps):
     """The operator with the kfp backend, and not one storage credential in its environment. The stand-in's
-    steps find the cluster through $KUBECONFIG (in KFP: the pipeline's ServiceAccount) for the hand-off."""
+    steps find the cluster through $KUBECONFIG (in KFP: the pipeline's ServiceAccount) for the hand-off.
+    Nothing in its process may read a dataset or unpickle (``traps``)."""
     for name in ("MLCD_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "MLCD_S3_SECURE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MLCD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     return run_operator(registry_for(tmp_path / "home", poll=POLL, backend_name="kfp", kfp_host=kfp.url,
                                      kube_client=k8s_api_client), settings())
+
+
+def condition_of(obj: dict, type_: str) -> dict | None:
+    """The condition, or None while the object has none of that type."""
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == type_), None)
 
 
 def rss_mib() -> float:
@@ -95,10 +140,35 @@ def registry_of(storage, uri: str, team: str):
     return open_registry(uri, storage.env(team))
 
 
-def seen_by_team_a(teams, caplog, name: str) -> str:
-    obj = teams["team-a"].get(name)
-    events = [e.message or "" for e in teams["team-a"].events(name)]
+def seen_by_team_a(teams, caplog, name: str, team: str = "team-a", plural: str = "trainingruns") -> str:
+    """The object, its Events and every log record of the test process (operator, stand-ins, the test)."""
+    obj = teams[team].get(name, plural)
+    events = [e.message or "" for e in teams[team].events(name)]
     return json.dumps(obj) + "\n".join(events) + caplog.text
+
+
+# The operator's threads: kopf's event loop (InProcessOperator), the namespace pool, asyncio.to_thread's.
+OPERATOR_THREADS = ("kopf-operator", "mlcd-ns", "asyncio_")
+
+
+def shown_by_the_operator(teams, caplog, name: str, team: str, plural: str = "trainingruns") -> str:
+    """The object, its Events and what the operator logs at the level the chart runs it at (INFO): only the
+    records of its own threads, since the test's client and the KFP stand-in log the Secrets they create
+    and read (the kubernetes client logs every response body at DEBUG)."""
+    obj = teams[team].get(name, plural)
+    events = [e.message or "" for e in teams[team].events(name)]
+    logged = [r.getMessage() for r in caplog.records
+              if r.levelno >= logging.INFO and r.threadName.startswith(OPERATOR_THREADS)]
+    return json.dumps(obj) + "\n".join(events + logged)
+
+
+def assert_no_secret_of(environ: dict[str, str], seen: str, shown: str) -> None:
+    """Neither credential of a storage Secret is in ``seen`` as it is, nor in ``shown`` as the API carries
+    it (base64)."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        value = environ[key]
+        assert value not in seen, key
+        assert base64.b64encode(value.encode()).decode() not in shown, key
 
 
 def test_team_a_cannot_read_team_b_data_through_mlcd(teams, storage, operator, caplog, wait_for):
@@ -117,6 +187,8 @@ def test_team_a_cannot_read_team_b_data_through_mlcd(teams, storage, operator, c
     seen = seen_by_team_a(teams, caplog, "steal")
     assert PRIVATE_COLUMN not in seen and PRIVATE_VALUE not in seen
     assert storage.env("team-b")["AWS_SECRET_ACCESS_KEY"] not in seen
+    # Nor team-a's own key, the one the operator did read (from team-a's Secret) for its HEAD.
+    assert_no_secret_of(storage.env("team-a"), seen, shown_by_the_operator(teams, caplog, "steal", "team-a"))
     assert registry_of(storage, "s3://team-a-models/steal", "team-a").versions() == []
 
 
@@ -229,3 +301,120 @@ def test_an_inferenceservice_mlcd_does_not_own_is_left_untouched(teams, operator
     assert now["spec"]["predictor"]["model"]["storageUri"] == "gs://theirs/v7"
     assert now["metadata"]["generation"] == created["metadata"]["generation"]
     assert "ownerReferences" not in now["metadata"] and now["metadata"]["labels"] == {"owner": "another-team"}
+
+
+class ForbiddenByRbac(CoreV1Api):
+    """The operator's CoreV1Api when the chart's RBAC does not name these Secrets: the API server answers 403
+    to the operator only (the stand-in's steps and the test read them with their own client)."""
+
+    hidden = {("team-b", "mlcd-storage"), ("team-b", "kserve-s3")}
+
+    def read_namespaced_secret(self, name, namespace, **kwargs):
+        if (namespace, name) in self.hidden:
+            exc = ApiException(status=403, reason="Forbidden")
+            exc.body = json.dumps({"kind": "Status", "code": 403, "reason": "Forbidden",
+                                   "message": f'secrets "{name}" is forbidden: User "system:serviceaccount:mlcd:'
+                                              f'mlcd" cannot get resource "secrets" in the namespace "{namespace}"'})
+            raise exc
+        return super().read_namespaced_secret(name, namespace, **kwargs)
+
+
+def test_an_incomplete_or_unreadable_secret_holds_the_run_and_is_named_never_echoed(
+        teams, storage, operator, kfp, kserve, caplog, monkeypatch, wait_for):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr("mlcd.handlers.storage.CoreV1Api", ForbiddenByRbac)
+    monkeypatch.setattr("mlcd.handlers.modeldeployment.CoreV1Api", ForbiddenByRbac)
+    # team-a's Secret lacks its secret key; team-b's Secrets are complete, but RBAC hides them from the operator.
+    teams["team-a"].storage_secret({k: v for k, v in storage.env("team-a").items() if k != "AWS_SECRET_ACCESS_KEY"})
+    teams["team-b"].storage_secret(storage.env("team-b"))
+    teams["team-b"].storage_secret(storage.env("team-b"), name="kserve-s3")
+    teams["team-b"].core.create_namespaced_service_account("team-b", {"metadata": {"name": "models"},
+                                                                      "secrets": [{"name": "kserve-s3"}]})
+    for team in TEAMS:
+        teams[team].create(trainingrun("iris", registry={"uri": f"s3://{TEAMS[team][1]}/held"}))
+    teams["team-b"].create({"apiVersion": "mlcd.io/v1alpha1", "kind": "ModelDeployment", "metadata": {"name": "iris"},
+                            "spec": {"model": {"uri": "gs://team-b-models/iris/v1"},
+                                     "serving": {"serviceAccountName": "models"}}}, plural="modeldeployments")
+
+    expected = {
+        "team-a": ("SecretInvalid", "Secret mlcd-storage in namespace team-a lacks the keys AWS_SECRET_ACCESS_KEY"),
+        "team-b": ("SecretUnreadable", "the operator may not read Secret mlcd-storage in namespace team-b (RBAC: get "
+                                       "secrets with resourceNames [mlcd-storage])"),
+    }
+    for team, (reason, message) in expected.items():
+        held = wait_for(teams[team].fetch("iris"), lambda o: condition_of(o, "StorageReady"), deadline=30)
+        storage_ready = condition(held, "StorageReady")
+        assert (storage_ready["status"], storage_ready["reason"], storage_ready["message"]) == ("False", reason,
+                                                                                               message)
+        assert held["status"]["phase"] == "Pending" and held["status"]["message"] == message
+        assert wait_for(lambda t=team: teams[t].reasons("iris"), lambda r, why=reason: why in r)
+
+    md = wait_for(teams["team-b"].fetch("iris", "modeldeployments"), lambda o: condition_of(o, "CredentialsReady"),
+                  deadline=30)
+    credentials = condition(md, "CredentialsReady")
+    assert (credentials["status"], credentials["reason"]) == ("False", "CredentialsInvalid")
+    assert credentials["message"] == (
+        "spec.serving.serviceAccountName: the operator may not read Secret 'kserve-s3', listed by ServiceAccount "
+        "'models': it reads Secrets by name only (add the name to the chart's rbac.preflightSecrets to have it "
+        "checked)")
+    assert md["status"]["phase"] == "Pending"
+    with pytest.raises(ApiException) as absent:
+        teams["team-b"].crs.get_namespaced_custom_object(GROUP, VERSION, "team-b", PLURAL, "iris")
+    assert absent.value.status == 404  # no InferenceService for KServe to fail on
+
+    assert kfp.created() == []  # neither namespace's run was submitted
+    assert "reason=SecretUnreadable" in shown_by_the_operator(teams, caplog, "iris", "team-b")  # its log is looked at
+    for team in TEAMS:
+        assert teams[team].reasons("iris").count(expected[team][0]) == 1
+        assert_no_secret_of(storage.env(team), seen_by_team_a(teams, caplog, "iris", team),
+                            shown_by_the_operator(teams, caplog, "iris", team))
+    assert_no_secret_of(storage.env("team-b"), seen_by_team_a(teams, caplog, "iris", "team-b", "modeldeployments"),
+                        shown_by_the_operator(teams, caplog, "iris", "team-b", "modeldeployments"))
+
+
+def test_a_team_run_and_its_deployment_succeed_with_no_dataset_read_or_unpickling_in_the_operator(
+        teams, storage, operator, kserve, traps, wait_for):
+    """Every reader of data and every unpickler raises in the operator's process (``traps``); the run on
+    team-a's S3 data, its data-change HEAD, the hand-off and the rollout with its champion all go through."""
+    import joblib
+    from sklearn.datasets import load_iris  # the test's data, made without mlcd's readers
+
+    import mlcd.storage.datasets
+
+    armed = [mlcd.storage.datasets.read_dataset, mlcd.storage.datasets._parse, joblib.load, pickle.loads]
+    assert all(f.__name__ == "sprung_trap" for f in armed)
+    data = load_iris(as_frame=True).frame.to_csv(index=False).encode()
+    storage.client(identity="team-a").put_object("team-a-data", "iris.csv", io.BytesIO(data), len(data))
+    with_secrets(teams, storage)
+    registry = f"s3://team-a-models/iris-{uuid.uuid4().hex[:6]}"
+    teams["team-a"].create(trainingrun("iris", data={"source": "s3://team-a-data/iris.csv", "target": "target",
+                                                     "checks": {"minRows": 50}},
+                                       registry={"uri": registry}, retrain={"onDataChange": True},
+                                       deploy={"modelDeployment": "iris"}))
+    done = wait_for(teams["team-a"].fetch("iris"), phase("Succeeded", "Failed", "Rejected"), deadline=180)
+    assert done["status"]["phase"] == "Succeeded", done["status"]["message"]
+    assert (done["status"].get("retrain") or {}).get("dataFingerprint")  # the operator's HEAD, with team-a's key
+    md = wait_for(teams["team-a"].fetch("iris", "modeldeployments"), phase("Ready"), deadline=60)
+    assert md["status"]["activeModel"] == f"{registry}/v1"
+    recorded = wait_for(teams["team-a"].fetch("iris", "modeldeployments"),
+                        lambda o: (condition_of(o, "ChampionRecorded") or {}).get("status") == "True", deadline=30)
+    assert registry_of(storage, registry, "team-a").champion()["version"] == 1, recorded["status"]
+    assert traps == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "gap in the operator, not fixed here: at DEBUG (`mlcd operator --verbose`: kopf.configure sets the root logger "
+    "to DEBUG) the kubernetes client logs the body of every response, so the storage Secret's data (base64) is in "
+    "the operator's log. The chart runs it at INFO, where it is not (see the tests above)."))
+def test_even_at_debug_the_operator_logs_no_secret_it_reads(teams, k8s_api_client, caplog):
+    values = {"MLCD_S3_ENDPOINT": "http://s3.team-a:9000", "AWS_ACCESS_KEY_ID": "team-a-debug-id",
+              "AWS_SECRET_ACCESS_KEY": f"team-a-debug-secret-{uuid.uuid4().hex}"}
+    teams["team-a"].storage_secret(values)
+    caplog.set_level(logging.DEBUG)
+    caplog.clear()
+    pool = NamespacePool(workers=2, per_namespace=1, timeout=30)
+    try:  # the operator's own read, as its TrainingRun and ModelDeployment handlers make it
+        assert asyncio.run(StorageIdentities("mlcd-storage", pool, lambda: k8s_api_client).environ("team-a")) == values
+    finally:
+        pool.shutdown()
+    assert_no_secret_of(values, caplog.text, caplog.text)
