@@ -93,7 +93,7 @@ def start_run(tmp_path: Path, home: Path, mark: str) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
-def test_no_process_of_mlcd_run_remains_after_a_signal(sig, tmp_path, home):
+def test_no_process_of_mlcd_run_remains_after_a_signal(sig, tmp_path, home, figures):
     mark = uuid.uuid4().hex
     proc = start_run(tmp_path, home, mark)
     # mlcd run, its zygote, the ingest step's launcher, supervisor and step (and the shell kfp starts it with).
@@ -104,7 +104,7 @@ def test_no_process_of_mlcd_run_remains_after_a_signal(sig, tmp_path, home):
     code = proc.returncode
     wait_until(lambda: not processes_marked(mark))
     left = processes_marked(mark)
-    print(f"\n{sig.name}: {len(running)} processes of the run, {len(left)} left; exit {code}")
+    figures(f"{sig.name}: {len(running)} processes of the run, {len(left)} left; exit {code}")
     assert left == []
     if sig == signal.SIGKILL:
         assert code == -signal.SIGKILL

@@ -55,7 +55,7 @@ def reconciler_of(registry, before: set[int]) -> TrainingRunReconciler:
     return found[0]
 
 
-def test_a_spec_of_a_third_of_a_megabyte_gives_a_small_status(cluster, home, run_operator, wait_for):
+def test_a_spec_of_a_third_of_a_megabyte_gives_a_small_status(cluster, home, run_operator, wait_for, figures):
     run_operator(registry_for(home, backend=IdleBackend()), settings())
     params = {f"not_a_parameter_{i:05d}": i for i in range(12_000)}
     body = trainingrun("huge", model={"estimator": "DecisionTreeClassifier", "params": params})
@@ -63,7 +63,7 @@ def test_a_spec_of_a_third_of_a_megabyte_gives_a_small_status(cluster, home, run
     cluster.create(body)
     done = wait_for(cluster.fetch("huge"), phase("Invalid"), deadline=120)
     status_bytes = len(json.dumps(done["status"]))
-    print(f"\nspec {spec_bytes / 1e6:.2f} MB -> status {status_bytes / 1e6:.4f} MB")
+    figures(f"spec {spec_bytes / 1e6:.2f} MB -> status {status_bytes / 1e6:.4f} MB")
     assert spec_bytes > 300_000
     valid = condition(done, "Valid")
     assert len(valid["message"]) == CONDITION_MESSAGE_LIMIT
@@ -88,13 +88,13 @@ def test_cpu_lots_in_a_trainingrun_is_invalid_with_its_path_and_one_event(cluste
     assert events[0].message.startswith("spec.resources.steps.requests.cpu: 'lots' is not a quantity")
 
 
-def test_the_operator_keeps_nothing_for_objects_that_are_gone(cluster, home, run_operator, wait_for):
+def test_the_operator_keeps_nothing_for_objects_that_are_gone(cluster, home, run_operator, wait_for, figures):
     before = reconcilers()
     registry = registry_for(home, backend=IdleBackend())
     reconciler = reconciler_of(registry, before)
     run_operator(registry, settings())
     reconciler.writer.echo_seconds = 1.0  # the echo window, shortened: what it holds for a deleted object goes
-    figures = []
+    rss = []
     for start in range(0, CYCLES, BATCH):
         names = [f"cycle-{i}" for i in range(start, start + BATCH)]
         # Invalid specs: the reconciler's whole bookkeeping (a lock, the status it wrote) without a compile.
@@ -107,9 +107,9 @@ def test_the_operator_keeps_nothing_for_objects_that_are_gone(cluster, home, run
         # A lock lives while a reconcile runs; a write is kept no longer than the echo window.
         wait_for(lambda: (len(reconciler._locks), reconciler.writer.held()), lambda held: held == (0, 0),
                  deadline=120)
-        figures.append(rss_mib())
-    print(f"\n{CYCLES} create/delete cycles: RSS after each {BATCH}: " + " ".join(f"{f:.0f}" for f in figures)
-          + f" MiB (growth from the first batch: {figures[-1] - figures[0]:+.1f} MiB)")
+        rss.append(rss_mib())
+    figures(f"{CYCLES} create/delete cycles: RSS after each {BATCH}: " + " ".join(f"{f:.0f}" for f in rss)
+            + f" MiB (growth from the first batch: {rss[-1] - rss[0]:+.1f} MiB)")
     assert reconciler._locks == {} and reconciler._namespaces == {} and reconciler.writer._written == {}
 
 

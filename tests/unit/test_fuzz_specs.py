@@ -208,7 +208,7 @@ def check_document(doc, counts: Counter) -> None:
         through_modeldeployment_handler({"kind": kind, "metadata": meta, "spec": spec}, counts)
 
 
-def test_a_thousand_generated_documents_get_an_answer_and_every_refusal_a_path(tmp_path):
+def test_a_thousand_generated_documents_get_an_answer_and_every_refusal_a_path(tmp_path, figures):
     counts: Counter = Counter()
     file = tmp_path / "fuzz.yaml"
 
@@ -229,6 +229,6 @@ def test_a_thousand_generated_documents_get_an_answer_and_every_refusal_a_path(t
             counts["file documents refused" if lines else "file documents valid"] += 1
 
     check()
-    print(f"\n{EXAMPLES} generated: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    figures(f"{EXAMPLES} generated: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     assert counts["examples"] >= EXAMPLES
     assert counts["valid"] > 0 and counts["refused"] > 0 and counts["files"] > 0

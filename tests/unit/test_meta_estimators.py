@@ -48,7 +48,7 @@ def test_the_catalog_finds_exactly_the_thirteen_meta_estimators():
     assert {name for name, info in catalog.estimator_catalog().items() if info.is_meta} == META
 
 
-def test_no_estimator_of_scikit_learn_makes_validation_raise():
+def test_no_estimator_of_scikit_learn_makes_validation_raise(figures):
     counts = {"valid": 0, "refused": 0}
     trainable = {n for n, info in catalog.estimator_catalog().items() if not info.is_meta}
     for name, cls in all_estimators():
@@ -59,7 +59,7 @@ def test_no_estimator_of_scikit_learn_makes_validation_raise():
             counts["valid" if result.ok else "refused"] += 1
             if catalog.estimator_kind(name) is None:
                 assert "is not a scikit-learn classifier or regressor" in result.problems[0].message
-    print(f"\n{len(all_estimators())} estimators, {len(trainable)} trainable; with hostile params: {counts}")
+    figures(f"{len(all_estimators())} estimators, {len(trainable)} trainable; with hostile params: {counts}")
     assert len(trainable) == len(catalog.estimator_catalog()) - len(META)
 
 
