@@ -311,3 +311,67 @@ def _read(client, bucket: str, key: str) -> str:
     finally:
         response.close()
         response.release_conn()
+
+
+def _json_of_size(size: int) -> bytes:
+    """A JSON object of exactly ``size`` bytes."""
+    frame = b'{"pad": ""}'
+    return frame[:-2] + b"x" * (size - len(frame)) + frame[-2:]
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """How many bytes each read of the registry's store (file:// or s3://) brought back."""
+    from mlcd.storage.filestore import FileStore
+    from mlcd.storage.s3store import S3Store
+
+    sizes: list[int] = []
+    for store in (FileStore, S3Store):
+        def read_bytes(self, key, limit=None, _real=store.read_bytes):
+            data = _real(self, key, limit)
+            sizes.append(-1 if data is None else len(data))
+            return data
+
+        monkeypatch.setattr(store, "read_bytes", read_bytes)
+    return sizes
+
+
+def test_records_the_operator_reads_are_bounded_and_a_larger_one_is_refused_unread(backend, reads):
+    """The run and drift records are written by a step into a bucket the tenant controls, and read by the
+    operator: one GET of at most 1 MiB (+1 byte, to tell a larger object), never the whole object."""
+    from mlcd.storage.registry import _MAX_RECORD_BYTES
+
+    assert _MAX_RECORD_BYTES == 1 << 20
+    registry = open_registry(backend.uri)
+    backend.write_raw("runs/at-limit.json", _json_of_size(_MAX_RECORD_BYTES))
+    backend.write_raw("drift/at-limit.json", _json_of_size(_MAX_RECORD_BYTES))
+    assert len(registry.run_record("at-limit")["pad"]) == len(registry.drift_record("at-limit")["pad"])
+    huge = 4 * _MAX_RECORD_BYTES
+    backend.write_raw("runs/huge.json", _json_of_size(huge))
+    backend.write_raw("drift/huge.json", _json_of_size(huge))
+    reads.clear()
+    for read, key in ((registry.run_record, "runs/huge.json"), (registry.drift_record, "drift/huge.json")):
+        with pytest.raises(StorageError) as refused:
+            read("huge")
+        assert str(refused.value) == f"{backend.uri}/{key}: larger than 1048576 bytes; not read"
+    assert reads == [_MAX_RECORD_BYTES + 1] * 2  # a Range GET (a bounded read): 1 MiB + 1 of the 4 MiB
+    assert registry.run_record("absent") is None and registry.drift_record("absent") is None
+
+
+def test_metadata_the_operator_reads_is_bounded_and_a_larger_one_is_refused_unread(backend, model_file, reads):
+    """metadata.json of a version the operator deploys: one GET of at most MAX_METADATA_BYTES (+1)."""
+    from mlcd.storage import read_version_metadata
+    from mlcd.storage.registry import MAX_METADATA_BYTES
+
+    registry = open_registry(backend.uri)
+    version = registry.register(model_file, {"metrics": {"accuracy": 1.0}})
+    assert read_version_metadata(version.uri)["version"] == 1
+    backend.write_raw("v2/model.joblib", model_file.read_bytes())
+    backend.write_raw("v2/metadata.json", _json_of_size(MAX_METADATA_BYTES + 4096))
+    reads.clear()
+    with pytest.raises(StorageError) as refused:
+        read_version_metadata(f"{backend.uri}/v2")
+    assert str(refused.value) == f"{backend.uri}/v2/metadata.json: larger than {MAX_METADATA_BYTES} bytes; not read"
+    assert reads == [MAX_METADATA_BYTES + 1]
+    with pytest.raises(StorageError, match="larger than 64 bytes; not read"):
+        read_version_metadata(version.uri, max_bytes=64)
