@@ -18,6 +18,7 @@ from mlcd.api.v1alpha1.validation import validate_document
 from mlcd.api.v1alpha1.vocabulary import Reason
 from mlcd.compiler import compile_trainingrun
 from mlcd.documents import load_file
+from mlcd.handlers.trainingrun import check_spec
 from mlcd.reconcile import decide, not_applied
 from mlcd.reconcile.trainingrun import (
     CheckDrift,
@@ -29,7 +30,6 @@ from mlcd.reconcile.trainingrun import (
     ReadRecord,
     RunCreated,
     RunSeen,
-    SpecChecked,
     Stop,
     StorageFound,
     StorageIdentity,
@@ -146,14 +146,6 @@ ANSWERS = {
 }
 
 
-def handler_validate(observed: Observed) -> SpecChecked:
-    """What the TrainingRun handler's Validate executor does with a spec from the cluster."""
-    doc = {"apiVersion": "mlcd.io/v1alpha1", "kind": "TrainingRun", "spec": dict(observed.spec),
-           "metadata": {"name": observed.name, "namespace": observed.namespace, "generation": observed.generation}}
-    checked = validate_document(doc)
-    return SpecChecked(checked.resource) if checked.ok else SpecChecked(None, tuple(map(str, checked.problems)))
-
-
 def through_trainingrun_handler(spec: dict, counts: Counter) -> None:
     observed = Observed("fuzz", "default", "uid-1", 1, spec, TrainingRunStatus(), NOW, registry_base="file:///r")
     step = plan(observed)
@@ -162,7 +154,7 @@ def through_trainingrun_handler(spec: dict, counts: Counter) -> None:
             break
         for ask in step.asks:
             if isinstance(ask, Validate):
-                answer = handler_validate(observed)
+                answer = check_spec(observed)
             elif isinstance(ask, Submit):
                 compiled = compile_trainingrun(ask.resource, trigger=ask.trigger, registry_uri=ask.registry_uri,
                                                run_key=ask.run_name)

@@ -181,14 +181,10 @@ class TrainingRunReconciler:
     # --- executors: one per Ask; each returns the answer, errors included ----------------------------------------
 
     async def _validate(self, ask: Validate, observed: Observed, logger) -> SpecChecked:
-        doc = {"apiVersion": API_VERSION, "kind": KIND, "spec": dict(observed.spec),
-               "metadata": {"name": observed.name, "namespace": observed.namespace,
-                            "generation": observed.generation}}
-        validated = validate_document(doc)
-        if not validated.ok:
-            logger.warning("invalid spec name=%s problems=%d", observed.name, len(validated.problems))
-            return SpecChecked(None, tuple(str(p) for p in validated.problems))
-        return SpecChecked(validated.resource)
+        checked = check_spec(observed)
+        if checked.problems:
+            logger.warning("invalid spec name=%s problems=%d", observed.name, len(checked.problems))
+        return checked
 
     async def _admit(self, ask: Admit, observed: Observed, logger) -> Verdict:
         since = queued_since(observed.status.to_wire())
@@ -389,3 +385,13 @@ def read_drift_record(registry_uri: str, key: str, environ: dict | None) -> dict
     from mlcd.storage import open_registry
 
     return open_registry(registry_uri, environ).drift_record(key)
+
+
+def check_spec(observed: Observed) -> SpecChecked:
+    """The Validate executor's answer: the spec from the cluster, checked as `mlcd validate` checks a file."""
+    doc = {"apiVersion": API_VERSION, "kind": KIND, "spec": dict(observed.spec),
+           "metadata": {"name": observed.name, "namespace": observed.namespace, "generation": observed.generation}}
+    validated = validate_document(doc)
+    if not validated.ok:
+        return SpecChecked(None, tuple(str(p) for p in validated.problems))
+    return SpecChecked(validated.resource)
