@@ -402,10 +402,6 @@ def test_a_team_run_and_its_deployment_succeed_with_no_dataset_read_or_unpicklin
     assert traps == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gap in the operator, not fixed here: at DEBUG (`mlcd operator --verbose`: kopf.configure sets the root logger "
-    "to DEBUG) the kubernetes client logs the body of every response, so the storage Secret's data (base64) is in "
-    "the operator's log. The chart runs it at INFO, where it is not (see the tests above)."))
 def test_even_at_debug_the_operator_logs_no_secret_it_reads(teams, k8s_api_client, caplog):
     values = {"MLCD_S3_ENDPOINT": "http://s3.team-a:9000", "AWS_ACCESS_KEY_ID": "team-a-debug-id",
               "AWS_SECRET_ACCESS_KEY": f"team-a-debug-secret-{uuid.uuid4().hex}"}

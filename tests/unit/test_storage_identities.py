@@ -7,6 +7,7 @@ import json
 import threading
 
 import pytest
+import urllib3
 from kubernetes.client import V1Secret
 from kubernetes.client.exceptions import ApiException
 
@@ -173,6 +174,18 @@ def test_another_api_error_is_unreadable_with_its_status(reader, api):
     api.answer = ApiException(status=500, reason="Internal Server Error")
     found = refused(reader)
     assert (found.reason, str(found)) == ("SecretUnreadable", f"reading {WHERE} failed: HTTP 500")
+
+
+@pytest.mark.parametrize("error", [
+    urllib3.exceptions.MaxRetryError(None, "/api/v1/namespaces/team-a/secrets/mlcd-storage", "refused"),
+    urllib3.exceptions.ReadTimeoutError(None, "/api/v1/namespaces/team-a/secrets/mlcd-storage", "read timed out"),
+    ConnectionResetError(104, "Connection reset by peer"),
+])
+def test_an_api_server_that_does_not_answer_is_unreadable(reader, api, error):
+    api.answer = error
+    found = refused(reader)
+    assert (found.reason, str(found)) == (
+        "SecretUnreadable", f"reading {WHERE} failed: the API server did not answer ({type(error).__name__})")
 
 
 def test_a_read_that_does_not_end_in_time_is_unreadable(api):

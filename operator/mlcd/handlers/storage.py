@@ -16,16 +16,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+import urllib3
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from mlcd.api.v1alpha1.vocabulary import Reason
 from mlcd.handlers.limits import CallTimeout, NamespacePool
 from mlcd.storage.s3 import ACCESS_KEY, ENDPOINT, REGION, SECRET_KEY, SECURE
+
+# The kubernetes client logs the body of every response at DEBUG (kubernetes/client/rest.py), a Secret's data
+# included: whatever level the operator runs at (`--verbose` puts the root logger at DEBUG), that logger
+# stays at INFO.
+logging.getLogger("kubernetes.client.rest").setLevel(logging.INFO)
 
 REQUIRED_KEYS = (ENDPOINT, ACCESS_KEY, SECRET_KEY)
 OPTIONAL_KEYS = (REGION, SECURE)
@@ -89,6 +96,9 @@ class StorageIdentities:
                 raise StorageUnavailable(Reason.SECRET_UNREADABLE, f"the operator may not read {where} (RBAC: get "
                                          f"secrets with resourceNames [{self.secret_name}])") from None
             raise StorageUnavailable(Reason.SECRET_UNREADABLE, f"reading {where} failed: HTTP {exc.status}") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # no answer: refused, reset, timed out
+            raise StorageUnavailable(Reason.SECRET_UNREADABLE, f"reading {where} failed: the API server did not "
+                                     f"answer ({type(exc).__name__})") from None
         values = {}
         for key, encoded in (secret.data or {}).items():
             if key in REQUIRED_KEYS + OPTIONAL_KEYS:
