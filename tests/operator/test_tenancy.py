@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import pickle
+import time
 import uuid
 
 import kubernetes
@@ -222,8 +223,14 @@ def test_team_a_cannot_write_team_b_registry_or_champion(teams, storage, operato
 
 
 def test_hostile_load_in_team_a_leaves_team_b_working_and_the_operator_small(teams, storage, operator, kserve,
-                                                                          tmp_path, wait_for):
+                                                                          tmp_path, wait_for, figures):
     with_secrets(teams, storage)
+    # team-b's run alone first: the time it takes here is the "normal time" the one under load is shown beside.
+    started = time.monotonic()
+    teams["team-b"].create(trainingrun("alone", registry={"uri": f"s3://team-b-models/alone-{uuid.uuid4().hex[:6]}"}))
+    alone = wait_for(teams["team-b"].fetch("alone"), phase("Succeeded", "Failed", "Rejected"), deadline=180)
+    assert alone["status"]["phase"] == "Succeeded", alone["status"]["message"]
+    alone_seconds = time.monotonic() - started
     huge = 48 * 1024 * 1024
     storage.client(identity="team-a").put_object("team-a-data", "huge.bin", io.BytesIO(b"\0" * huge), huge)
     before = rss_mib()
@@ -235,9 +242,12 @@ def test_hostile_load_in_team_a_leaves_team_b_working_and_the_operator_small(tea
                                            registry={"uri": f"s3://team-a-models/huge-{i}"},
                                            retrain={"onDataChange": True, "pollSeconds": 10}))
     registry = f"s3://team-b-models/iris-{uuid.uuid4().hex[:6]}"
+    started = time.monotonic()
     teams["team-b"].create(trainingrun("iris", registry={"uri": registry}, deploy={"modelDeployment": "iris"}))
     done = wait_for(teams["team-b"].fetch("iris"), phase("Succeeded", "Failed", "Rejected"), deadline=180)
     assert done["status"]["phase"] == "Succeeded", done["status"]["message"]
+    figures(f"team-b's TrainingRun to Succeeded: {alone_seconds:.1f} s alone, {time.monotonic() - started:.1f} s "
+            "beside six hostile TrainingRuns in team-a")
     md = wait_for(teams["team-b"].fetch("iris", "modeldeployments"), phase("Ready"), deadline=60)
     assert md["status"]["activeModel"] == f"{registry}/v1"
     assert condition(md, "ChampionRecorded")["status"] == "True"
@@ -248,9 +258,9 @@ def test_hostile_load_in_team_a_leaves_team_b_working_and_the_operator_small(tea
         hostile = wait_for(teams["team-a"].fetch(f"huge-{i}"), phase("Failed", "Succeeded", "Rejected"), deadline=60)
         assert "huge.bin" in hostile["status"]["message"]
     after = rss_mib()
-    print(f"operator process RSS {before:.1f} MiB before the hostile load, {after:.1f} MiB after "
-          f"(a hostile object is {huge / 2**20:.0f} MiB)")
-    assert after - before < huge / 2**20, "the operator process read a tenant's data"
+    figures(f"operator process RSS {before:.1f} MiB before the hostile load, {after:.1f} MiB after "
+            f"(a hostile object is {huge / 2**20:.0f} MiB)")
+    assert after - before < huge / 2**20 / 3, "the operator process read a tenant's data"
 
 
 def test_a_namespace_without_the_secret_waits_and_runs_once_it_is_added(teams, storage, operator, kfp, wait_for):
