@@ -4,6 +4,7 @@ import json
 import math
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from mlcd_components.check_data import check, run, select_features, signature
@@ -104,3 +105,104 @@ def test_run_names_the_test_fraction_when_the_split_is_impossible(tmp_path):
     with pytest.raises(StepError, match=r"^spec.data.testFraction: cannot split 4 rows: "):
         run(str(tmp_path / "data.parquet"), "target", [], {"minRows": 1}, 0.1, 7, True,
             *(str(tmp_path / n) for n in ("train.parquet", "test.parquet", "report.md", "ref.json", "sig.json")))
+
+
+def test_a_target_without_a_label_in_some_rows_is_refused_with_the_count():
+    data = frame(rows=12).astype({"target": float})
+    data.loc[[3, 7], "target"] = math.nan
+    with pytest.raises(StepError, match=r"^spec.data.target: column 'target' has 2 rows without a label \(NaN\); "
+                                        r"every row needs one: drop or fill them$"):
+        check(data, "target", ["a", "b"], {"maxMissingFraction": 0.5})
+
+
+def run_on(tmp_path, data: pd.DataFrame, *, features: tuple[str, ...] = (), test_fraction: float = 0.25, seed: int = 7,
+           stratify: bool = True, checks: dict | None = None, folder: str = "out") -> dict:
+    """run() on ``data`` written to Parquet; the paths of what it wrote, by name."""
+    (tmp_path / folder).mkdir()
+    data.to_parquet(tmp_path / "data.parquet", index=False)
+    paths = {name: str(tmp_path / folder / name)
+             for name in ("train.parquet", "test.parquet", "report.md", "ref.json", "signature.json")}
+    run(str(tmp_path / "data.parquet"), "target", list(features), checks or {"minRows": 10}, test_fraction, seed,
+        stratify, paths["train.parquet"], paths["test.parquet"], paths["report.md"], paths["ref.json"],
+        paths["signature.json"])
+    return paths
+
+
+def classes(rows: int = 40, labels: int = 2) -> pd.DataFrame:
+    return pd.DataFrame({"a": [float(i) for i in range(rows)], "b": [i % 7 for i in range(rows)],
+                         "target": [i % labels for i in range(rows)]})
+
+
+def test_run_reads_and_writes_only_the_chosen_columns(tmp_path):
+    data = classes().assign(unused=["text"] * 40)
+    paths = run_on(tmp_path, data, features=("b",))
+    for split in ("train.parquet", "test.parquet"):
+        assert list(pd.read_parquet(paths[split]).columns) == ["b", "target"]
+
+
+def test_the_splits_hold_no_index_column(tmp_path):
+    paths = run_on(tmp_path, classes())
+    for split in ("train.parquet", "test.parquet"):
+        # Whatever reads them (pyarrow, another tool) sees the data's columns, and pandas a fresh index.
+        assert pq.read_schema(paths[split]).names == ["a", "b", "target"]
+        read = pd.read_parquet(paths[split])
+        assert list(read.index) == list(range(len(read)))
+
+
+def test_the_test_fraction_sets_the_size_of_the_test_rows(tmp_path):
+    paths = run_on(tmp_path, classes(rows=50), test_fraction=0.2)
+    assert (len(pd.read_parquet(paths["train.parquet"])), len(pd.read_parquet(paths["test.parquet"]))) == (40, 10)
+    assert (tmp_path / "out" / "report.md").read_text().endswith("| train / test rows | 40 / 10 |\n")
+
+
+def test_the_same_seed_gives_the_same_split_another_seed_another(tmp_path):
+    def test_rows(folder: str, seed: int) -> list[float]:
+        return sorted(pd.read_parquet(run_on(tmp_path, classes(), seed=seed, folder=folder)["test.parquet"])["a"])
+
+    first = test_rows("first", 7)
+    assert test_rows("again", 7) == first
+    assert test_rows("other", 8) != first
+
+
+def test_stratify_with_every_class_a_single_row_is_refused(tmp_path):
+    with pytest.raises(StepError, match=r"^spec.data.target: each of the 12 classes of 'target' has a single row; a "
+                                        r"class needs at least two rows to be both learnt and tested$"):
+        run_on(tmp_path, classes(rows=12, labels=12))
+
+
+def test_a_class_of_one_row_splits_unstratified(tmp_path):
+    # 20 rows of class 0, 19 of class 1 and 1 of class 2: a stratified split is impossible, so it is a plain one.
+    data = classes().assign(target=[0] * 20 + [1] * 19 + [2])
+    paths = run_on(tmp_path, data)
+    train, test = pd.read_parquet(paths["train.parquet"]), pd.read_parquet(paths["test.parquet"])
+    assert (len(train), len(test)) == (30, 10)
+    assert sorted([*train["target"], *test["target"]]) == sorted(data["target"])
+
+
+def test_a_regression_target_is_split_unstratified_and_described_as_numbers(tmp_path):
+    # Every value of the target is its own: stratifying by it would fail.
+    data = classes().assign(target=[i * 0.5 for i in range(40)])
+    paths = run_on(tmp_path, data, stratify=False)
+    assert (len(pd.read_parquet(paths["train.parquet"])), len(pd.read_parquet(paths["test.parquet"]))) == (30, 10)
+    label = json.loads((tmp_path / "out" / "ref.json").read_text())["label"]
+    assert (label["name"], label["kind"]) == ("target", "numeric")
+
+
+def test_a_regression_split_is_not_stratified_by_the_target(tmp_path):
+    # Ten rows of each of four values: a stratified split would put each of them in the test rows two or three
+    # times; with seed 1 a plain one leaves value 0 out of them.
+    paths = run_on(tmp_path, classes(labels=4), stratify=False, seed=1)
+    counts = pd.read_parquet(paths["test.parquet"])["target"].value_counts()
+    assert len(counts) < 4 or not counts.between(2, 3).all()
+
+
+def test_a_classifiers_label_is_described_as_categories(tmp_path):
+    run_on(tmp_path, classes())
+    label = json.loads((tmp_path / "out" / "ref.json").read_text())["label"]
+    assert (label["name"], label["kind"], label["frequencies"]) == ("target", "categorical", {"0": 0.5, "1": 0.5})
+
+
+def test_a_regression_target_that_is_not_numbers_is_refused(tmp_path):
+    data = classes().assign(target=[f"class {i % 2}" for i in range(40)])
+    with pytest.raises(StepError, match=r"^spec.data.features: column 'target' holds values that are not numbers$"):
+        run_on(tmp_path, data, stratify=False)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from mlcd_components.gate import judge, summary
+from mlcd.storage import open_registry
+from mlcd_components.gate import champion_metrics, judge, summary
 
 
 def one(metrics: dict, gate: dict, champion: dict | None = None) -> dict:
@@ -103,3 +104,35 @@ def test_a_missing_metric_does_not_stop_the_gates_after_it():
 def test_summary_leaves_the_value_of_an_uncomputed_metric_empty():
     results = judge({}, [{"metric": "f1_macro", "min": 0.5}], None, "")
     assert "| f1_macro |  |  | **FAIL**: f1_macro was not computed for this model |" in summary({}, results)
+
+
+def registry_with(tmp_path, metrics: list[dict | None], champion: int | None) -> str:
+    """A file registry holding one version per entry of ``metrics`` (None: its metadata has no metrics)."""
+    uri = (tmp_path / "registry").as_uri()
+    registry = open_registry(uri)
+    model = tmp_path / "model.joblib"
+    model.write_bytes(b"a model")
+    for entry in metrics:
+        registry.register(model, {} if entry is None else {"metrics": entry})
+    if champion is not None:
+        registry.set_champion(champion, "test")
+    return uri
+
+
+def test_champion_metrics_are_those_of_the_version_serving(tmp_path):
+    uri = registry_with(tmp_path, [{"accuracy": 0.8}, {"accuracy": 0.9, "f1_macro": 0.85}, {"accuracy": 0.7}],
+                        champion=2)
+    assert champion_metrics(uri) == ({"accuracy": 0.9, "f1_macro": 0.85}, "v2")
+
+
+def test_no_champion_yet_is_none_and_no_name(tmp_path):
+    assert champion_metrics(registry_with(tmp_path, [{"accuracy": 0.8}], champion=None)) == (None, "")
+
+
+def test_a_champion_registered_without_metrics_has_none_to_compare(tmp_path):
+    uri = registry_with(tmp_path, [{"accuracy": 0.8}, None], champion=2)
+    metrics, name = champion_metrics(uri)
+    assert (metrics, name) == ({}, "v2")
+    # and so a vsChampion gate passes, saying why
+    assert one({"accuracy": 0.5}, {"metric": "accuracy", "vsChampion": {}}, metrics)["message"] == (
+        "no champion with accuracy yet: the gate passes")
