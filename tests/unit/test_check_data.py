@@ -204,5 +204,5 @@ def test_a_classifiers_label_is_described_as_categories(tmp_path):
 
 def test_a_regression_target_that_is_not_numbers_is_refused(tmp_path):
     data = classes().assign(target=[f"class {i % 2}" for i in range(40)])
-    with pytest.raises(StepError, match=r"^spec.data.features: column 'target' holds values that are not numbers$"):
+    with pytest.raises(StepError, match=r"^spec.data.target: column 'target' holds values that are not numbers$"):
         run_on(tmp_path, data, stratify=False)
