@@ -75,3 +75,87 @@ def test_a_run_in_flight_with_nothing_else_to_decide_is_only_followed_until_its_
     start = datetime.fromisoformat("2030-01-01T03:00:00+00:00").timestamp()
     assert run_deadline({**SPEC, "timeouts": {"runSeconds": 600}}, RUNNING) == start + 600
     assert run_deadline(SPEC, {"phase": "Pending"}) is None
+
+
+def test_a_followed_run_keeps_its_url_and_one_string_when_its_id_is_its_name():
+    import json
+
+    from mlcd.reconcile.polling import followed_run
+
+    url = "https://kfp.example/#/runs/details/8f2c"
+    assert followed_run(SPEC, {**RUNNING, "pipeline": {**RUNNING["pipeline"], "runUrl": url}}) == (
+        "default-iris-g1-spec-0123456789", "8f2c", url)
+    assert followed_run(SPEC, {"phase": "Pending", "pipeline": {"runName": "r1"}}) == ("r1", "r1", "")  # no id yet
+    # A body read from JSON holds two equal strings; the poller keeps one for ten thousand runs, not two.
+    status = json.loads('{"phase": "Running", "pipeline": {"runName": "argo-r1", "runId": "argo-r1"}}')
+    assert status["pipeline"]["runId"] is not status["pipeline"]["runName"]
+    name, run_id, url = followed_run(SPEC, status)
+    assert (name, run_id, url) == ("argo-r1", "argo-r1", "")
+    assert run_id is name
+
+
+@pytest.mark.parametrize("status", [
+    {"phase": "Running"},  # no pipeline yet
+    {"phase": "Running", "pipeline": {}},
+    {"phase": "Running", "pipeline": {"runName": "", "runId": "8f2c"}},
+    # a run of an earlier generation, and this generation queued for a slot: the queue decides, not the run
+    {**RUNNING, "phase": "Pending",
+     "conditions": [{"type": "Submitted", "status": "False", "reason": "Queued",
+                     "lastTransitionTime": "2030-01-01T04:00:00Z"}]},
+    {**RUNNING, "conditions": [{"type": "Submitted", "status": "False", "reason": "Queued"}]},
+])
+def test_a_run_without_a_name_or_a_trainingrun_queued_for_a_slot_is_not_followed(status):
+    from mlcd.reconcile.polling import followed_run
+
+    assert followed_run(SPEC, status) is None
+
+
+def test_a_run_in_flight_with_other_conditions_is_followed():
+    from mlcd.reconcile.polling import followed_run
+
+    status = {**RUNNING, "conditions": [{"type": "Submitted", "status": "True", "reason": "RunSubmitted"},
+                                        {"type": "Trained", "status": "False", "reason": "Queued"}]}
+    assert followed_run(SPEC, status) == ("default-iris-g1-spec-0123456789", "8f2c", "")
+
+
+@pytest.mark.parametrize(("observed", "starts"), [(None, True), (1, False), (2, True)])
+def test_an_object_without_a_generation_is_at_its_first(observed, starts):
+    from mlcd.reconcile.polling import unhandled_generation
+
+    assert unhandled_generation({"observedGeneration": observed}, {}, "MODIFIED") is starts
+    assert unhandled_generation({"observedGeneration": observed}, {"generation": None}, None) is starts
+
+
+@pytest.mark.parametrize(("status", "since"), [
+    ({"conditions": [{"type": "Submitted", "status": "False", "reason": "Queued",
+                      "lastTransitionTime": "2030-01-01T04:00:00Z"}]}, "2030-01-01T04:00:00Z"),
+    # the Submitted condition among others, after one that carries the word Queued for something else
+    ({"conditions": [{"type": "Trained", "status": "False", "reason": "Queued",
+                      "lastTransitionTime": "2030-01-01T01:00:00Z"},
+                     {"type": "Ready", "status": "False", "reason": "Waiting",
+                      "lastTransitionTime": "2030-01-01T02:00:00Z"},
+                     {"type": "Submitted", "status": "False", "reason": "Queued",
+                      "lastTransitionTime": "2030-01-01T05:00:00Z"}]}, "2030-01-01T05:00:00Z"),
+    # queued, but the time of its transition is missing: it waits, and sorts first
+    ({"conditions": [{"type": "Submitted", "status": "False", "reason": "Queued"}]}, ""),
+    ({"conditions": [{"type": "Submitted", "status": "False", "reason": "Queued", "lastTransitionTime": None}]},
+     ""),
+])
+def test_a_trainingrun_queued_for_a_slot_waits_since_its_submitted_condition_changed(status, since):
+    from mlcd.reconcile.polling import queued_since
+
+    assert queued_since(status) == since
+
+
+@pytest.mark.parametrize("status", [
+    None, {}, {"conditions": None}, {"conditions": []},
+    {"conditions": [{"type": "Submitted", "status": "True", "reason": "RunSubmitted",
+                     "lastTransitionTime": "2030-01-01T04:00:00Z"}]},
+    {"conditions": [{"type": "Trained", "status": "False", "reason": "Queued",
+                     "lastTransitionTime": "2030-01-01T04:00:00Z"}]},
+    {"conditions": [{"status": "False", "reason": "Queued", "lastTransitionTime": "2030-01-01T04:00:00Z"}]},
+])
+def test_a_trainingrun_not_queued_for_a_slot_waits_for_nothing(status):
+    from mlcd.reconcile.polling import queued_since
+
+    assert queued_since(status) is None
