@@ -98,14 +98,25 @@ class Client:
 
     def __init__(self, port: int, timeout: float = 30):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        self.reconnects = 0
 
     def post(self, path: str, document: dict) -> dict:
-        self.connection.request("POST", path, json.dumps(document), {"content-type": "application/json"})
-        response = self.connection.getresponse()
+        try:
+            response = self._send(path, document)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed the kept-alive connection while idle (gunicorn's keep-alive under mlflow ends
+            # it after a few seconds): open a new one and send again, as an HTTP client library would.
+            self.connection.close()
+            self.reconnects += 1
+            response = self._send(path, document)
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"{path}: HTTP {response.status}: {body[:300]!r}")
         return json.loads(body)
+
+    def _send(self, path: str, document: dict) -> http.client.HTTPResponse:
+        self.connection.request("POST", path, json.dumps(document), {"content-type": "application/json"})
+        return self.connection.getresponse()
 
 
 
