@@ -77,20 +77,12 @@ def describe(column: pd.Series, seed: int | list[int], categorical: bool | None 
     }
 
 
-class NotNumbers(ValueError):
-    """A column that must be numeric is not; ``column`` names it."""
-
-    def __init__(self, column):
-        super().__init__(f"column {column!r} holds values that are not numbers")
-        self.column = column
-
-
 def _finite_sorted(column: pd.Series) -> tuple[np.ndarray, float]:
     """The finite values in order, and the share of rows without one."""
     try:
         values = column.to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError):
-        raise NotNumbers(column.name) from None
+        raise ValueError(f"column {column.name!r} holds values that are not numbers") from None
     finite = np.sort(values[np.isfinite(values)])
     return finite, (1.0 - len(finite) / len(values)) if len(values) else 0.0
 
