@@ -228,7 +228,7 @@ class TrainingRunReconciler:
 
     async def _check_drift(self, ask: CheckDrift, observed: Observed, logger) -> DriftRun | Problem:
         """The record of the drift-check run for (data, champion), else that run: found by its name, or
-        submitted in the tenant's namespace, and its record read again once it has finished. The operator
+        submitted in the tenant's namespace, and its record read again once it has succeeded. The operator
         reads the record, never the data; the plan (drift_outcome) decides what the run's end means."""
         from mlcd.storage import StorageError
 
@@ -251,7 +251,7 @@ class TrainingRunReconciler:
             state = await asyncio.to_thread(self.backend.get, ref)
         except BackendError as exc:  # BackendUnavailable and AccessDenied included: the check stays due
             return Problem(f"spec.retrain.drift: the drift check run {name}: {exc}")
-        if state.finished:  # it may have recorded its result since the first look
+        if state.finished and state.state == "SUCCEEDED":  # it may have recorded its result since the first look
             try:
                 found = await self._tenant_call(observed, [ask.registry_uri], read_drift_record, ask.registry_uri, key)
             except (StorageError, StorageUnavailable, CallTimeout) as exc:
